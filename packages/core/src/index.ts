@@ -1,0 +1,46 @@
+/**
+ * @nextscale/core: the module tree with PyTorch state-dict names, the
+ * layers the models share, and checkpoint I/O without Python.
+ */
+export { openCheckpoint, type OpenOptions } from "./io/checkpoint.js";
+export {
+  DTYPE_SIZE,
+  type DType,
+  type HostArray,
+  type HostTensor,
+  halfToFloat,
+  numel,
+  toFloat32,
+  toInt32,
+} from "./io/dtype.js";
+export { openNpy, openNpz, readNpy, writeNpy, writeNpz } from "./io/npy.js";
+export { openSource, type SourceInput } from "./io/open.js";
+export { PyDict, PyTuple, unpickle, type UnpickleOptions } from "./io/pickle.js";
+export { openPth } from "./io/pth.js";
+export { openSafetensors, writeSafetensors } from "./io/safetensors.js";
+export {
+  BlobSource,
+  BufferSource,
+  type ByteSource,
+  CheckpointFormatError,
+  openUrl,
+  type Progress,
+  type ProgressCallback,
+  type UrlSourceOptions,
+} from "./io/source.js";
+export type { CheckpointFormat, TensorInfo, TensorStore } from "./io/store.js";
+export { ZipReader, type ZipEntry } from "./io/zip.js";
+export { crc32, writeZipStored } from "./io/zip-write.js";
+export { inspectCheckpoint, type CheckpointSummary } from "./info.js";
+export {
+  fromInternal,
+  type Layout,
+  type LoadOptions,
+  Module,
+  ModuleList,
+  Parameter,
+  StateDictError,
+  type StateDictProblems,
+  type StateDictSource,
+} from "./module.js";
+export { Conv2d, Embedding, GroupNorm, geluTanh, LayerNorm, Linear, silu } from "./nn.js";
