@@ -1,58 +1,45 @@
 /**
- * The `nextscale` command. Subcommands are added as their packages land;
- * each prints a clear message and a non-zero exit code on bad input.
+ * The `nextscale` command: a registry of subcommands (`commands/`), each
+ * printing a clear message and a non-zero exit code on bad input.
  */
-import { parseArgs } from "node:util";
-import { CheckpointFormatError, inspectCheckpoint, openCheckpoint } from "@nextscale/core";
+import { CheckpointFormatError, ImageFormatError, StateDictError } from "@nextscale/core";
+import { COMMANDS } from "./commands/index.js";
+import { type CommandIO, UsageError } from "./commands/types.js";
 
-const USAGE = `usage: nextscale <command> [options]
-
-commands:
-  info <file> [--no-keys]   print a JSON summary of a checkpoint (.pth, .safetensors, .npz, .npy):
-                            kind guess (vae/var/inception/other), tensor and parameter counts,
-                            dtype and every key's shape
-  help                      show this message
-`;
-
-export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case "info":
-      return info(rest, out);
-    case undefined:
-    case "help":
-    case "--help":
-    case "-h":
-      out(USAGE);
-      return cmd === undefined ? 1 : 0;
-    default:
-      process.stderr.write(`nextscale: unknown command "${cmd}"\n\n${USAGE}`);
-      return 2;
-  }
+function usage(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `usage: nextscale <command> [options]\n\ncommands:\n${COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join("\n")}\n  ${"help".padEnd(w)}  show this message (nextscale <command> --help for one command)\n`;
 }
 
-async function info(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { "no-keys": { type: "boolean", default: false } },
-  });
-  if (positionals.length !== 1) {
-    process.stderr.write("nextscale info: expected exactly one checkpoint file\n");
+/** Errors that come from the user's input: shown as one line, exit status 1. */
+const USER_ERRORS = [CheckpointFormatError, ImageFormatError, StateDictError, UsageError];
+
+export async function main(
+  argv: string[],
+  out: (s: string) => void = (s) => process.stdout.write(s),
+  err: (s: string) => void = (s) => process.stderr.write(s),
+): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    out(usage());
+    return name === undefined ? 1 : 0;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    err(`nextscale: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
-  try {
-    const store = await openCheckpoint(positionals[0]);
-    const summary = inspectCheckpoint(store);
-    await store.close();
-    const { keys, ...rest } = summary;
-    out(`${JSON.stringify(values["no-keys"] ? rest : { ...rest, keys }, null, 2)}\n`);
+  if (rest.includes("--help") || rest.includes("-h")) {
+    out(`${cmd.usage}\n`);
     return 0;
+  }
+  const io: CommandIO = { out, err };
+  try {
+    return await cmd.run(rest, io);
   } catch (e) {
-    if (e instanceof CheckpointFormatError) {
-      process.stderr.write(`nextscale info: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    const known = USER_ERRORS.some((E) => e instanceof E) || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    if (!known) throw e;
+    err(`nextscale ${name}: ${(e as Error).message}\n`);
+    return e instanceof UsageError ? e.exitCode : 1;
   }
 }

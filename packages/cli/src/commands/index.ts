@@ -1,0 +1,5 @@
+/** Every subcommand, in the order `nextscale help` lists them. Add new ones here. */
+import { info } from "./info.js";
+import type { Command } from "./types.js";
+
+export const COMMANDS: Command[] = [info];

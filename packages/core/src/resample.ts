@@ -1,0 +1,80 @@
+/**
+ * Resampling as precomputed matrices. Every `F.interpolate` the VAR models
+ * use is a fixed linear map per (in size, out size), so it is built once as
+ * an (out × in) matrix M in float64 and applied per channel as M · X · Mᵀ,
+ * which is exact and runs well on every backend. The constructions follow
+ * PyTorch's kernels (aten/src/ATen/native/UpSample.h, AdaptiveAveragePooling);
+ * see shared docs `var-reference.md` for the derivations.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+export type ResampleMode = "area" | "bicubic" | "bilinear" | "nearest";
+
+const A = -0.75; // PyTorch's cubic convolution coefficient
+const c1 = (x: number) => ((A + 2) * x - (A + 3)) * x * x + 1;
+const c2 = (x: number) => ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+
+/** The (out × in) matrix of a 1-D resize, row-major, float64. */
+export function resampleMatrix(mode: ResampleMode, inSize: number, outSize: number): Float64Array {
+  if (!(Number.isInteger(inSize) && Number.isInteger(outSize) && inSize > 0 && outSize > 0)) {
+    throw new RangeError(`resampleMatrix: sizes must be positive integers (got ${inSize} -> ${outSize})`);
+  }
+  const M = new Float64Array(outSize * inSize);
+  const s = inSize / outSize;
+  const clamp = (i: number) => Math.min(Math.max(i, 0), inSize - 1);
+  for (let o = 0; o < outSize; o++) {
+    const row = o * inSize;
+    if (mode === "area") {
+      // adaptive average pooling: floor(o·in/out) … ceil((o+1)·in/out) − 1
+      const a = Math.floor((o * inSize) / outSize);
+      const b = Math.ceil(((o + 1) * inSize) / outSize);
+      for (let i = a; i < b; i++) M[row + i] = 1 / (b - a);
+    } else if (mode === "bicubic") {
+      const src = (o + 0.5) * s - 0.5; // align_corners=False, not clamped
+      const f = Math.floor(src);
+      const t = src - f;
+      const w = [c2(t + 1), c1(t), c1(1 - t), c2(2 - t)];
+      for (let k = 0; k < 4; k++) M[row + clamp(f - 1 + k)] += w[k];
+    } else if (mode === "bilinear") {
+      const src = Math.max((o + 0.5) * s - 0.5, 0);
+      const f = Math.min(Math.floor(src), inSize - 1);
+      const t = src - f;
+      M[row + f] += 1 - t;
+      M[row + Math.min(f + 1, inSize - 1)] += t;
+    } else {
+      // nearest (PyTorch's legacy 'nearest': floor(o·in/out))
+      M[row + Math.min(Math.floor(o * s), inSize - 1)] = 1;
+    }
+  }
+  return M;
+}
+
+const cache = new Map<string, tf.Tensor2D>();
+/** The matrix as a kept float32 tensor (cached per mode and sizes). */
+export function resampleTensor(mode: ResampleMode, inSize: number, outSize: number): tf.Tensor2D {
+  const key = `${mode}:${inSize}:${outSize}:${tf.getBackend()}`;
+  let m = cache.get(key);
+  if (!m || m.isDisposed) {
+    m = tf.keep(tf.tensor2d(Float32Array.from(resampleMatrix(mode, inSize, outSize)), [outSize, inSize]));
+    cache.set(key, m);
+  }
+  return m;
+}
+
+/**
+ * Resize NHWC images to (outH, outW) exactly as `F.interpolate(mode,
+ * align_corners=False)` does on NCHW: Y = Mh · X · Mwᵀ per channel.
+ */
+export function resize2d(x: tf.Tensor4D, outH: number, outW: number, mode: ResampleMode): tf.Tensor4D {
+  const [B, H, W, C] = x.shape;
+  if (H === outH && W === outW && mode !== "nearest") return tf.clone(x);
+  return tf.tidy(() => {
+    const mh = resampleTensor(mode, H, outH);
+    const mw = resampleTensor(mode, W, outW);
+    // rows: (outH, H) @ (B, H, W·C) -> (B, outH, W·C)
+    const rows = tf.matMul(tf.broadcastTo(mh, [B, outH, H]), tf.reshape(x, [B, H, W * C]));
+    // columns: (outW, W) @ (B·outH, W, C) -> (B·outH, outW, C)
+    const cols = tf.matMul(tf.broadcastTo(mw, [B * outH, outW, W]), tf.reshape(rows, [B * outH, W, C]));
+    return tf.reshape(cols, [B, outH, outW, C]);
+  });
+}
