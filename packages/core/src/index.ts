@@ -46,3 +46,4 @@ export {
 export { Conv2d, Embedding, GroupNorm, geluTanh, LayerNorm, Linear, silu } from "./nn.js";
 export { type ResampleMode, resampleMatrix, resampleTensor, resize2d } from "./resample.js";
 export { decodeImage, encodePng, ImageFormatError, imageGrid, type RgbImage, toUint8Rgb } from "./image.js";
+export { Random } from "./random.js";
