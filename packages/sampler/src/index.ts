@@ -1,6 +1,6 @@
 /**
- * @nextscale/sampler: not implemented yet. This package is a placeholder that
- * reserves the name and the place in the workspace; it exports nothing until
- * its issue lands (see the repository README's package table).
+ * @nextscale/sampler: scale-by-scale VAR generation. This version has the
+ * token sampling rules (top-k, top-p, multinomial, greedy); the generation
+ * loop arrives with the tokenizer and transformer packages.
  */
-export {};
+export { argmaxRow, type FilterOptions, filterTopKTopP, sampleRow, sampleTokens, softmax, validateFilter } from "./top-k-top-p.js";

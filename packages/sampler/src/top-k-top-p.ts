@@ -1,0 +1,112 @@
+/**
+ * Top-k then top-p filtering and one multinomial draw per token, as the
+ * official `sample_with_top_k_top_p_` (FoundationVision/VAR
+ * `models/helpers.py`) does, on host memory with our seeded `Random`.
+ *
+ * - top-k: keep every logit ≥ the k-th largest (ties at the boundary are all kept).
+ * - top-p: sort ascending, drop the tokens whose cumulative softmax
+ *   probability is ≤ 1 − p; the largest token is always kept. Equal logits
+ *   are ordered by index (a stable sort), so ties are broken the same way
+ *   on every platform.
+ * - draw: one sample from the softmax of what is left.
+ */
+import type { Random } from "@nextscale/core";
+
+export interface FilterOptions {
+  /** Keep the k largest logits (0 or ≥ V: no top-k). */
+  topK?: number;
+  /** Keep the smallest set with probability mass ≥ p (0 or ≥ 1: no top-p). */
+  topP?: number;
+}
+
+export function validateFilter(opts: FilterOptions): void {
+  const { topK = 0, topP = 0 } = opts;
+  if (!Number.isInteger(topK) || topK < 0) throw new RangeError(`top-k must be a non-negative integer (got ${topK})`);
+  if (!(topP >= 0 && topP <= 1)) throw new RangeError(`top-p must be in [0, 1] (got ${topP})`);
+}
+
+/**
+ * Filter one row of logits in place: removed entries become -Infinity.
+ * `row` is a view of V logits.
+ */
+export function filterTopKTopP(row: Float32Array | Float64Array, opts: FilterOptions): void {
+  const V = row.length;
+  const topK = opts.topK ?? 0;
+  const topP = opts.topP ?? 0;
+  if (topK > 0 && topK < V) {
+    const kth = kthLargest(row, topK);
+    for (let i = 0; i < V; i++) if (row[i] < kth) row[i] = Number.NEGATIVE_INFINITY;
+  }
+  if (topP > 0 && topP < 1) {
+    const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => row[a] - row[b] || a - b);
+    const max = row[order[V - 1]];
+    let total = 0;
+    for (let i = 0; i < V; i++) total += Math.exp(row[i] - max);
+    let cum = 0;
+    for (let j = 0; j < V - 1; j++) {
+      const i = order[j];
+      cum += Math.exp(row[i] - max) / total;
+      if (cum <= 1 - topP) row[i] = Number.NEGATIVE_INFINITY;
+      else break; // cumulative sums only grow
+    }
+  }
+}
+
+function kthLargest(row: ArrayLike<number>, k: number): number {
+  const sorted = Float64Array.from(row).sort();
+  return sorted[sorted.length - k];
+}
+
+/** Softmax probabilities of one row (float64). */
+export function softmax(row: ArrayLike<number>): Float64Array {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
+  const p = new Float64Array(row.length);
+  let total = 0;
+  for (let i = 0; i < row.length; i++) total += p[i] = Math.exp(row[i] - max);
+  for (let i = 0; i < row.length; i++) p[i] /= total;
+  return p;
+}
+
+/** One draw from the softmax of `row` (removed entries have probability 0). */
+export function sampleRow(row: ArrayLike<number>, rng: Random): number {
+  const p = softmax(row);
+  const u = rng.random();
+  let cum = 0;
+  let last = 0;
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === 0) continue;
+    last = i;
+    cum += p[i];
+    if (u < cum) return i;
+  }
+  return last; // u fell in the rounding gap above the last cumulative sum
+}
+
+/** Index of the largest logit (first on ties), as argmax. */
+export function argmaxRow(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
+
+/**
+ * Filter and draw for every row of a (rows × V) logits buffer. With
+ * `topK === 1` the draw is the argmax (greedy, no randomness consumed).
+ */
+export function sampleTokens(logits: Float32Array, V: number, opts: FilterOptions, rng: Random): Int32Array {
+  validateFilter(opts);
+  const rows = logits.length / V;
+  if (!Number.isInteger(rows)) throw new RangeError(`logits length ${logits.length} is not a multiple of V=${V}`);
+  const out = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const row = logits.slice(r * V, (r + 1) * V);
+    if (opts.topK === 1) {
+      out[r] = argmaxRow(row);
+      continue;
+    }
+    filterTopKTopP(row, opts);
+    out[r] = sampleRow(row, rng);
+  }
+  return out;
+}
