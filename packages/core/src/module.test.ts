@@ -105,6 +105,12 @@ describe("Module tree", () => {
     await conv.loadStateDict(new Map([["weight", f32([1, 1, 3, 3], () => 1)], ["bias", f32([1], () => 0)]]));
     const y = conv.forward(tf.ones([1, 3, 3, 1]) as tf.Tensor4D);
     expect(Array.from(await y.data())).toEqual([4, 6, 4, 6, 9, 6, 4, 6, 4]);
+    // a 1×3 kernel with (0, 1) padding, as Inception's factorised convolutions
+    const rect = new Conv2d(1, 1, [1, 3], 1, [0, 1], false);
+    expect(rect.stateDictShapes()).toEqual({ weight: [1, 1, 1, 3] });
+    await rect.loadStateDict(new Map([["weight", f32([1, 1, 1, 3], (i) => [1, 10, 100][i])]]));
+    const r = rect.forward(tf.tensor4d([1, 2, 3, 4, 5, 6], [1, 2, 3, 1]));
+    expect(Array.from(await r.data())).toEqual([210, 321, 32, 540, 654, 65]);
     const ln = new LayerNorm(2, 0, false);
     expect(Array.from(await ln.forward(tf.tensor2d([[1, 3]])).data())).toEqual([-1, 1]);
   });

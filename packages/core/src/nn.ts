@@ -31,29 +31,37 @@ export class Linear extends Module {
   }
 }
 
-/** `nn.Conv2d` on NHWC input; weight (out, in, kh, kw) in the state dict. */
+/**
+ * `nn.Conv2d` on NHWC input; weight (out, in, kh, kw) in the state dict.
+ * `kernelSize` and `padding` take a number or (h, w) pairs, as in PyTorch
+ * (Inception's 1×7 / 7×1 convolutions).
+ */
 export class Conv2d extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
   constructor(
     readonly inChannels: number,
     readonly outChannels: number,
-    readonly kernelSize: number,
+    readonly kernelSize: number | readonly [number, number],
     readonly stride = 1,
-    readonly padding = 0,
+    readonly padding: number | readonly [number, number] = 0,
     bias = true,
   ) {
     super();
-    this.weight = this.param("weight", [outChannels, inChannels, kernelSize, kernelSize], "conv2d-hwio");
+    const [kh, kw] = typeof kernelSize === "number" ? [kernelSize, kernelSize] : kernelSize;
+    this.weight = this.param("weight", [outChannels, inChannels, kh, kw], "conv2d-hwio");
     this.bias = bias ? this.param("bias", [outChannels]) : null;
   }
   /** (B, H, W, Cin) -> (B, H', W', Cout). `pad` overrides the symmetric padding. */
   forward(x: tf.Tensor4D, pad?: [[number, number], [number, number]]): tf.Tensor4D {
     return tf.tidy(() => {
-      const p: number | [[number, number], [number, number], [number, number], [number, number]] = pad
-        ? [[0, 0], pad[0], pad[1], [0, 0]]
-        : this.padding;
-      let y = tf.conv2d(x, this.weight.value as unknown as tf.Tensor4D, this.stride, p === 0 ? "valid" : p);
+      const [ph, pw] = typeof this.padding === "number" ? [this.padding, this.padding] : this.padding;
+      const p = pad ?? [
+        [ph, ph],
+        [pw, pw],
+      ];
+      const valid = p[0][0] === 0 && p[0][1] === 0 && p[1][0] === 0 && p[1][1] === 0;
+      let y = tf.conv2d(x, this.weight.value as unknown as tf.Tensor4D, this.stride, valid ? "valid" : [[0, 0], p[0], p[1], [0, 0]]);
       if (this.bias) y = tf.add(y, this.bias.value);
       return y;
     });
