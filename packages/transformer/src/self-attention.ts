@@ -1,0 +1,86 @@
+/**
+ * Multi-head self-attention of a VAR block, as `SelfAttention` in the
+ * official `models/basic_var.py` (FoundationVision/VAR) with its slow path
+ * (`q·scale @ kᵀ + mask → softmax → @ v`).
+ *
+ * - `mat_qkv` has no bias of its own: the bias is cat(q_bias, zero_k_bias, v_bias).
+ * - `attn_l2_norm` (every released model): q and k are L2-normalised per
+ *   head, q is multiplied by exp(min(scale_mul_1H11, ln 100)) per head and
+ *   the softmax scale is 1; otherwise the scale is 0.25/√(head dim).
+ * - Training passes the block-causal additive mask; inference passes none and
+ *   a KV cache slot instead (each scale attends to all cached scales and itself).
+ *
+ * Notation: B batch, L tokens of this call, Lk tokens attended to (cached + L),
+ * C width, H heads, c = C/H head dim.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { Linear, Module, type Parameter } from "@nextscale/core";
+import type { KVCache } from "./kv-cache.js";
+
+export class SelfAttention extends Module {
+  readonly headDim: number;
+  /** Softmax temperature: 1 with L2-normalised q, k; else 0.25/√c. */
+  readonly scale: number;
+  /** Upper clamp of the learned log-scale (official: log 100). */
+  readonly maxScaleMul = Math.log(100);
+  readonly scale_mul_1H11: Parameter | null;
+  readonly q_bias: Parameter;
+  readonly v_bias: Parameter;
+  readonly zero_k_bias: Parameter;
+  readonly mat_qkv: Linear;
+  readonly proj: Linear;
+
+  constructor(
+    readonly blockIdx: number,
+    readonly embedDim: number,
+    readonly numHeads: number,
+    readonly attnL2Norm: boolean,
+  ) {
+    super();
+    this.headDim = embedDim / numHeads;
+    this.scale = attnL2Norm ? 1 : 0.25 / Math.sqrt(this.headDim);
+    this.scale_mul_1H11 = attnL2Norm ? this.param("scale_mul_1H11", [1, numHeads, 1, 1]) : null;
+    this.q_bias = this.param("q_bias", [embedDim]);
+    this.v_bias = this.param("v_bias", [embedDim]);
+    this.zero_k_bias = this.buffer("zero_k_bias", [embedDim]);
+    this.mat_qkv = this.child("mat_qkv", new Linear(embedDim, 3 * embedDim, false));
+    this.proj = this.child("proj", new Linear(embedDim, embedDim));
+  }
+
+  /**
+   * (B, L, C) -> (B, L, C). `attnBias` (1, 1, L, L) is the additive training
+   * mask; with `cache`, keys and values of earlier calls are prepended and
+   * this call's are appended to it (inference only, no mask).
+   */
+  forward(x: tf.Tensor3D, attnBias: tf.Tensor | null, cache?: KVCache): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [B, L, C] = x.shape;
+      const H = this.numHeads;
+      const c = this.headDim;
+      const bias = tf.concat([this.q_bias.value, this.zero_k_bias.value, this.v_bias.value]);
+      const qkv = tf.add(this.mat_qkv.forward(x), bias); // (B, L, 3C)
+      // (B, L, C) -> (B, H, L, c)
+      const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, L, H, c]), [0, 2, 1, 3]) as tf.Tensor4D;
+      const [q0, k0, v0] = tf.split(qkv, 3, 2);
+      let q = heads(q0);
+      let k = heads(k0);
+      let v = heads(v0);
+      if (this.scale_mul_1H11) {
+        const scaleMul = tf.exp(tf.minimum(this.scale_mul_1H11.value, this.maxScaleMul)); // (1, H, 1, 1)
+        q = tf.mul(l2Normalize(q), scaleMul);
+        k = l2Normalize(k);
+      }
+      if (cache) [k, v] = cache.append(this.blockIdx, k, v); // (B, H, Lk, c)
+      let scores = tf.matMul(this.scale === 1 ? q : tf.mul(q, this.scale), k, false, true); // (B, H, L, Lk)
+      if (attnBias) scores = tf.add(scores, attnBias);
+      const out = tf.matMul(tf.softmax(scores), v); // (B, H, L, c)
+      // (B, H, L, c) -> (B, L, C)
+      return this.proj.forward(tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B, L, C])) as tf.Tensor3D;
+    });
+  }
+}
+
+/** `F.normalize(t, dim=-1)`: t / max(‖t‖₂, 1e-12). */
+function l2Normalize(t: tf.Tensor4D): tf.Tensor4D {
+  return tf.div(t, tf.maximum(tf.sqrt(tf.sum(tf.square(t), -1, true)), 1e-12));
+}
