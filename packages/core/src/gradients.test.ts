@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { GRADIENT_KERNELS, registerGradients } from "./gradients.js";
+import { GRADIENT_KERNELS, registerGradients, stopGradient } from "./gradients.js";
 
 // Deterministic inputs: a counter-based hash in [-1, 1).
 function rand(shape: number[], seed: number, lo = -1, hi = 1): tf.Tensor {
@@ -185,4 +185,19 @@ describe("registerGradients", () => {
       tf.dispose(xs);
     });
   }
+
+  it("stopGradient passes values and blocks gradients", () => {
+    const before = tf.memory().numTensors;
+    const x = tf.tensor1d([1, 2, 3]);
+    // d/dx [x·stop(x) + x] = stop(x) + 1, not 2x + 1
+    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.add(tf.mul(v, stopGradient(v)), v)))(x);
+    expect(Array.from(g.dataSync())).toEqual([2, 3, 4]);
+    const s = stopGradient(x);
+    expect(Array.from(s.dataSync())).toEqual([1, 2, 3]);
+    s.dispose();
+    expect(x.isDisposed).toBe(false);
+    expect(Array.from(x.dataSync())).toEqual([1, 2, 3]);
+    tf.dispose([x, g]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

@@ -367,3 +367,16 @@ export function registerGradients(): void {
 
 /** Kernel names this module provides gradients for. */
 export const GRADIENT_KERNELS: readonly string[] = GRADS.map((g) => g.kernelName);
+
+/**
+ * `x.detach()`: the same values, invisible to autograd. A new handle on the
+ * same data (no copy, no kernel), so the gradient tape never records it and
+ * nothing upstream of it is differentiated or kept for the backward pass.
+ */
+export function stopGradient<T extends tf.Tensor>(x: T): T {
+  const engine = tf.engine();
+  const backend = engine.state.tensorInfo.get(x.dataId)?.backend ?? tf.backend();
+  const t = engine.makeTensorFromDataId(x.dataId, x.shape, x.dtype, backend) as T;
+  backend.incRef(x.dataId); // the new handle owns a reference, so either may be disposed first
+  return t;
+}

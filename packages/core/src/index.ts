@@ -47,4 +47,4 @@ export { Conv2d, Embedding, GroupNorm, geluTanh, LayerNorm, Linear, silu } from 
 export { type ResampleMode, resampleMatrix, resampleTensor, resize2d } from "./resample.js";
 export { decodeImage, encodePng, ImageFormatError, imageGrid, type RgbImage, toUint8Rgb } from "./image.js";
 export { Random } from "./random.js";
-export { GRADIENT_KERNELS, registerGradients } from "./gradients.js";
+export { GRADIENT_KERNELS, registerGradients, stopGradient } from "./gradients.js";
