@@ -1,6 +1,34 @@
 /**
- * @nextscale/eval: not implemented yet. This package is a placeholder that
- * reserves the name and the place in the workspace; it exports nothing until
- * its issue lands (see the repository README's package table).
+ * @nextscale/eval: FID (pytorch-fid's Inception), Inception Score, improved
+ * precision/recall and sFID, numerically equal to the standard tools.
  */
-export {};
+export {
+  checkStatistics,
+  type FrechetOptions,
+  type FrechetResult,
+  frechetDistance,
+  type GaussianStatistics,
+  StatisticsError,
+  traceSqrtProduct,
+} from "./frechet-distance.js";
+export { type InceptionScore, inceptionScore } from "./inception-score.js";
+export { congruence, pivotedCholesky, symmetricEigenvalues, tridiagonalEigenvalues, tridiagonalize } from "./linalg64.js";
+export { type PrecisionRecall, precisionRecall } from "./precision-recall.js";
+export {
+  FeatureStatistics,
+  hasStatistics,
+  loadStatistics,
+  readStatistics,
+  type StatisticsFile,
+  statisticsToNpz,
+} from "./statistics.js";
+export {
+  FID_INCEPTION,
+  FID_WEIGHTS_FILE,
+  FID_WEIGHTS_URL,
+  type FidInceptionConfig,
+  type FidInceptionOutput,
+  FidInceptionV3,
+  loadFidInception,
+} from "./fid-inception.js";
+export { hashedInceptionWeights, hashUniform } from "./hashed-weights.js";

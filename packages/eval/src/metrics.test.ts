@@ -1,0 +1,113 @@
+import { openCheckpoint, type TensorStore, toFloat32 } from "@nextscale/core";
+import { fidBundles } from "@nextscale/test-utils";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { frechetDistance, StatisticsError } from "./frechet-distance.js";
+import { inceptionScore } from "./inception-score.js";
+import { precisionRecall } from "./precision-recall.js";
+import { FeatureStatistics, loadStatistics, statisticsToNpz } from "./statistics.js";
+
+const rel = (got: number, want: number) => Math.abs(got - want) / Math.abs(want);
+
+/** Statistics of an (N × d) feature set, added in uneven batches to exercise the merge. */
+function statsOf(x: Float32Array, d: number) {
+  const s = new FeatureStatistics(d);
+  const n = x.length / d;
+  for (let r = 0, b = 1; r < n; r += b, b = (b * 3 + 1) % 97 || 1) s.add(x.subarray(r * d, Math.min(n, r + b) * d));
+  return s.result();
+}
+
+for (const bundle of fidBundles()) {
+  describe(`metrics on FID bundle ${bundle.name}`, () => {
+    let io: TensorStore;
+    const read = async (k: string) => ({ data: toFloat32(await io.read(k)), shape: io.info(k).shape });
+    beforeAll(async () => {
+      io = await openCheckpoint(bundle.file("io.safetensors"));
+    });
+    afterAll(() => io.close());
+
+    const cases: [string, string, string][] = [
+      ["small", "fd_small_a", "fd_small_b"],
+      ["big_rank_deficient", "fd_big_a", "fd_big_b"],
+    ];
+    for (const [name, ka, kb] of cases) {
+      it(`Fréchet distance "${name}" matches pytorch-fid within 1e-6 relative`, async () => {
+        const want = bundle.meta.frechet_distance[name] as number;
+        const a = await read(ka);
+        const b = await read(kb);
+        const d = a.shape[1];
+        const t0 = performance.now();
+        const r = frechetDistance(statsOf(a.data, d), statsOf(b.data, d));
+        const e = rel(r.distance, want);
+        console.log(
+          `[parity] ${bundle.name} frechet_distance.${name} (${a.shape[0]}×${d}, rank ${r.rank}): got=${r.distance} want=${want} rel_err=${e.toExponential(3)} (${(performance.now() - t0).toFixed(0)} ms)`,
+        );
+        expect(r.offsetApplied).toBe(false);
+        expect(e).toBeLessThan(1e-6);
+      });
+    }
+
+    it("Inception Score (one split) matches within 1e-6 relative", async () => {
+      const { data, shape } = await read("is_logits");
+      const want = bundle.meta.inception_score_one_split as number;
+      const got = inceptionScore(data, shape[1], 1);
+      const e = rel(got.mean, want);
+      console.log(`[parity] ${bundle.name} inception_score: got=${got.mean} want=${want} rel_err=${e.toExponential(3)}`);
+      expect(e).toBeLessThan(1e-6);
+      expect(got.std).toBe(0);
+      const ten = inceptionScore(data, shape[1], 10);
+      expect(ten.scores).toHaveLength(10);
+      expect(ten.mean).toBeLessThan(got.mean); // smaller splits see fewer classes
+    });
+
+    it("precision and recall (k = 3) match exactly", async () => {
+      const real = await read("pr_real");
+      const fake = await read("pr_fake");
+      const want = bundle.meta.precision_recall_k3 as { precision: number; recall: number };
+      const got = precisionRecall(real.data, fake.data, real.shape[1], 3);
+      console.log(`[parity] ${bundle.name} precision_recall_k3: got=${JSON.stringify(got)} want=${JSON.stringify(want)}`);
+      expect(got).toEqual(want);
+    });
+  });
+}
+
+describe("feature statistics", () => {
+  it("the streamed covariance equals the two-pass one and survives an npz round trip", async () => {
+    const d = 5;
+    const n = 40;
+    const x = new Float32Array(n * d).map((_, i) => Math.sin(i * 1.7) * 3 + 100 + (i % d)); // offset mean: cancellation check
+    const s = statsOf(x, d);
+    const mu = new Float64Array(d);
+    for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) mu[j] += x[r * d + j] / n;
+    let worst = 0;
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < d; j++) {
+        let c = 0;
+        for (let r = 0; r < n; r++) c += (x[r * d + i] - mu[i]) * (x[r * d + j] - mu[j]);
+        worst = Math.max(worst, Math.abs(s.sigma[i * d + j] - c / (n - 1)));
+      }
+    }
+    expect(worst).toBeLessThan(1e-12);
+    expect(s.count).toBe(n);
+    const back = await loadStatistics(statisticsToNpz({ stats: s, spatial: s }));
+    expect(Array.from(back.stats.mu)).toEqual(Array.from(s.mu));
+    expect(Array.from(back.stats.sigma)).toEqual(Array.from(s.sigma));
+    expect(back.stats.count).toBe(n);
+    expect(back.spatial?.mu.length).toBe(d);
+    expect(frechetDistance(s, back.stats).distance).toBeCloseTo(0, 9);
+  });
+
+  it("rejects mismatched dimensions, too few samples and non-statistics files clearly", async () => {
+    const a = { mu: new Float64Array(3), sigma: new Float64Array(9) };
+    const b = { mu: new Float64Array(4), sigma: new Float64Array(16) };
+    expect(() => frechetDistance(a, b)).toThrow(/feature dimensions differ: 3 vs 4/);
+    expect(() => frechetDistance(a, { mu: new Float64Array(3), sigma: new Float64Array(8) })).toThrow(StatisticsError);
+    const s = new FeatureStatistics(3);
+    expect(() => s.add(new Float32Array(7))).toThrow(/not a multiple of the feature dimension 3/);
+    s.add(new Float32Array(3));
+    expect(() => s.result()).toThrow(/at least 2 feature vectors/);
+    const { writeNpz } = await import("@nextscale/core");
+    const npz = writeNpz([["arr_0", { dtype: "float32", shape: [2], data: new Float32Array(2) }]]);
+    await expect(loadStatistics(npz)).rejects.toThrow(/no "mu" and "sigma"/);
+    expect(() => precisionRecall(new Float32Array(6), new Float32Array(8), 2, 3)).toThrow(/more than k = 3 samples/);
+  });
+});
