@@ -1,25 +1,67 @@
+import { availableParallelism } from "node:os";
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { BackendUnavailableError, backendFromEnv, initBackend, listBackends } from "./index.js";
+import { BackendUnavailableError, backendFromEnv, backendInfo, initBackend, listBackends, SWIFTSHADER_ICD } from "./index.js";
+import { vulkanHint } from "./loaders/webgpu.js";
 
 describe("backends", () => {
   it("lists every backend with availability and a reason", async () => {
     const list = await listBackends();
+    console.log(JSON.stringify(list));
     expect(list.map((b) => b.name)).toEqual(["cuda", "webgpu", "wasm", "cpu"]);
-    for (const b of list) expect(b.reason.length).toBeGreaterThan(0);
+    for (const b of list) {
+      expect(b.reason.length).toBeGreaterThan(0);
+      if (!b.available) expect(b.reason.startsWith(`${b.name}: `)).toBe(true);
+    }
     expect(list.find((b) => b.name === "cpu")!.available).toBe(true);
+    expect(list.find((b) => b.name === "wasm")!.available).toBe(true);
+    const webgpu = list.find((b) => b.name === "webgpu")!;
+    expect(webgpu.reason).toMatch(webgpu.available ? /^adapter: \S/ : /^webgpu: (no adapter \(.+\)|the )/);
   });
 
-  it("initialises the backend named by NEXTSCALE_BACKEND and computes", async () => {
+  it("initialises the backend named by NEXTSCALE_BACKEND, computes, and says what it runs on", async () => {
     const name = await initBackend(backendFromEnv(process.env.NEXTSCALE_BACKEND, ["wasm", "cpu"]));
-    console.log(`backend: ${name}`);
+    const info = backendInfo();
+    console.log(`backend: ${name}`, JSON.stringify(info));
     expect(tf.getBackend()).toBe(name);
+    expect(info.name).toBe(name);
+    expect(info.device.length).toBeGreaterThan(0);
+    if (name === "wasm") {
+      expect(info.simd).toBe(true);
+      expect(info.threads).toBe(Math.min(8, availableParallelism()));
+    }
+    if (name === "webgpu") expect(info.adapter?.vendor).toBeTypeOf("string");
     expect(Array.from(await tf.matMul(tf.tensor2d([[1, 2]]), tf.tensor2d([[3], [4]])).data())).toEqual([11]);
   });
 
   it("an unknown or unavailable backend is a clear error", async () => {
     await expect(initBackend("tpu" as never)).rejects.toThrow(/unknown backend "tpu"/);
     await expect(initBackend("cuda")).rejects.toBeInstanceOf(BackendUnavailableError);
-    await expect(initBackend("cuda")).rejects.toThrow(/cuda: /);
+    await expect(initBackend("cuda")).rejects.toThrow(/cuda: no native addon/);
+    await expect(initBackend("wasm", { threads: 0 })).rejects.toThrow(/threads must be a positive integer/);
+    const webgpu = (await listBackends()).find((b) => b.name === "webgpu")!;
+    if (!webgpu.available) await expect(initBackend("webgpu")).rejects.toThrow(webgpu.reason);
+  });
+
+  it("a missing WebGPU adapter on Linux names the missing piece", () => {
+    const has = (files: string[]) => (f: string) => files.includes(f);
+    const loader = "/usr/lib/x86_64-linux-gnu/libvulkan.so.1";
+    expect(vulkanHint({}, has([]))).toMatch(/libvulkan\.so\.1 is not installed/);
+    expect(vulkanHint({}, has([loader]))).toMatch(/install Debian's chromium package/);
+    expect(vulkanHint({}, has([loader, SWIFTSHADER_ICD]))).toBe(
+      `Vulkan found no usable GPU; for the SwiftShader software adapter set VK_ICD_FILENAMES=${SWIFTSHADER_ICD}`,
+    );
+    expect(vulkanHint({ VK_ICD_FILENAMES: "/x.json" }, has([loader]))).toBe("VK_ICD_FILENAMES names a missing file: /x.json");
+    expect(vulkanHint({ VK_DRIVER_FILES: "/y.json" }, has([loader, "/y.json"]))).toMatch(/no usable device with VK_DRIVER_FILES/);
+  });
+});
+
+describe("webgpu in Node", () => {
+  it("a synchronous read says to use data() instead of failing on OffscreenCanvas", async (ctx) => {
+    if (tf.getBackend() !== "webgpu") ctx.skip("only on webgpu");
+    const t = tf.matMul(tf.ones([2, 3]), tf.ones([3, 2])); // computed on the GPU
+    expect(() => t.dataSync()).toThrow(/cannot read a tensor synchronously.*await tensor\.data\(\)/);
+    expect(Array.from(await t.data())).toEqual([3, 3, 3, 3]);
+    expect(Array.from(t.dataSync())).toEqual([3, 3, 3, 3]); // cached on the CPU after data()
   });
 });

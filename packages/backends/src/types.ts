@@ -1,0 +1,62 @@
+/**
+ * The contract every backend loader fulfils: a cheap availability probe that
+ * names the cause when it fails, a registration step, and a description of
+ * what the initialised backend runs on.
+ */
+
+export type BackendName = "webgpu" | "wasm" | "cpu" | "cuda";
+
+/** Preference order when none is given: fastest first. */
+export const ALL_BACKENDS: readonly BackendName[] = ["cuda", "webgpu", "wasm", "cpu"];
+
+export interface BackendStatus {
+  name: BackendName;
+  available: boolean;
+  /** Why it is unavailable, or what it would run on when available. */
+  reason: string;
+  /** Whether a native addon is compiled (only meaningful for cuda). */
+  built: boolean;
+}
+
+/** What the active backend runs on (see `backendInfo`). */
+export interface BackendInfo {
+  name: string;
+  /** One line for people: "SwiftShader driver 5.0.0 (google swiftshader)", "wasm SIMD, 2 threads". */
+  device: string;
+  /** wasm: threads XNNPACK uses (1 = the single-threaded build). */
+  threads?: number;
+  /** wasm: whether the SIMD build is loaded. */
+  simd?: boolean;
+  /** webgpu: the adapter as reported by `GPUAdapter.info`. */
+  adapter?: { vendor: string; architecture: string; device: string; description: string };
+  /** Named fused kernels with a fast version registered on this backend. */
+  fusedKernels: string[];
+}
+
+export interface InitOptions {
+  /** wasm in the browser: where the .wasm files are served from. */
+  wasmPaths?: string;
+  /**
+   * wasm in Node: threads for XNNPACK (matMul, conv). Default: the number of
+   * logical CPUs, at most 8; 1 loads the single-threaded SIMD build.
+   */
+  threads?: number;
+}
+
+export class BackendUnavailableError extends Error {
+  override name = "BackendUnavailableError";
+}
+
+export interface Loader {
+  /** Resolve to undefined when usable, or to the reason it is not. */
+  probe(): Promise<string | undefined>;
+  /** A note on what it would run on, when the probe succeeded. */
+  note(): string;
+  /** Register the tfjs backend factory (idempotent). */
+  register(opts: InitOptions): Promise<void>;
+  /** After `tf.setBackend`: what it runs on. */
+  info(): Omit<BackendInfo, "name" | "fusedKernels">;
+  built(): boolean;
+}
+
+export const isNode = typeof process !== "undefined" && !!process.versions?.node;
