@@ -32,3 +32,7 @@ export {
   loadFidInception,
 } from "./fid-inception.js";
 export { hashedInceptionWeights, hashUniform } from "./hashed-weights.js";
+export { type ComputedStatistics, type ComputeOptions, computeStatistics } from "./compute-statistics.js";
+export { type EvalInput, type EvaluateOptions, type EvaluationResult, evaluate, openEvalInput } from "./evaluate.js";
+export { type FeatureBatch, type FeatureExtractor, inceptionFeatureExtractor } from "./feature-extractor.js";
+export { EvalInputError, type ImageLike, type ImageSet, imageFolder, listImageFiles, npzImages } from "./image-source.js";

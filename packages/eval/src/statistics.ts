@@ -9,7 +9,8 @@
  * moments.
  *
  * Files: our own `.npz` has `mu` (d), `sigma` (d × d), `count` and, when
- * spatial (sFID) features were collected, `mu_s` / `sigma_s` / `count_s`.
+ * spatial (sFID) features were collected, `mu_s` / `sigma_s` / `count_s`,
+ * and `extractor` (the feature extractor's name as utf-8 bytes).
  * OpenAI's reference batches (`VIRTUAL_imagenet256_labeled.npz`) have `mu`,
  * `sigma`, `mu_s`, `sigma_s` and the images `arr_0`; both load with
  * `loadStatistics`.
@@ -115,6 +116,8 @@ export class FeatureStatistics {
 export interface StatisticsFile {
   stats: GaussianStatistics & { count?: number };
   spatial?: GaussianStatistics & { count?: number };
+  /** The feature extractor that produced the features (absent in OpenAI's files: FID Inception). */
+  extractor?: string;
   /** Where it was read from, for messages. */
   name?: string;
 }
@@ -135,6 +138,10 @@ export function statisticsToNpz(s: StatisticsFile): Uint8Array {
     if (s.spatial.count !== undefined) {
       arrays.push(["count_s", { dtype: "int64", shape: [], data: BigInt64Array.of(BigInt(s.spatial.count)) }]);
     }
+  }
+  if (s.extractor) {
+    const name = new TextEncoder().encode(s.extractor); // utf-8 bytes: npz has no plain string arrays without pickles
+    arrays.push(["extractor", { dtype: "uint8", shape: [name.length], data: name }]);
   }
   return writeNpz(arrays);
 }
@@ -175,6 +182,7 @@ export async function readStatistics(store: TensorStore): Promise<StatisticsFile
     return s;
   };
   const out: StatisticsFile = { stats: await read("mu", "sigma", "count", "statistics"), name: store.name };
+  if (store.has("extractor")) out.extractor = new TextDecoder().decode((await store.read("extractor")).data as Uint8Array);
   if (store.has("mu_s") && store.has("sigma_s")) out.spatial = await read("mu_s", "sigma_s", "count_s", "spatial statistics");
   return out;
 }
