@@ -48,3 +48,17 @@ export { type ResampleMode, resampleMatrix, resampleTensor, resize2d } from "./r
 export { decodeImage, encodePng, ImageFormatError, imageGrid, type RgbImage, toUint8Rgb } from "./image.js";
 export { Random } from "./random.js";
 export { GRADIENT_KERNELS, registerGradients, stopGradient } from "./gradients.js";
+export {
+  ADA_LN_MODULATE,
+  adaLNModulate,
+  adaLNModulateFallback,
+  FUSED_KERNELS,
+  fusedOp,
+  hasFusedKernel,
+  KV_ATTENTION,
+  kvAttention,
+  kvAttentionFallback,
+  RESAMPLE2D,
+  resample2d,
+  resample2dFallback,
+} from "./kernels/index.js";

@@ -7,6 +7,7 @@
  * see shared docs `var-reference.md` for the derivations.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { resample2d } from "./kernels/resample2d.js";
 
 export type ResampleMode = "area" | "bicubic" | "bilinear" | "nearest";
 
@@ -66,15 +67,7 @@ export function resampleTensor(mode: ResampleMode, inSize: number, outSize: numb
  * align_corners=False)` does on NCHW: Y = Mh · X · Mwᵀ per channel.
  */
 export function resize2d(x: tf.Tensor4D, outH: number, outW: number, mode: ResampleMode): tf.Tensor4D {
-  const [B, H, W, C] = x.shape;
+  const [, H, W] = x.shape;
   if (H === outH && W === outW && mode !== "nearest") return tf.clone(x);
-  return tf.tidy(() => {
-    const mh = resampleTensor(mode, H, outH);
-    const mw = resampleTensor(mode, W, outW);
-    // rows: (outH, H) @ (B, H, W·C) -> (B, outH, W·C)
-    const rows = tf.matMul(tf.broadcastTo(mh, [B, outH, H]), tf.reshape(x, [B, H, W * C]));
-    // columns: (outW, W) @ (B·outH, W, C) -> (B·outH, outW, C)
-    const cols = tf.matMul(tf.broadcastTo(mw, [B * outH, outW, W]), tf.reshape(rows, [B * outH, W, C]));
-    return tf.reshape(cols, [B, outH, outW, C]);
-  });
+  return resample2d(x, resampleTensor(mode, H, outH), resampleTensor(mode, W, outW));
 }

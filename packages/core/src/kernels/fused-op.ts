@@ -1,0 +1,25 @@
+/**
+ * A named fused op: one tfjs kernel name with a plain tfjs-ops fallback.
+ * When the active backend has a kernel registered under that name
+ * (`@nextscale/backends` registers the ones that measured faster), the op
+ * runs it through the engine (`runKernel`), with a gradient written from the
+ * math; otherwise it runs the fallback, which autodiff sees op by op.
+ * Model code calls the op and never knows which ran.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** Whether the active backend has a fast kernel for `name`. */
+export function hasFusedKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
+export function fusedOp<T extends tf.Tensor>(
+  grad: tf.GradConfig,
+  inputs: tf.NamedTensorMap,
+  attrs: tf.NamedAttrMap,
+  fallback: () => T,
+): T {
+  if (!hasFusedKernel(grad.kernelName)) return fallback();
+  if (!tf.getGradient(grad.kernelName)) tf.registerGradient(grad);
+  return tf.engine().runKernel(grad.kernelName, inputs, attrs) as T;
+}
