@@ -1,6 +1,37 @@
 /**
- * @nextscale/tokenizer: not implemented yet. This package is a placeholder that
- * reserves the name and the place in the workspace; it exports nothing until
- * its issue lands (see the repository README's package table).
+ * @nextscale/tokenizer: the VAR multi-scale VQ-VAE. Images <-> multi-scale
+ * token maps with float32 parity to the official PyTorch model; loads
+ * `vae_ch160v4096z32.pth` as it is.
  */
-export {};
+export { AttnBlock, Downsample2x, normalize, ResnetBlock, Upsample2x } from "./basic-vae.js";
+export {
+  checkPatchNums,
+  downsampleRatio,
+  imageSize,
+  inferVqvaeConfig,
+  PATCH_NUMS,
+  VQVAE_PRESETS,
+  type VqvaeConfig,
+  vqvaeConfig,
+  vqvaeConfigFromKwargs,
+  type VqvaeKwargs,
+  type VqvaePresetName,
+} from "./config.js";
+export { Decoder, DecoderLevel } from "./decoder.js";
+export { Encoder, EncoderLevel, MidBlock } from "./encoder.js";
+export { VqvaeInputError } from "./errors.js";
+export { type QuantizerTrainOutput, VectorQuantizer2 } from "./multi-scale-quantizer.js";
+export {
+  Identity,
+  linspace,
+  makeQuantResi,
+  nearestTick,
+  Phi,
+  phiIndexPerScale,
+  PhiNonShared,
+  PhiPartiallyShared,
+  type PhiSelector,
+  PhiShared,
+  phiTicks,
+} from "./phi.js";
+export { type LoadVqvaeOptions, loadVqvae, VQVAE, type VqvaeTrainOutput } from "./vqvae.js";

@@ -1,0 +1,101 @@
+/**
+ * The building blocks of the VQ-VAE's conv net, after FoundationVision/VAR
+ * `models/basic_vae.py` (itself latent-diffusion's
+ * `ldm/modules/diffusionmodules/model.py`): GroupNorm(32, eps 1e-6) + SiLU
+ * ResNet blocks, single-head spatial self-attention, pad-then-stride-2
+ * downsampling and nearest ×2 upsampling.
+ *
+ * Notation: B batch, H×W spatial size, C channels. Activations are NHWC.
+ */
+import { Conv2d, GroupNorm, Module, silu } from "@nextscale/core";
+import * as tf from "@tensorflow/tfjs-core";
+
+/** `Normalize`: GroupNorm with 32 groups, eps 1e-6, affine. */
+export const normalize = (channels: number): GroupNorm => new GroupNorm(32, channels, 1e-6, true);
+
+/** `ResnetBlock`: x + conv2(SiLU(norm2(conv1(SiLU(norm1(x)))))), 1×1 shortcut when the width changes. */
+export class ResnetBlock extends Module {
+  readonly norm1: GroupNorm;
+  readonly conv1: Conv2d;
+  readonly norm2: GroupNorm;
+  readonly conv2: Conv2d;
+  readonly nin_shortcut: Conv2d | null;
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+  ) {
+    super();
+    this.norm1 = this.child("norm1", normalize(inChannels));
+    this.conv1 = this.child("conv1", new Conv2d(inChannels, outChannels, 3, 1, 1));
+    this.norm2 = this.child("norm2", normalize(outChannels));
+    this.conv2 = this.child("conv2", new Conv2d(outChannels, outChannels, 3, 1, 1));
+    this.nin_shortcut = inChannels !== outChannels ? this.child("nin_shortcut", new Conv2d(inChannels, outChannels, 1)) : null;
+  }
+  /** (B, H, W, Cin) -> (B, H, W, Cout) */
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      let h = this.conv1.forward(silu(this.norm1.forward(x)) as tf.Tensor4D);
+      h = this.conv2.forward(silu(this.norm2.forward(h)) as tf.Tensor4D); // dropout is 0 in every released model
+      return tf.add(this.nin_shortcut ? this.nin_shortcut.forward(x) : x, h);
+    });
+  }
+}
+
+/** `AttnBlock`: single-head self-attention over the H·W positions, scale C^-0.5, residual. */
+export class AttnBlock extends Module {
+  readonly norm: GroupNorm;
+  readonly qkv: Conv2d;
+  readonly proj_out: Conv2d;
+  constructor(readonly channels: number) {
+    super();
+    this.norm = this.child("norm", normalize(channels));
+    this.qkv = this.child("qkv", new Conv2d(channels, 3 * channels, 1));
+    this.proj_out = this.child("proj_out", new Conv2d(channels, channels, 1));
+  }
+  /** (B, H, W, C) -> (B, H, W, C) */
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [B, H, W, C] = x.shape;
+      const qkv = this.qkv.forward(this.norm.forward(x)); // (B, H, W, 3C): q, k, v in that channel order
+      const part = (i: number) => tf.reshape(tf.slice(qkv, [0, 0, 0, i * C], [B, H, W, C]), [B, H * W, C]);
+      const [q, k, v] = [part(0), part(1), part(2)]; // (B, HW, C)
+      const w = tf.softmax(tf.mul(tf.matMul(q, k, false, true), C ** -0.5)); // (B, HWq, HWk), over keys
+      const h = tf.reshape(tf.matMul(w, v), [B, H, W, C]) as tf.Tensor4D;
+      return tf.add(x, this.proj_out.forward(h));
+    });
+  }
+}
+
+/** `Upsample2x`: nearest-neighbour ×2, then a 3×3 conv. */
+export class Upsample2x extends Module {
+  readonly conv: Conv2d;
+  constructor(channels: number) {
+    super();
+    this.conv = this.child("conv", new Conv2d(channels, channels, 3, 1, 1));
+  }
+  /** (B, H, W, C) -> (B, 2H, 2W, C) */
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [B, H, W, C] = x.shape;
+      // every pixel repeated in a 2×2 block: (B·H, 1, W, 1, C) -> (B·H, 2, W, 2, C)
+      const up = tf.reshape(tf.broadcastTo(tf.reshape(x, [B * H, 1, W, 1, C]), [B * H, 2, W, 2, C]), [B, 2 * H, 2 * W, C]);
+      return this.conv.forward(up as tf.Tensor4D);
+    });
+  }
+}
+
+/** `Downsample2x`: pad right and bottom by one zero, then a 3×3 conv with stride 2 and no padding. */
+export class Downsample2x extends Module {
+  readonly conv: Conv2d;
+  constructor(channels: number) {
+    super();
+    this.conv = this.child("conv", new Conv2d(channels, channels, 3, 2, 0));
+  }
+  /** (B, H, W, C) -> (B, H/2, W/2, C) */
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return this.conv.forward(x, [
+      [0, 1],
+      [0, 1],
+    ]);
+  }
+}
