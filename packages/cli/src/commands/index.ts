@@ -1,5 +1,6 @@
 /** Every subcommand, in the order `nextscale help` lists them. Add new ones here. */
+import { fid } from "./fid.js";
 import { info } from "./info.js";
 import type { Command } from "./types.js";
 
-export const COMMANDS: Command[] = [info];
+export const COMMANDS: Command[] = [info, fid];

@@ -1,0 +1,215 @@
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { backendFromEnv, initBackend } from "@nextscale/backends";
+import { openCheckpoint } from "@nextscale/core";
+import {
+  type EvalInput,
+  EvalInputError,
+  type EvaluationResult,
+  evaluate,
+  FID_WEIGHTS_FILE,
+  FID_WEIGHTS_URL,
+  type FeatureExtractor,
+  computeStatistics,
+  inceptionFeatureExtractor,
+  loadFidInception,
+  openEvalInput,
+  StatisticsError,
+  statisticsToNpz,
+} from "@nextscale/eval";
+import { type Command, type CommandIO, UsageError } from "./types.js";
+
+const WEIGHTS_HELP = `computing Inception features needs pytorch-fid's FID Inception weights, which are never downloaded automatically: download ${FID_WEIGHTS_FILE} (${FID_WEIGHTS_URL}) and pass --inception-weights /path/to/${FID_WEIGHTS_FILE} (or set NEXTSCALE_INCEPTION_WEIGHTS), or pass --features module.js for a domain feature extractor`;
+
+/** A progress bar on stderr: redrawn in place on a terminal, a line per 10% otherwise. */
+function progressBar(io: CommandIO, label: string) {
+  const tty = !!process.stderr.isTTY;
+  const t0 = Date.now();
+  let lastStep = -1;
+  return (p: { done: number; total?: number }) => {
+    const secs = (Date.now() - t0) / 1000;
+    const rate = p.done / Math.max(secs, 1e-3);
+    let line: string;
+    let step: number;
+    if (p.total) {
+      const f = Math.min(1, p.done / p.total);
+      const w = 24;
+      const fill = Math.round(f * w);
+      const eta = rate > 0 ? Math.round((p.total - p.done) / rate) : 0;
+      line = `${label} [${"#".repeat(fill)}${"-".repeat(w - fill)}] ${p.done}/${p.total} ${(f * 100).toFixed(0)}% ${rate.toFixed(1)} img/s ETA ${eta}s`;
+      step = Math.floor(f * 10);
+    } else {
+      line = `${label} ${p.done} images ${rate.toFixed(1)} img/s`;
+      step = Math.floor(secs / 10);
+    }
+    const finished = p.total !== undefined && p.done >= p.total;
+    if (tty) io.err(`\r${line}${finished ? "\n" : ""}`);
+    else if (step > lastStep || finished) io.err(`${line}\n`);
+    lastStep = step;
+  };
+}
+
+async function loadExtractorModule(path: string): Promise<FeatureExtractor> {
+  const mod = await import(pathToFileURL(resolve(path)).href).catch((e: Error) => {
+    throw new UsageError(`--features ${path}: cannot import (${e.message})`, 1);
+  });
+  const entry = mod.default ?? mod.createFeatureExtractor;
+  const ex = typeof entry === "function" ? await entry() : entry;
+  if (!ex || typeof ex.extract !== "function" || typeof ex.name !== "string" || !(Number.isInteger(ex.dim) && ex.dim > 0)) {
+    throw new UsageError(
+      `--features ${path}: the module must export (as default or createFeatureExtractor) a FeatureExtractor {name, dim, extract(images, want)} or a function returning one`,
+      1,
+    );
+  }
+  return ex;
+}
+
+function formatResult(r: EvaluationResult, json: boolean, extractor?: string): string {
+  if (json) {
+    const out: Record<string, unknown> = { fid: r.fid };
+    if (r.sfid !== undefined) out.sfid = r.sfid;
+    if (r.inceptionScore) {
+      out.is = r.inceptionScore.mean;
+      out.is_std = r.inceptionScore.std;
+    }
+    if (r.precision !== undefined) out.precision = r.precision;
+    if (r.recall !== undefined) out.recall = r.recall;
+    out.count = r.count;
+    if (extractor) out.extractor = extractor;
+    out.offset_applied = r.frechet.offsetApplied;
+    return `${JSON.stringify(out)}\n`;
+  }
+  const lines = [`FID: ${r.fid}`];
+  if (r.sfid !== undefined) lines.push(`sFID: ${r.sfid}`);
+  if (r.inceptionScore) lines.push(`Inception Score: ${r.inceptionScore.mean} ± ${r.inceptionScore.std}`);
+  if (r.precision !== undefined) lines.push(`Precision: ${r.precision}`, `Recall: ${r.recall}`);
+  return `${lines.join("\n")}\n`;
+}
+
+export const fid: Command = {
+  name: "fid",
+  summary: "FID (and sFID, IS, precision/recall) between two image folders or statistics files",
+  usage: `usage: nextscale fid A B [--inception-weights F] [--features module.js] [--json] [--is] [--pr]
+                     [--save-stats out.npz] [--batch N] [--splits N]
+       nextscale fid A --save-stats out.npz [--inception-weights F | --features module.js]
+
+A is the reference set, B the generated one; each is a folder of PNG/JPEG
+images (any size; other files are skipped with a warning), an .npz of
+statistics (ours, or OpenAI's reference batches such as
+VIRTUAL_imagenet256_labeled.npz), or an .npz of uint8 images in arr_0.
+Features are pytorch-fid's: FID-Inception pool3, images resized to 299x299
+(bilinear), numbers equal to pytorch-fid's on the same inputs.
+
+  --inception-weights F  pytorch-fid's ${FID_WEIGHTS_FILE} (path or URL); also
+                         NEXTSCALE_INCEPTION_WEIGHTS. Nothing is downloaded
+                         automatically: get it from
+                         ${FID_WEIGHTS_URL}
+  --features module.js   a domain feature extractor instead of Inception: a
+                         module exporting (default or createFeatureExtractor) a
+                         FeatureExtractor of @nextscale/eval, or a function
+                         returning one
+  --json                 print {"fid": …, "sfid": …, "is": …, "precision": …,
+                         "recall": …, "count": {"A": …, "B": …}}
+  --is                   Inception Score of B (--splits N, default 10)
+  --pr                   improved precision and recall (k = 3); needs images on
+                         both sides (a reference batch's arr_0 counts)
+  --save-stats out.npz   save the statistics computed from images (mu, sigma,
+                         count, mu_s, sigma_s); with one input, only that
+  --batch N              images per forward pass (default 50)
+
+sFID is reported when both sides have spatial statistics. The backend is
+chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
+  async run(args, io) {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        "inception-weights": { type: "string" },
+        features: { type: "string" },
+        json: { type: "boolean", default: false },
+        is: { type: "boolean", default: false },
+        pr: { type: "boolean", default: false },
+        "save-stats": { type: "string" },
+        batch: { type: "string", default: "50" },
+        splits: { type: "string", default: "10" },
+      },
+    });
+    if (positionals.length < 1 || positionals.length > 2) throw new UsageError("expected two inputs A and B (or one with --save-stats)");
+    if (positionals.length === 1 && !values["save-stats"]) throw new UsageError("with one input, pass --save-stats out.npz");
+    const batchSize = Number(values.batch);
+    const splits = Number(values.splits);
+    if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new UsageError(`--batch must be a positive integer (got ${values.batch})`);
+    if (!(Number.isInteger(splits) && splits > 0)) throw new UsageError(`--splits must be a positive integer (got ${values.splits})`);
+    let extractor: FeatureExtractor | undefined;
+    try {
+      const warn = (m: string) => io.err(`warning: ${m}\n`);
+      const inputs: EvalInput[] = [];
+      for (const p of positionals) inputs.push(await openEvalInput(p, { onWarning: warn }));
+      const [a, b] = inputs;
+      if (values.is && b && !b.images) throw new UsageError(`${b.name}: the Inception Score needs images, but this input holds only statistics`, 1);
+      const noImages = inputs.find((x) => !x.images);
+      if (values.pr && noImages) throw new UsageError(`${noImages.name}: precision/recall needs images, but this input holds only statistics`, 1);
+      const needFeatures = inputs.some((x) => !x.statistics) || values.pr || values.is;
+      if (needFeatures) {
+        await initBackend(backendFromEnv(process.env.NEXTSCALE_BACKEND, ["wasm", "cpu"]));
+        if (values.features) {
+          extractor = await loadExtractorModule(values.features);
+        } else {
+          const weights = values["inception-weights"] ?? process.env.NEXTSCALE_INCEPTION_WEIGHTS;
+          if (!weights) throw new UsageError(WEIGHTS_HELP, 1);
+          const store = await openCheckpoint(weights);
+          try {
+            extractor = inceptionFeatureExtractor(await loadFidInception(store));
+          } finally {
+            await store.close();
+          }
+        }
+      }
+      const save = values["save-stats"];
+      if (!b) {
+        if (!a.images) throw new UsageError(`${a.name} holds statistics already; --save-stats needs images`);
+        const s = await computeStatistics(await a.images(), extractor!, { batchSize, onProgress: progressBar(io, "A") });
+        await writeStats(save!, s);
+        io.err(`saved statistics of ${s.count} images (${s.extractor}) to ${save}\n`);
+        if (values.json) io.out(`${JSON.stringify({ saved: save, count: s.count, extractor: s.extractor })}\n`);
+        return 0;
+      }
+      const r = await evaluate(a, b, {
+        extractor,
+        batchSize,
+        inceptionScore: values.is ? splits : false,
+        precisionRecall: values.pr,
+        onProgress: (() => {
+          const bars = { A: progressBar(io, "A"), B: progressBar(io, "B") };
+          return (side: "A" | "B", p: { done: number; total?: number }) => bars[side](p);
+        })(),
+      });
+      if (r.frechet.offsetApplied) io.err("warning: the covariance square root was not finite; added 1e-6 to the diagonals (as pytorch-fid does)\n");
+      if (save) {
+        const computed = [r.computed.A, r.computed.B].filter((x) => x !== undefined);
+        if (computed.length !== 1) {
+          throw new UsageError(
+            computed.length === 0
+              ? "--save-stats: no statistics were computed from images in this run"
+              : "--save-stats: both A and B were computed from images; save them one at a time with `nextscale fid DIR --save-stats out.npz`",
+          );
+        }
+        await writeStats(save, computed[0]!);
+        io.err(`saved statistics of ${computed[0]!.count} images to ${save}\n`);
+      }
+      io.out(formatResult(r, values.json, extractor?.name));
+      return 0;
+    } catch (e) {
+      if (e instanceof EvalInputError || e instanceof StatisticsError) throw new UsageError(e.message, 1);
+      throw e;
+    } finally {
+      extractor?.dispose?.();
+    }
+  },
+};
+
+async function writeStats(path: string, s: Awaited<ReturnType<typeof computeStatistics>>): Promise<void> {
+  const { writeFile } = await import("node:fs/promises");
+  await writeFile(path, statisticsToNpz({ stats: s.stats, spatial: s.spatial, extractor: s.extractor }));
+}
