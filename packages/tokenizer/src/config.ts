@@ -84,17 +84,12 @@ export function vqvaeConfig(overrides: Partial<VqvaeConfig> = {}): VqvaeConfig {
 }
 
 /** patch_nums: at least two scales (φ is chosen by k/(K-1)), positive integers. */
-export function checkPatchNums(patchNums: readonly number[], latentSide?: number): void {
+export function checkPatchNums(patchNums: readonly number[]): void {
   if (!Array.isArray(patchNums) || patchNums.length < 2) {
     throw new VqvaeInputError(`patch_nums needs at least two scales (got [${patchNums}])`);
   }
   if (!patchNums.every((p) => Number.isInteger(p) && p > 0)) {
     throw new VqvaeInputError(`patch_nums must be positive integers (got [${patchNums}])`);
-  }
-  if (latentSide !== undefined && patchNums[patchNums.length - 1] !== latentSide) {
-    throw new VqvaeInputError(
-      `the last of patch_nums [${patchNums}] must equal the latent side ${latentSide}`,
-    );
   }
 }
 
@@ -165,7 +160,7 @@ export function inferVqvaeConfig(shapes: Record<string, readonly number[]>, over
   if (!has("quantize.embedding.weight") || !has("encoder.conv_in.weight")) {
     const looksVar = has("class_emb.weight") || keys.some((k) => k.startsWith("blocks.0."));
     const looksInception = keys.some((k) => k.startsWith("Mixed_"));
-    const what = looksVar ? "a VAR transformer checkpoint" : looksInception ? "an Inception checkpoint" : "not a VQ-VAE checkpoint";
+    const what = looksVar ? "a VAR transformer checkpoint, not a VQ-VAE" : looksInception ? "an Inception checkpoint, not a VQ-VAE" : "not a VQ-VAE checkpoint";
     throw new VqvaeInputError(
       `${what}: a VQ-VAE state dict has "encoder.conv_in.weight" and "quantize.embedding.weight" (found ${keys.length} keys, e.g. ${keys.slice(0, 3).join(", ") || "none"})`,
     );

@@ -20,7 +20,7 @@ import {
   openCheckpoint,
 } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
-import { checkPatchNums, downsampleRatio, imageSize, inferVqvaeConfig, type VqvaeConfig } from "./config.js";
+import { checkPatchNums, downsampleRatio, imageSize, inferVqvaeConfig, type VqvaeConfig, vqvaeConfig } from "./config.js";
 import { Decoder } from "./decoder.js";
 import { Encoder } from "./encoder.js";
 import { VqvaeInputError } from "./errors.js";
@@ -178,8 +178,8 @@ export async function loadVqvae(source: SourceInput | TensorStore, opts: LoadVqv
   const store = isStore ? (source as TensorStore) : await openCheckpoint(source as SourceInput);
   try {
     const shapes = Object.fromEntries(store.keys().map((k) => [k, store.info(k).shape]));
-    let config = opts.config ?? inferVqvaeConfig(shapes, opts.patchNums ? { patchNums: opts.patchNums } : {});
-    if (opts.config && opts.patchNums) config = { ...opts.config, patchNums: Object.freeze([...opts.patchNums]) };
+    const patch = opts.patchNums ? { patchNums: opts.patchNums } : {};
+    const config = opts.config ? vqvaeConfig({ ...opts.config, ...patch }) : inferVqvaeConfig(shapes, patch);
     const vae = new VQVAE(config);
     const ema = "quantize.ema_vocab_hit_SV";
     const emaShape = vae.quantize.ema_vocab_hit_SV.shape;
