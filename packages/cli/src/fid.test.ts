@@ -143,6 +143,9 @@ describe("nextscale fid", () => {
     r = await run(["fid", A, B, "--inception-weights", partial]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/missing keys \(1\): fc\.weight/);
+    r = await run(["fid", A, B, "--preprocess", "keras"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--preprocess must be pytorch-fid or tf/);
     r = await run(["fid", A]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--save-stats/);

@@ -9,7 +9,7 @@
  * Version 1 of the interface.
  */
 import type * as tf from "@tensorflow/tfjs-core";
-import { FID_WEIGHTS_FILE, type FidInceptionV3 } from "./fid-inception.js";
+import { FID_WEIGHTS_FILE, type FidInceptionV3, type InceptionPreprocessing } from "./fid-inception.js";
 
 /** Features of one batch of B images, row-major. */
 export interface FeatureBatch {
@@ -46,21 +46,27 @@ export interface FeatureExtractor {
   dispose?(): void;
 }
 
-/** The FID-Inception network as a feature extractor (pool3, 1008 logits, 2023 sFID features). */
-export function inceptionFeatureExtractor(net: FidInceptionV3): FeatureExtractor {
+/**
+ * The FID-Inception network as a feature extractor (pool3, 1008 logits, 2023
+ * sFID features). `preprocess: "tf"` feeds it like OpenAI's evaluator's TF
+ * graph instead of like pytorch-fid (see `FidInceptionV3.preprocess`).
+ */
+export function inceptionFeatureExtractor(net: FidInceptionV3, opts: { preprocess?: InceptionPreprocessing } = {}): FeatureExtractor {
+  const preprocess = opts.preprocess ?? "pytorch-fid";
   const c = net.config;
   const s = c.inputSize;
   // the grid after Mixed_6a: 299 → 149 → 147 → 73 → 71 → 35 → 17 (3×3 stride-2 reductions, 3×3 valid convs)
   const down = (n: number) => Math.floor((n - 3) / 2) + 1;
   const grid = down(down(down(down(s) - 2) - 2));
   return {
-    name: `fid-inception-v3 (${FID_WEIGHTS_FILE})`,
+    name: `fid-inception-v3 (${FID_WEIGHTS_FILE}${preprocess === "tf" ? ", tf preprocessing" : ""})`,
     dim: c.poolDim,
-    inputSize: [s, s],
+    // pytorch-fid's resize is per image: resizing before batching is the same; the TF graph resizes itself
+    inputSize: preprocess === "pytorch-fid" ? [s, s] : undefined,
     numClasses: c.numClasses,
     spatialDim: grid * grid * c.spatialChannels,
     async extract(images, want) {
-      const out = net.forward(images, want);
+      const out = net.forward(images, { ...want, preprocess });
       try {
         const batch: FeatureBatch = { features: (await out.pool3.data()) as Float32Array };
         if (out.logits) batch.logits = (await out.logits.data()) as Float32Array;

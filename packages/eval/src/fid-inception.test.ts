@@ -2,7 +2,7 @@ import { openCheckpoint, StateDictError, type TensorStore, toFloat32, writeSafet
 import { compare, fidBundles, report } from "@nextscale/test-utils";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FidInceptionV3, loadFidInception } from "./fid-inception.js";
+import { FidInceptionV3, legacyBilinearMatrix, loadFidInception } from "./fid-inception.js";
 import { hashedInceptionWeights } from "./hashed-weights.js";
 
 /** Rows minus their mean over the batch (N × d). */
@@ -19,6 +19,18 @@ function deviation(x: Float32Array, d: number): Float64Array {
 }
 
 describe("FID Inception structure", () => {
+  it("preprocesses like pytorch-fid (default) or like the TF graph of OpenAI's evaluator", async () => {
+    // TF1 legacy bilinear: source o·in/out, no half-pixel centres
+    expect(Array.from(legacyBilinearMatrix(4, 2))).toEqual([1, 0, 0, 0, 0, 0, 1, 0]);
+    expect(Array.from(legacyBilinearMatrix(2, 4))).toEqual([1, 0, 0.5, 0.5, 0, 1, 0, 1]);
+    const net = new FidInceptionV3();
+    const x = tf.fill([1, 299, 299, 3], 0.25) as tf.Tensor4D;
+    expect((await net.preprocess(x, "tf").data())[0]).toBeCloseTo((0.25 * 255 - 128) / 128, 6);
+    expect((await net.preprocess(x).data())[0]).toBeCloseTo(-0.5, 6);
+    const small = tf.tile(tf.tensor4d([0, 1, 0, 1], [1, 2, 2, 1]), [1, 1, 1, 3]) as tf.Tensor4D;
+    expect(net.preprocess(small, "tf").shape).toEqual([1, 299, 299, 3]);
+  });
+
   it("refuses weights with missing, unexpected or mis-shaped keys in one clear error", async () => {
     const keys = Object.entries(new FidInceptionV3().stateDictShapes());
     const w = hashedInceptionWeights(keys.filter(([k]) => k !== "Mixed_6d.branch1x1.bn.running_var"));

@@ -57,6 +57,27 @@ export const FID_INCEPTION: FidInceptionConfig = Object.freeze({
   spatialChannels: 7,
 });
 
+/** How images become network input: pytorch-fid's transform (default) or the TF graph's. */
+export type InceptionPreprocessing = "pytorch-fid" | "tf";
+
+/**
+ * TF1 `ResizeBilinear(align_corners=False)` without half-pixel centres as an
+ * (out × in) float32 matrix: source position o·in/out, weights to its floor
+ * and the next pixel (clamped).
+ */
+export function legacyBilinearMatrix(inSize: number, outSize: number): Float32Array {
+  const M = new Float32Array(outSize * inSize);
+  const scale = inSize / outSize;
+  for (let o = 0; o < outSize; o++) {
+    const src = o * scale;
+    const f = Math.min(Math.floor(src), inSize - 1);
+    const t = src - f;
+    M[o * inSize + f] += 1 - t;
+    M[o * inSize + Math.min(f + 1, inSize - 1)] += t;
+  }
+  return M;
+}
+
 /** The checkpoint pytorch-fid downloads; we never download it. */
 export const FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth";
 export const FID_WEIGHTS_URL = `https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/${FID_WEIGHTS_FILE}`;
@@ -336,14 +357,32 @@ export class FidInceptionV3 extends Module {
     this.fc = this.child("fc", new Linear(config.poolDim, config.numClasses));
   }
 
-  /** pytorch-fid's input transform: bilinear resize to 299×299 (align_corners=False), then [0, 1] → [-1, 1]. */
-  preprocess(images: tf.Tensor4D): tf.Tensor4D {
+  /**
+   * The input transform. "pytorch-fid" (default): bilinear resize to 299×299
+   * with `align_corners=False`, then [0, 1] → [-1, 1] (x·2 − 1). "tf": what
+   * the TF graph `classify_image_graph_def.pb` used by OpenAI's evaluator does
+   * to its [0, 255] input: `ResizeBilinear` in TF1's legacy mode (source
+   * pixel o·in/out, no half-pixel centres), then (x − 128)/128.
+   */
+  preprocess(images: tf.Tensor4D, mode: InceptionPreprocessing = "pytorch-fid"): tf.Tensor4D {
     const s = this.config.inputSize;
-    return tf.tidy(() => tf.sub(tf.mul(resize2d(images, s, s, "bilinear"), 2), 1) as tf.Tensor4D);
+    if (mode === "pytorch-fid") return tf.tidy(() => tf.sub(tf.mul(resize2d(images, s, s, "bilinear"), 2), 1) as tf.Tensor4D);
+    return tf.tidy(() => {
+      const [B, H, W, C] = images.shape;
+      const mh = tf.tensor2d(legacyBilinearMatrix(H, s), [s, H]);
+      const mw = tf.tensor2d(legacyBilinearMatrix(W, s), [s, W]);
+      // rows then columns, as core's resize2d: (s, H)·(B, H, W·C), then (s, W)·(B·s, W, C)
+      const rows = tf.matMul(tf.broadcastTo(mh, [B, s, H]), tf.reshape(images, [B, H, W * C]));
+      const cols = tf.matMul(tf.broadcastTo(mw, [B * s, s, W]), tf.reshape(rows, [B * s, W, C]));
+      return tf.div(tf.sub(tf.mul(tf.reshape(cols, [B, s, s, C]), 255), 128), 128) as tf.Tensor4D;
+    });
   }
 
   /** Images (B, H, W, 3) in [0, 1], any H × W → features. */
-  forward(images: tf.Tensor4D, want: { logits?: boolean; spatial?: boolean } = {}): FidInceptionOutput {
+  forward(
+    images: tf.Tensor4D,
+    want: { logits?: boolean; spatial?: boolean; preprocess?: InceptionPreprocessing } = {},
+  ): FidInceptionOutput {
     if (images.rank !== 4 || images.shape[3] !== 3) {
       throw new Error(`FidInceptionV3: expected images of shape (B, H, W, 3), got [${images.shape}]`);
     }
@@ -351,7 +390,7 @@ export class FidInceptionV3 extends Module {
       throw new Error(`FidInceptionV3: images of ${images.shape[1]}×${images.shape[2]} are too small (need at least 16×16)`);
     }
     return tf.tidy(() => {
-      let x = this.preprocess(images); // (B, 299, 299, 3)
+      let x = this.preprocess(images, want.preprocess); // (B, 299, 299, 3)
       x = this.Conv2d_1a_3x3.forward(x); // 149×149×32
       x = this.Conv2d_2a_3x3.forward(x); // 147×147×32
       x = this.Conv2d_2b_3x3.forward(x); // 147×147×64

@@ -29,6 +29,8 @@ export {
   type FidInceptionConfig,
   type FidInceptionOutput,
   FidInceptionV3,
+  type InceptionPreprocessing,
+  legacyBilinearMatrix,
   loadFidInception,
 } from "./fid-inception.js";
 export { hashedInceptionWeights, hashUniform } from "./hashed-weights.js";

@@ -343,13 +343,29 @@ function symvLower(A: Float64Array, n: number, s: number, v: Float64Array, w: Fl
   }
 }
 
-/** A ← A − v·wᵀ − w·vᵀ on the lower triangle of the trailing block [s.., s..]. */
+/** A ← A − v·wᵀ − w·vᵀ on the lower triangle of the trailing block [s.., s..], two rows at a time. */
 function syr2Lower(A: Float64Array, n: number, s: number, v: Float64Array, w: Float64Array): void {
-  for (let i = s; i < n; i++) {
-    const ri = i * n;
-    const vi = v[i];
-    const wi = w[i];
-    for (let j = s; j <= i; j++) A[ri + j] -= vi * w[j] + wi * v[j];
+  let i = s;
+  for (; i + 1 < n; i += 2) {
+    const r0 = i * n;
+    const r1 = r0 + n;
+    const v0 = v[i];
+    const w0 = w[i];
+    const v1 = v[i + 1];
+    const w1 = w[i + 1];
+    for (let j = s; j <= i; j++) {
+      const wj = w[j];
+      const vj = v[j];
+      A[r0 + j] -= v0 * wj + w0 * vj;
+      A[r1 + j] -= v1 * wj + w1 * vj;
+    }
+    A[r1 + i + 1] -= 2 * v1 * w1;
+  }
+  if (i < n) {
+    const r0 = i * n;
+    const v0 = v[i];
+    const w0 = w[i];
+    for (let j = s; j <= i; j++) A[r0 + j] -= v0 * w[j] + w0 * v[j];
   }
 }
 

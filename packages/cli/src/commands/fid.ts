@@ -91,7 +91,7 @@ export const fid: Command = {
   name: "fid",
   summary: "FID (and sFID, IS, precision/recall) between two image folders or statistics files",
   usage: `usage: nextscale fid A B [--inception-weights F] [--features module.js] [--json] [--is] [--pr]
-                     [--save-stats out.npz] [--batch N] [--splits N]
+                     [--save-stats out.npz] [--batch N] [--splits N] [--preprocess tf]
        nextscale fid A --save-stats out.npz [--inception-weights F | --features module.js]
 
 A is the reference set, B the generated one; each is a folder of PNG/JPEG
@@ -117,6 +117,10 @@ Features are pytorch-fid's: FID-Inception pool3, images resized to 299x299
   --save-stats out.npz   save the statistics computed from images (mu, sigma,
                          count, mu_s, sigma_s); with one input, only that
   --batch N              images per forward pass (default 50)
+  --preprocess tf        feed Inception as the TF graph of OpenAI's evaluator
+                         does (TF1 bilinear resize, (x-128)/128) instead of as
+                         pytorch-fid (the default); closer to numbers computed
+                         against OpenAI's reference statistics
 
 sFID is reported when both sides have spatial statistics. The backend is
 chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
@@ -133,6 +137,7 @@ chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
         "save-stats": { type: "string" },
         batch: { type: "string", default: "50" },
         splits: { type: "string", default: "10" },
+        preprocess: { type: "string", default: "pytorch-fid" },
       },
     });
     if (positionals.length < 1 || positionals.length > 2) throw new UsageError("expected two inputs A and B (or one with --save-stats)");
@@ -141,6 +146,8 @@ chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
     const splits = Number(values.splits);
     if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new UsageError(`--batch must be a positive integer (got ${values.batch})`);
     if (!(Number.isInteger(splits) && splits > 0)) throw new UsageError(`--splits must be a positive integer (got ${values.splits})`);
+    const preprocess = values.preprocess;
+    if (preprocess !== "pytorch-fid" && preprocess !== "tf") throw new UsageError(`--preprocess must be pytorch-fid or tf (got ${preprocess})`);
     let extractor: FeatureExtractor | undefined;
     try {
       const warn = (m: string) => io.err(`warning: ${m}\n`);
@@ -160,7 +167,7 @@ chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
           if (!weights) throw new UsageError(WEIGHTS_HELP, 1);
           const store = await openCheckpoint(weights);
           try {
-            extractor = inceptionFeatureExtractor(await loadFidInception(store));
+            extractor = inceptionFeatureExtractor(await loadFidInception(store), { preprocess });
           } finally {
             await store.close();
           }
