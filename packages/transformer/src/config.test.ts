@@ -3,7 +3,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { FIXTURES } from "@nextscale/test-utils";
 import { describe, expect, it } from "vitest";
-import { inferVarConfig, VAR_PRESETS, type VarPresetName, varConfig } from "./config.js";
+import { inferVarConfig, patchNumsFromLevels, VAR_PRESETS, type VarPresetName, varConfig } from "./config.js";
 import { VarTransformer } from "./var-transformer.js";
 
 interface ArchEntry {
@@ -69,5 +69,15 @@ describe("config errors", () => {
     expect(() => inferVarConfig(keys)).toThrow(/cannot infer patch_nums from L=30 over 4 scales/);
     expect(inferVarConfig(keys, { patchNums: [1, 2, 3, 4] }).patchNums).toEqual([1, 2, 3, 4]);
     expect(() => inferVarConfig(keys, { patchNums: [1, 2, 4] })).toThrow(/give L=21 over 3 scales/);
+  });
+});
+
+describe("patchNumsFromLevels", () => {
+  it("reads patch_nums back from an lvl_1L buffer", () => {
+    const lvl = [1, 2, 4].flatMap((pn, k) => new Array(pn * pn).fill(k));
+    expect(patchNumsFromLevels(lvl)).toEqual([1, 2, 4]);
+    expect(patchNumsFromLevels(BigInt64Array.from(lvl.map(BigInt)))).toEqual([1, 2, 4]);
+    expect(() => patchNumsFromLevels([0, 1, 1, 1])).toThrow(/scale 1 has 3 tokens, not a square/);
+    expect(() => patchNumsFromLevels([0, 2])).toThrow(/not a run of scale indices/);
   });
 });

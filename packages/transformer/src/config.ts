@@ -116,6 +116,27 @@ export function scaleRanges(patchNums: readonly number[]): [number, number][] {
   return out;
 }
 
+/**
+ * patch_nums from the `lvl_1L` buffer (the scale index of every token, as
+ * saved in every official checkpoint): scale k holds pn_k² tokens.
+ */
+export function patchNumsFromLevels(lvl1L: ArrayLike<number | bigint>): number[] {
+  const counts: number[] = [];
+  let prev = -1;
+  for (let i = 0; i < lvl1L.length; i++) {
+    const k = Number(lvl1L[i]);
+    if (k !== prev && k !== prev + 1) throw new Error(`lvl_1L is not a run of scale indices 0, 1, 2, … (found ${k} after ${prev})`);
+    if (k === prev + 1) counts.push(0);
+    counts[k]++;
+    prev = k;
+  }
+  return counts.map((n, k) => {
+    const pn = Math.round(Math.sqrt(n));
+    if (pn * pn !== n) throw new Error(`lvl_1L: scale ${k} has ${n} tokens, not a square`);
+    return pn;
+  });
+}
+
 /** The token-pyramid layouts `inferVarConfig` recognises from (L, number of scales). */
 export const KNOWN_PATCH_NUMS: readonly (readonly number[])[] = [PATCH_NUMS_256, PATCH_NUMS_512, PATCH_NUMS_1024];
 
@@ -123,15 +144,13 @@ export const KNOWN_PATCH_NUMS: readonly (readonly number[])[] = [PATCH_NUMS_256,
  * Read a configuration back from a checkpoint's key shapes (e.g. from
  * `openCheckpoint(...).info(k).shape`): depth from the block count, width and
  * Cvae from `word_embed`, classes from `class_emb`, V from `head`, shared
- * AdaLN from the keys, `attn_l2_norm` and heads from `scale_mul_1H11`
- * (without it the head dim is taken to be 64), MLP ratio from `fc1`, and the
- * patch_nums from L and the number of scales (among `KNOWN_PATCH_NUMS`, or
- * `opts.patchNums` when given and consistent).
+ * AdaLN from the keys, `attn_l2_norm` and heads from `scale_mul_1H11`, MLP
+ * ratio from `fc1`, and patch_nums from L and the number of scales (among
+ * `KNOWN_PATCH_NUMS`). `known` supplies what shapes cannot tell (heads
+ * without `attn_l2_norm`, otherwise taken as C/64; patch_nums of other
+ * pyramids; eps, dropout); values the shapes contradict are an error.
  */
-export function inferVarConfig(
-  shapes: Record<string, readonly number[]>,
-  opts: { patchNums?: readonly number[] } = {},
-): VarConfig {
+export function inferVarConfig(shapes: Record<string, readonly number[]>, known: Partial<VarConfig> = {}): VarConfig {
   const need = ["word_embed.weight", "class_emb.weight", "pos_1LC", "lvl_embed.weight", "head.weight", "blocks.0.ffn.fc1.weight"];
   const missing = need.filter((k) => !shapes[k]);
   if (missing.length) throw new Error(`not a VAR state dict: missing ${missing.join(", ")}`);
@@ -144,7 +163,7 @@ export function inferVarConfig(
   const scaleMul = shapes["blocks.0.attn.scale_mul_1H11"];
   const L = shapes.pos_1LC[1];
   const K = shapes["lvl_embed.weight"][0];
-  let patchNums = opts.patchNums;
+  let patchNums = known.patchNums;
   if (patchNums) {
     if (tokenCount(patchNums) !== L || patchNums.length !== K) {
       throw new Error(`patchNums [${patchNums}] give L=${tokenCount(patchNums)} over ${patchNums.length} scales, the checkpoint has L=${L} over ${K}`);
@@ -153,16 +172,18 @@ export function inferVarConfig(
     patchNums = KNOWN_PATCH_NUMS.find((p) => tokenCount(p) === L && p.length === K);
     if (!patchNums) throw new Error(`cannot infer patch_nums from L=${L} over ${K} scales: pass them explicitly`);
   }
-  return varConfig({
+  const fromShapes: { -readonly [K in keyof VarConfig]?: VarConfig[K] } & { depth: number } = {
     depth,
     embedDim: C,
     cvae,
-    numHeads: scaleMul ? scaleMul[1] : C / 64,
     attnL2Norm: !!scaleMul,
     sharedAln: !!shapes["shared_ada_lin.1.weight"],
     numClasses: shapes["class_emb.weight"][0] - 1,
     vocabSize: shapes["head.weight"][0],
     mlpRatio: shapes["blocks.0.ffn.fc1.weight"][0] / C,
-    patchNums,
-  });
+  };
+  if (scaleMul) fromShapes.numHeads = scaleMul[1];
+  const clash = (Object.keys(fromShapes) as (keyof VarConfig)[]).filter((k) => known[k] !== undefined && known[k] !== fromShapes[k]);
+  if (clash.length) throw new Error(`the checkpoint's shapes contradict ${clash.map((k) => `${k}=${known[k]} (checkpoint: ${fromShapes[k]})`).join(", ")}`);
+  return varConfig({ numHeads: C / 64, ...known, ...fromShapes, patchNums });
 }

@@ -13,6 +13,7 @@ export {
   PATCH_NUMS_256,
   PATCH_NUMS_512,
   PATCH_NUMS_1024,
+  patchNumsFromLevels,
   scaleRanges,
   tokenCount,
   VAR_PRESETS,

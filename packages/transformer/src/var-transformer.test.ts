@@ -59,13 +59,14 @@ for (const bundle of bundles) {
 
     it("inferVarConfig reads the bundle's configuration back from the checkpoint", async () => {
       const store = await openCheckpoint(bundle.file("var.pth"));
-      const inferred = inferVarConfig(Object.fromEntries(store.keys().map((k) => [k, store.info(k).shape])), {
-        patchNums: bundle.meta.var.patch_nums,
-      });
+      const shapes = Object.fromEntries(store.keys().map((k) => [k, store.info(k).shape]));
       await store.close();
       const want = configOf(bundle.meta);
+      const inferred = inferVarConfig(shapes, { patchNums: want.patchNums });
       // Heads cannot be read from shapes without attn_l2_norm; everything else must agree.
       expect({ ...inferred, numHeads: 0 }).toEqual({ ...want, numHeads: 0 });
+      expect(inferVarConfig(shapes, { patchNums: want.patchNums, numHeads: want.numHeads })).toEqual(want);
+      expect(() => inferVarConfig(shapes, { patchNums: want.patchNums, depth: want.depth + 1 })).toThrow(/contradict depth=/);
       if (want.attnL2Norm) expect(inferred.numHeads).toBe(want.numHeads);
     });
 
@@ -156,18 +157,25 @@ for (const bundle of bundles) {
       tf.dispose([x, labels, targets, value, ...idx, ...Object.values(grads)]);
     });
 
-    it("var.safetensors (when present) loads to the same logits as var.pth", async () => {
-      if (!bundle.has("var.safetensors")) return;
-      const st = await openCheckpoint(bundle.file("var.safetensors"));
-      const m2 = await VarTransformer.fromCheckpoint(st, { patchNums: bundle.meta.var.patch_nums });
-      await st.close();
+    it("fromCheckpoint (var.pth, and var.safetensors when present) infers the configuration and gives the same logits", async () => {
       const x = await f32("var_input_BLCv");
       const labels = await i32("label_B");
       const a = model.forward(labels, x);
-      const b = m2.forward(labels, x);
-      expect(compare(await a.data(), await b.data()).maxAbs).toBe(0);
-      m2.dispose();
-      tf.dispose([x, labels, a, b]);
+      for (const file of ["var.pth", "var.safetensors"].filter((f) => bundle.has(f))) {
+        const store = await openCheckpoint(bundle.file(file));
+        // heads are readable from shapes only with attn_l2_norm (scale_mul_1H11)
+        const known = model.config.attnL2Norm ? {} : { numHeads: model.config.numHeads };
+        const m = await VarTransformer.fromCheckpoint(store, { config: known }); // patch_nums from the lvl_1L buffer
+        await store.close();
+        expect(m.config).toEqual(model.config);
+        const b = m.forward(labels, x);
+        const s = compare(await b.data(), await a.data());
+        console.log(`[parity] ${bundle.name} fromCheckpoint(${file}) vs loaded model: max_abs=${s.maxAbs}`);
+        expect(s.maxAbs).toBe(0);
+        tf.dispose(b);
+        m.dispose();
+      }
+      tf.dispose([x, labels, a]);
     });
   });
 }

@@ -20,7 +20,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { Embedding, Linear, type LoadOptions, Module, ModuleList, type Parameter, type StateDictProblems, type StateDictSource, type TensorStore } from "@nextscale/core";
 import { AdaLNBeforeHead } from "./ada-ln-before-head.js";
 import { AdaLin, AdaLNSelfAttn } from "./ada-ln-self-attn.js";
-import { inferVarConfig, scaleRanges, tokenCount, type VarConfig } from "./config.js";
+import { inferVarConfig, patchNumsFromLevels, scaleRanges, tokenCount, type VarConfig } from "./config.js";
 import { KVCache } from "./kv-cache.js";
 
 /** Class labels: an int tensor (B) or numbers; `numClasses` means "no class". */
@@ -113,10 +113,18 @@ export class VarTransformer extends Module {
     this.head = this.child("head", new Linear(C, config.vocabSize));
   }
 
-  /** Build from a checkpoint's key shapes (`inferVarConfig`) and load it. */
-  static async fromCheckpoint(store: TensorStore, opts: LoadOptions & { patchNums?: readonly number[] } = {}): Promise<VarTransformer> {
+  /**
+   * Build from a checkpoint and load it: the configuration comes from the
+   * key shapes (`inferVarConfig`), patch_nums from the checkpoint's `lvl_1L`
+   * buffer (else from L); `opts.config` supplies what shapes cannot tell.
+   */
+  static async fromCheckpoint(store: TensorStore, opts: LoadOptions & { config?: Partial<VarConfig> } = {}): Promise<VarTransformer> {
     const shapes = Object.fromEntries(store.keys().map((k) => [k, store.info(k).shape]));
-    const model = new VarTransformer(inferVarConfig(shapes, { patchNums: opts.patchNums }));
+    const known = { ...opts.config };
+    if (!known.patchNums && store.keys().includes("lvl_1L")) {
+      known.patchNums = patchNumsFromLevels((await store.read("lvl_1L")).data as ArrayLike<number | bigint>);
+    }
+    const model = new VarTransformer(inferVarConfig(shapes, known));
     await model.loadStateDict(store, opts);
     return model;
   }
