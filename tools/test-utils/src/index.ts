@@ -6,18 +6,50 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { backendFromEnv, initBackend } from "@nextscale/backends";
+import { beforeEach } from "vitest";
 
 /** The repository's copy of the reference fixtures (see test-fixtures/README.md). */
 export const FIXTURES = resolve(fileURLToPath(new URL("../../../test-fixtures", import.meta.url)));
 
+const ROOT = resolve(FIXTURES, "..");
+
+interface Skip {
+  backend: string;
+  file: string;
+  test: string;
+  reason: string;
+}
+
+/** The reasoned skip list (conformance-skips.json) entries for one backend. */
+export function conformanceSkips(backend: string): Skip[] {
+  const list = JSON.parse(readFileSync(new URL("../conformance-skips.json", import.meta.url), "utf8")) as { skips: Skip[] };
+  return list.skips.filter((s) => s.backend === backend);
+}
+
 let backendName: Promise<string> | undefined;
-/** Initialise the backend named by NEXTSCALE_BACKEND (default wasm, then cpu) and print it. */
-export function setupTestBackend(): Promise<string> {
+/**
+ * Initialise the backend named by NEXTSCALE_BACKEND (default wasm, then cpu),
+ * print it, and skip (with its reason) each test the skip list names for it.
+ */
+export async function setupTestBackend(): Promise<string> {
   backendName ??= initBackend(backendFromEnv(process.env.NEXTSCALE_BACKEND, ["wasm", "cpu"])).then((name) => {
     console.log(`backend: ${name}`);
     return name;
   });
-  return backendName;
+  const name = await backendName;
+  const skips = conformanceSkips(name);
+  if (skips.length) {
+    beforeEach((ctx) => {
+      const file = ctx.task.file.filepath.slice(ROOT.length + 1).replaceAll("\\", "/");
+      const names: string[] = [];
+      for (let t: { name: string; suite?: unknown } | undefined = ctx.task; t && t !== ctx.task.file; t = t.suite as typeof t) {
+        names.unshift(t.name);
+      }
+      const skip = skips.find((s) => s.file === file && names.join(" > ").startsWith(s.test));
+      if (skip) ctx.skip(`skipped on ${name}: ${skip.reason}`);
+    });
+  }
+  return name;
 }
 
 export interface Bundle {
