@@ -1,6 +1,18 @@
 /**
- * @nextscale/sampler: scale-by-scale VAR generation. This version has the
- * token sampling rules (top-k, top-p, multinomial, greedy); the generation
- * loop arrives with the tokenizer and transformer packages.
+ * @nextscale/sampler: scale-by-scale VAR generation (the official
+ * `autoregressive_infer_cfg`) with classifier-free guidance, top-k/top-p,
+ * seeded sampling, progress and cancellation, and zero-shot editing
+ * (in-painting, out-painting, class-conditional editing) through keep-masks.
  */
+export { boxKeepMask, EditMaskError, imageKeepMask, type KeepMask, scaleKeepMask } from "./edit-mask.js";
+export {
+  checkModelPair,
+  GENERATE_DEFAULTS,
+  type GenerateOptions,
+  type GenerateResult,
+  GenerationCancelledError,
+  generate,
+  resolveLabels,
+  type ScaleProgress,
+} from "./generate.js";
 export { argmaxRow, type FilterOptions, filterTopKTopP, sampleRow, sampleTokens, softmax, validateFilter } from "./top-k-top-p.js";

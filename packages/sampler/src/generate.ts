@@ -1,0 +1,289 @@
+/**
+ * Scale-by-scale generation as the official `VAR.autoregressive_infer_cfg`
+ * (FoundationVision/VAR `models/var.py`), plus zero-shot editing as its
+ * `demo_zero_shot_edit.ipynb` (`autoregressive_infer_cfg_with_mask`):
+ *
+ *   batch doubled: rows [0, B) conditional, [B, 2B) "no class";
+ *   for each scale k of K:
+ *     logits = VAR(scale k | cache)                          (2B, l, V)
+ *     t = cfg·k/(K−1);  guided = (1+t)·cond − t·uncond       (B, l, V)
+ *     idx = top-k → top-p → one multinomial draw             (B, l)
+ *     h = embed(idx)   (or the Gumbel-softmax expectation with moreSmooth)
+ *     where the keep-mask says so, h = embed(source idx)
+ *     f̂ += φ_k(bicubic_up(h)); next input = area_down(f̂, pn_{k+1})
+ *   image = (decode(f̂) + 1) / 2
+ *
+ * Token decisions are made on the host with our seeded `Random`, so the
+ * same seed, settings and backend give the same images every time.
+ * Notation: B images, K scales, l = pn² tokens of a scale, V codebook size.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { Random } from "@nextscale/core";
+import type { VQVAE } from "@nextscale/tokenizer";
+import type { VarTransformer } from "@nextscale/transformer";
+import { type KeepMask, scaleKeepMask } from "./edit-mask.js";
+import { filterTopKTopP, sampleTokens, softmax, validateFilter } from "./top-k-top-p.js";
+
+export class GenerationCancelledError extends Error {
+  override name = "GenerationCancelledError";
+  constructor() {
+    super("generation cancelled");
+  }
+}
+
+export interface ScaleProgress {
+  /** Index of the scale just finished (0-based). */
+  scale: number;
+  /** Number of scales K. */
+  scales: number;
+  /** Side of the token map just generated. */
+  patchNum: number;
+  /** Tokens generated so far per image (Σ pn² up to this scale) and in all (L). */
+  tokensDone: number;
+  tokensTotal: number;
+  /** Milliseconds since generation started. */
+  elapsedMs: number;
+  /** The tokens chosen at this scale, (B · pn²) row-major. */
+  indices: Int32Array;
+  /** The guided logits of this scale before filtering, (B · pn² · V) row-major. */
+  logits: Float32Array;
+  /** f̂ so far (B, P, P, Cvae); borrowed: valid only during the callback. */
+  fHat: tf.Tensor4D;
+  /** Decode f̂ so far to images (B, H, W, 3) in [0, 1] (a coarse-to-fine preview); the caller owns the result. */
+  decodePreview(): tf.Tensor4D;
+}
+
+export interface GenerateOptions {
+  /**
+   * Class of each image (its length is the batch size). `numClasses` or −1
+   * means unconditional. Omitted: `batchSize` labels drawn uniformly with the seed.
+   */
+  labels?: ArrayLike<number>;
+  /** Batch size when `labels` is omitted. */
+  batchSize?: number;
+  /** Classifier-free guidance strength, reached at the last scale (default 1.5, the official FID setting). */
+  cfg?: number;
+  /** Keep the k most likely tokens (default 900; 0 = all; 1 = greedy). */
+  topK?: number;
+  /** Nucleus mass (default 0.96; 0 = off). */
+  topP?: number;
+  /** Seed of the random generator (default 0). Ignored when `rng` is given. */
+  seed?: number;
+  rng?: Random;
+  /** Gumbel-softmax smoothing of each scale's embeddings (visualisation only; not for FID). */
+  moreSmooth?: boolean;
+  /**
+   * Zero-shot editing: at every scale, tokens where the keep-mask holds come
+   * from `indices` (the source image's tokens, one (B or 1, pn²) int tensor
+   * per scale, e.g. `vae.imageToIndices(img)`); the rest are generated.
+   */
+  keep?: { indices: tf.Tensor[]; mask: KeepMask };
+  /** Called after every scale; may return a promise (awaited). */
+  onProgress?: (p: ScaleProgress) => void | Promise<void>;
+  /** Abort between scales; the promise rejects with `GenerationCancelledError`. */
+  signal?: AbortSignal;
+}
+
+export interface GenerateResult {
+  /** (B, H, W, 3) in [0, 1]. */
+  images: tf.Tensor4D;
+  /** Chosen tokens per scale, int32 (B, pn²). */
+  indices: tf.Tensor2D[];
+  /** The labels used (numClasses = unconditional). */
+  labels: Int32Array;
+  /** f̂ after the last scale (B, P, P, Cvae). */
+  fHat: tf.Tensor4D;
+}
+
+/** The defaults of `generate` (the official README's FID setting). */
+export const GENERATE_DEFAULTS = Object.freeze({ cfg: 1.5, topK: 900, topP: 0.96, seed: 0 });
+
+/** Check that a VQ-VAE and a VAR belong together (same codebook, width and scales). */
+export function checkModelPair(vae: VQVAE, model: VarTransformer): void {
+  const a = vae.config;
+  const b = model.config;
+  const problems: string[] = [];
+  if (a.vocabSize !== b.vocabSize) problems.push(`codebook size ${a.vocabSize} vs ${b.vocabSize}`);
+  if (a.zChannels !== b.cvae) problems.push(`latent width ${a.zChannels} vs ${b.cvae}`);
+  if (a.patchNums.join() !== b.patchNums.join()) problems.push(`patch_nums [${a.patchNums}] vs [${b.patchNums}]`);
+  if (problems.length) throw new Error(`the VQ-VAE and the VAR do not belong together: ${problems.join("; ")}`);
+}
+
+/** Resolve the labels of a batch, validating them (−1 → numClasses). */
+export function resolveLabels(opts: Pick<GenerateOptions, "labels" | "batchSize">, numClasses: number, rng: Random): Int32Array {
+  if (opts.labels !== undefined) {
+    const lab = Int32Array.from(opts.labels, (v) => {
+      if (!Number.isInteger(v) || v < -1 || v > numClasses) {
+        throw new RangeError(`unknown class ${v}: classes are 0…${numClasses - 1} (or ${numClasses} / -1 for unconditional)`);
+      }
+      return v === -1 ? numClasses : v;
+    });
+    if (lab.length === 0) throw new RangeError("labels: empty batch");
+    return lab;
+  }
+  const B = opts.batchSize ?? 1;
+  if (!Number.isInteger(B) || B < 1) throw new RangeError(`batchSize must be a positive integer, got ${B}`);
+  return Int32Array.from({ length: B }, () => rng.int(numClasses));
+}
+
+export async function generate(vae: VQVAE, model: VarTransformer, opts: GenerateOptions = {}): Promise<GenerateResult> {
+  checkModelPair(vae, model);
+  const { patchNums, numClasses, vocabSize: V, cvae } = model.config;
+  const K = patchNums.length;
+  const P = patchNums[K - 1];
+  const cfg = opts.cfg ?? GENERATE_DEFAULTS.cfg;
+  const filter = { topK: Math.min(opts.topK ?? GENERATE_DEFAULTS.topK, V), topP: opts.topP ?? GENERATE_DEFAULTS.topP };
+  if (!Number.isFinite(cfg) || cfg < 0) throw new RangeError(`cfg must be a non-negative number, got ${cfg}`);
+  validateFilter(filter);
+  const rng = opts.rng ?? new Random(opts.seed ?? GENERATE_DEFAULTS.seed);
+  const labels = resolveLabels(opts, numClasses, rng);
+  const B = labels.length;
+  const keep = opts.keep ? prepareKeep(opts.keep, B, patchNums) : null;
+  const L = patchNums.reduce((s, p) => s + p * p, 0);
+  const start = performance.now();
+
+  const cond = model.condition([...labels, ...new Array(B).fill(numClasses)]);
+  const cache = model.newCache();
+  const chosen: tf.Tensor2D[] = [];
+  let x: tf.Tensor3D = model.embedFirstScale(cond);
+  let fHat: tf.Tensor4D = tf.zeros([B, P, P, cvae]);
+  let tokensDone = 0;
+  try {
+    for (let k = 0; k < K; k++) {
+      if (opts.signal?.aborted) throw new GenerationCancelledError();
+      const pn = patchNums[k];
+      const l = pn * pn;
+      const ratio = K > 1 ? k / (K - 1) : 0;
+      const t = cfg * ratio;
+      const logits = model.forwardScale(x, cond, cache); // (2B, l, V)
+      x.dispose();
+      const guided = tf.tidy(() => {
+        const [c, u] = tf.split(logits, 2, 0);
+        return tf.sub(tf.mul(c, 1 + t), tf.mul(u, t)); // (B, l, V)
+      });
+      logits.dispose();
+      const host = (await guided.data()) as Float32Array;
+      guided.dispose();
+      const rawLogits = opts.onProgress ? host.slice() : host;
+
+      let idx: Int32Array;
+      let h: tf.Tensor4D;
+      if (!opts.moreSmooth) {
+        idx = sampleTokens(host, V, filter, rng);
+        h = tf.tidy(() => vae.quantize.embed(tf.tensor2d(idx, [B, l], "int32")));
+      } else {
+        ({ idx, h } = smoothEmbed(vae, host, B, pn, V, filter, ratio, rng));
+      }
+      if (keep) {
+        const m = keep.masks[k];
+        const src = keep.indices[k];
+        for (let i = 0; i < B * l; i++) if (m[i % l]) idx[i] = src[i];
+        const hk = tf.tidy(() => {
+          const gt = vae.quantize.embed(tf.tensor2d(src, [B, l], "int32"));
+          const mt = tf.tensor4d(Float32Array.from(m), [1, pn, pn, 1]);
+          return tf.add(tf.mul(gt, mt), tf.mul(h, tf.sub(1, mt))) as tf.Tensor4D;
+        });
+        h.dispose();
+        h = hk;
+      }
+      chosen.push(tf.tensor2d(idx, [B, l], "int32"));
+
+      const { fHat: f2, next } = vae.quantize.nextAutoregressiveInput(k, K, fHat, h);
+      h.dispose();
+      fHat.dispose();
+      fHat = f2;
+      if (k < K - 1) {
+        const pn1 = patchNums[k + 1];
+        x = tf.tidy(() => {
+          const e = model.embedScale(k + 1, tf.reshape(next, [B, pn1 * pn1, cvae]));
+          return tf.concat([e, e], 0) as tf.Tensor3D; // the unconditional half sees the same tokens
+        });
+      }
+      next.dispose();
+      tokensDone += l;
+      if (opts.onProgress) {
+        const f = fHat;
+        await opts.onProgress({
+          scale: k,
+          scales: K,
+          patchNum: pn,
+          tokensDone,
+          tokensTotal: L,
+          elapsedMs: performance.now() - start,
+          indices: idx,
+          logits: rawLogits,
+          fHat: f,
+          decodePreview: () => tf.tidy(() => tf.mul(tf.add(vae.decode(f), 1), 0.5) as tf.Tensor4D),
+        });
+      }
+    }
+    const images = tf.tidy(() => tf.mul(tf.add(vae.decode(fHat), 1), 0.5) as tf.Tensor4D);
+    return { images, indices: chosen, labels, fHat };
+  } catch (e) {
+    tf.dispose([...chosen, fHat]);
+    if (!x.isDisposed) x.dispose();
+    throw e;
+  } finally {
+    cond.dispose();
+    cache.dispose();
+  }
+}
+
+/** Source tokens per scale on the host (broadcast to B rows) and the per-scale masks. */
+function prepareKeep(keep: NonNullable<GenerateOptions["keep"]>, B: number, patchNums: readonly number[]) {
+  const P = patchNums[patchNums.length - 1];
+  if (keep.mask.size !== P || keep.mask.data.length !== P * P) {
+    throw new RangeError(`keep-mask must be ${P}×${P} (the last scale), got size ${keep.mask.size}`);
+  }
+  if (keep.indices.length !== patchNums.length) {
+    throw new RangeError(`keep.indices must hold one token map per scale (${patchNums.length}), got ${keep.indices.length}`);
+  }
+  const indices = keep.indices.map((t, k) => {
+    const l = patchNums[k] ** 2;
+    if (t.rank !== 2 || t.shape[1] !== l || (t.shape[0] !== B && t.shape[0] !== 1)) {
+      throw new RangeError(`keep.indices[${k}] must be (${B} or 1, ${l}), got [${t.shape}]`);
+    }
+    const d = Int32Array.from(t.dataSync());
+    if (t.shape[0] === B) return d;
+    const out = new Int32Array(B * l);
+    for (let b = 0; b < B; b++) out.set(d, b * l);
+    return out;
+  });
+  const masks = patchNums.map((pn) => scaleKeepMask(keep.mask, pn));
+  return { indices, masks };
+}
+
+/**
+ * The official `more_smooth` path: top-k/top-p filter the guided logits,
+ * draw the indices (reported), then use the expectation of the codebook under
+ * gumbel_softmax(logits·(1+ratio), τ = max(0.27·(1−0.95·ratio), 0.005)).
+ */
+function smoothEmbed(
+  vae: VQVAE,
+  host: Float32Array,
+  B: number,
+  pn: number,
+  V: number,
+  filter: { topK: number; topP: number },
+  ratio: number,
+  rng: Random,
+): { idx: Int32Array; h: tf.Tensor4D } {
+  const rows = B * pn * pn;
+  const tau = Math.max(0.27 * (1 - ratio * 0.95), 0.005);
+  const idx = new Int32Array(rows);
+  const soft = new Float32Array(rows * V);
+  for (let r = 0; r < rows; r++) {
+    const row = host.slice(r * V, (r + 1) * V);
+    filterTopKTopP(row, filter);
+    idx[r] = sampleTokens(row, V, { topK: 0, topP: 0 }, rng)[0];
+    const g = new Float64Array(V);
+    for (let v = 0; v < V; v++) g[v] = (row[v] * (1 + ratio) + rng.gumbel()) / tau;
+    soft.set(softmax(g), r * V);
+  }
+  const h = tf.tidy(() => {
+    const y = tf.tensor2d(soft, [rows, V]);
+    const e = tf.matMul(y, vae.quantize.embedding.weight.value); // (rows, Cvae)
+    return tf.reshape(e, [B, pn, pn, -1]) as tf.Tensor4D;
+  });
+  return { idx, h };
+}
