@@ -14,6 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { registerGradients } from "@nextscale/core";
+import { readSync } from "./var-transformer.js";
 
 registerGradients();
 
@@ -22,20 +23,29 @@ export interface VarLossOptions {
   labelSmoothing?: number;
 }
 
-/** Scalar loss from logits (B, L, V) and target token indices (B, L) (the scales' indices concatenated). */
-export function varLoss(logitsBLV: tf.Tensor, targetsBL: tf.Tensor, opts: VarLossOptions = {}): tf.Scalar {
+/**
+ * Scalar loss from logits (B, L, V) and the target token indices (B, L)
+ * (the scales' indices concatenated), as numbers (row-major) or a tensor;
+ * indices are range-checked on the host, so on webgpu in Node pass numbers.
+ */
+export function varLoss(logitsBLV: tf.Tensor, targetsBL: tf.Tensor | ArrayLike<number>, opts: VarLossOptions = {}): tf.Scalar {
   const eps = opts.labelSmoothing ?? 0.1;
   if (!(eps >= 0 && eps <= 1)) throw new RangeError(`labelSmoothing must be in [0, 1], got ${eps}`);
   if (logitsBLV.rank !== 3) throw new Error(`logits must have shape (B, L, V), got [${logitsBLV.shape}]`);
   const [B, L, V] = logitsBLV.shape;
-  if (!tf.util.arraysEqual(targetsBL.shape, [B, L])) throw new Error(`targets must have shape (B, L) = [${B},${L}], got [${targetsBL.shape}]`);
-  const t = targetsBL.dataSync();
+  const isTensor = targetsBL instanceof tf.Tensor;
+  const shape = isTensor ? targetsBL.shape : [targetsBL.length];
+  if (isTensor ? !tf.util.arraysEqual(shape, [B, L]) : shape[0] !== B * L) {
+    throw new Error(`targets must have shape (B, L) = [${B},${L}] (or B·L numbers), got [${shape}]`);
+  }
+  const t = isTensor ? readSync(targetsBL, "targets") : targetsBL;
   for (let i = 0; i < t.length; i++) {
     if (!(Number.isInteger(t[i]) && t[i] >= 0 && t[i] < V)) throw new RangeError(`target index ${t[i]} out of range [0, ${V})`);
   }
   return tf.tidy(() => {
     const logp = tf.logSoftmax(logitsBLV); // (B, L, V)
-    const nll = tf.neg(tf.sum(tf.mul(logp, tf.oneHot(tf.cast(targetsBL, "int32"), V)), -1)); // (B, L)
+    const idx = tf.tensor(Int32Array.from(t), [B, L], "int32");
+    const nll = tf.neg(tf.sum(tf.mul(logp, tf.oneHot(idx, V)), -1)); // (B, L)
     const perToken = eps > 0 ? tf.add(tf.mul(1 - eps, nll), tf.mul(eps, tf.neg(tf.mean(logp, -1)))) : nll;
     return tf.mean(tf.sum(tf.mul(perToken, 1 / L), -1)) as tf.Scalar;
   });

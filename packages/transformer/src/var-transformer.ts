@@ -23,8 +23,12 @@ import { AdaLin, AdaLNSelfAttn } from "./ada-ln-self-attn.js";
 import { inferVarConfig, patchNumsFromLevels, scaleRanges, tokenCount, type VarConfig } from "./config.js";
 import { KVCache } from "./kv-cache.js";
 
-/** Class labels: an int tensor (B) or numbers; `numClasses` means "no class". */
-export type Labels = tf.Tensor | ArrayLike<number>;
+/**
+ * Class labels of a batch (B): numbers on the host (`numClasses` means "no
+ * class"). A tensor is accepted where the backend can read it synchronously
+ * (cpu, wasm); on webgpu in Node pass `await labels.data()`.
+ */
+export type Labels = ArrayLike<number> | tf.Tensor;
 
 /**
  * What a batch of labels contributes to every scale, computed once per
@@ -49,6 +53,15 @@ export interface ForwardOptions {
   condDropRate?: number;
   /** Uniform [0, 1) source for the class dropout, e.g. `() => rng.random()` with core's `Random`. Required when `condDropRate > 0`. */
   random?: () => number;
+}
+
+/** Read a small tensor on the host, or say how to pass it when the backend cannot read synchronously. */
+export function readSync(t: tf.Tensor, what: string): ArrayLike<number> {
+  try {
+    return t.dataSync();
+  } catch (e) {
+    throw new Error(`${what}: the ${tf.getBackend()} backend cannot read a tensor synchronously here (${(e as Error).message}); pass the values as numbers (await t.data())`);
+  }
 }
 
 /** `SharedAdaLin`: SiLU → Linear D → 6C viewed as (B, 1, 6, C), shared by all blocks (d36-s). */
@@ -162,7 +175,7 @@ export class VarTransformer extends Module {
     let values: ArrayLike<number>;
     if (labels instanceof tf.Tensor) {
       if (labels.rank !== 1) throw new Error(`labels must have shape (B), got [${labels.shape}]`);
-      values = labels.dataSync();
+      values = readSync(labels, "labels");
     } else values = labels;
     if (values.length === 0) throw new Error("labels: empty batch");
     const n = this.config.numClasses;
