@@ -17,7 +17,7 @@
  * Eigenvalues that come out slightly negative from rounding contribute 0,
  * which is what dropping the imaginary part of √λ does.
  */
-import { congruence, pivotedCholesky, symmetricEigenvalues } from "./linalg64.js";
+import { congruenceEigenvalues, pivotedCholesky } from "./linalg64.js";
 
 /** Mean and covariance of a feature distribution (float64, covariance row-major d × d). */
 export interface GaussianStatistics {
@@ -75,11 +75,15 @@ export function checkStatistics(s: GaussianStatistics, what = "statistics"): num
   return d;
 }
 
-/** tr (S₁·S₂)^½ for symmetric positive semi-definite S₁, S₂ (d × d). */
-export function traceSqrtProduct(S1: Float64Array, S2: Float64Array, d: number): { trace: number; rank: number } {
+/**
+ * tr (S₁·S₂)^½ for symmetric positive semi-definite S₁, S₂ (d × d).
+ * `simd: false` keeps to plain JavaScript (the SIMD kernels are used where
+ * WebAssembly SIMD exists).
+ */
+export function traceSqrtProduct(S1: Float64Array, S2: Float64Array, d: number, simd = true): { trace: number; rank: number } {
   const f = pivotedCholesky(S1, d);
   if (f.rank === 0) return { trace: 0, rank: 0 };
-  const lambda = symmetricEigenvalues(congruence(f, S2, d), f.rank);
+  const lambda = congruenceEigenvalues(f, S2, d, simd);
   let trace = 0;
   for (const l of lambda) if (l > 0) trace += Math.sqrt(l);
   return { trace, rank: f.rank };

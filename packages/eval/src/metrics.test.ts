@@ -111,3 +111,36 @@ describe("feature statistics", () => {
     expect(() => precisionRecall(new Float32Array(6), new Float32Array(8), 2, 3)).toThrow(/more than k = 3 samples/);
   });
 });
+
+describe("float64 linear algebra", () => {
+  it("SIMD kernels and plain JavaScript agree, and both find tr (S1·S2)^½ of a known case", async () => {
+    const { simd64 } = await import("./simd64.js");
+    const { traceSqrtProduct } = await import("./frechet-distance.js");
+    console.log(`WebAssembly SIMD kernels: ${simd64() ? "available" : "unavailable"}`);
+    for (const [n, samples] of [
+      [67, 200],
+      [40, 13], // rank-deficient
+    ]) {
+      const mk = (seed: number) => {
+        const s = new FeatureStatistics(n);
+        let state = seed;
+        const x = new Float64Array(samples * n).map(() => {
+          state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+          return state / 2 ** 32 - 0.5;
+        });
+        s.add(x);
+        return s.result().sigma;
+      };
+      const a = mk(1);
+      const b = mk(2);
+      const fast = traceSqrtProduct(a, b, n, true);
+      const plain = traceSqrtProduct(a, b, n, false);
+      expect(fast.rank).toBe(Math.min(n, samples - 1));
+      expect(Math.abs(fast.trace - plain.trace) / plain.trace).toBeLessThan(1e-12);
+      // tr (S·S)^½ = tr S for any PSD S
+      let tr = 0;
+      for (let i = 0; i < n; i++) tr += a[i * n + i];
+      expect(Math.abs(traceSqrtProduct(a, a, n).trace - tr) / tr).toBeLessThan(1e-9);
+    }
+  });
+});
