@@ -2,7 +2,9 @@
  * The `nextscale` command: a registry of subcommands (`commands/`), each
  * printing a clear message and a non-zero exit code on bad input.
  */
+import { BackendUnavailableError } from "@nextscale/backends";
 import { CheckpointFormatError, ImageFormatError, StateDictError } from "@nextscale/core";
+import { EditMaskError, GenerationCancelledError } from "@nextscale/sampler";
 import { COMMANDS } from "./commands/index.js";
 import { type CommandIO, UsageError } from "./commands/types.js";
 
@@ -12,7 +14,7 @@ function usage(): string {
 }
 
 /** Errors that come from the user's input: shown as one line, exit status 1. */
-const USER_ERRORS = [CheckpointFormatError, ImageFormatError, StateDictError, UsageError];
+const USER_ERRORS = [BackendUnavailableError, CheckpointFormatError, EditMaskError, GenerationCancelledError, ImageFormatError, StateDictError, UsageError];
 
 export async function main(
   argv: string[],
@@ -37,9 +39,9 @@ export async function main(
   try {
     return await cmd.run(rest, io);
   } catch (e) {
-    const known = USER_ERRORS.some((E) => e instanceof E) || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-    if (!known) throw e;
+    const parseError = !!(e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    if (!parseError && !USER_ERRORS.some((E) => e instanceof E)) throw e;
     err(`nextscale ${name}: ${(e as Error).message}\n`);
-    return e instanceof UsageError ? e.exitCode : 1;
+    return e instanceof UsageError ? e.exitCode : parseError ? 2 : 1;
   }
 }

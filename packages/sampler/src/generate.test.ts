@@ -4,7 +4,7 @@ import { type Bundle, compare, referenceBundles, report } from "@nextscale/test-
 import { loadVqvae, type VQVAE } from "@nextscale/tokenizer";
 import { VarTransformer } from "@nextscale/transformer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KeepMask } from "./edit-mask.js";
+import type { KeepMask } from "./edit-mask.js";
 import { generate, type ScaleProgress } from "./generate.js";
 
 const TOL = 1e-3;

@@ -1,7 +1,9 @@
 /** Every subcommand, in the order `nextscale help` lists them. Add new ones here. */
+import { edit } from "./edit.js";
 import { fid } from "./fid.js";
+import { generateCommand } from "./generate.js";
 import { info } from "./info.js";
 import { reconstruct } from "./reconstruct.js";
 import type { Command } from "./types.js";
 
-export const COMMANDS: Command[] = [info, fid, reconstruct];
+export const COMMANDS: Command[] = [info, generateCommand, edit, reconstruct, fid];

@@ -1,0 +1,150 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { encodePng, imageGrid, Random, type RgbImage } from "@nextscale/core";
+import { GENERATE_DEFAULTS, generate, type LoadedModels, loadModels } from "@nextscale/sampler";
+import * as tf from "@tensorflow/tfjs-core";
+import { chooseBackend } from "../backend.js";
+import { progressBar } from "../progress.js";
+import { type Command, type CommandIO, UsageError } from "./types.js";
+
+export const NO_DEFAULT_MODEL =
+  "no bundled default model yet: pass --vae and --var (for example the official vae_ch160v4096z32.pth and var_d16.pth)";
+
+/** Options shared by `generate` and `edit`. */
+export const SAMPLING_OPTIONS = {
+  vae: { type: "string" },
+  var: { type: "string" },
+  class: { type: "string", multiple: true },
+  cfg: { type: "string" },
+  "top-k": { type: "string" },
+  "top-p": { type: "string" },
+  seed: { type: "string" },
+  smooth: { type: "boolean", default: false },
+  backend: { type: "string" },
+  batch: { type: "string" },
+  out: { type: "string" },
+} as const;
+
+export const SAMPLING_USAGE = `  --vae F, --var F   checkpoints (.pth or .safetensors; paths or URLs); the VAR's
+                     configuration (depth, patch_nums …) is inferred
+  --class N …        class labels (repeat the flag or separate with commas);
+                     -1 = unconditional
+  --cfg X            classifier-free guidance, reached at the last scale (default ${GENERATE_DEFAULTS.cfg})
+  --top-k K          keep the K most likely tokens (default ${GENERATE_DEFAULTS.topK}; 1 = greedy)
+  --top-p P          nucleus mass (default ${GENERATE_DEFAULTS.topP}; 0 = off)
+  --seed S           random seed (default ${GENERATE_DEFAULTS.seed}); same seed and backend, same images
+  --smooth           Gumbel-softmax smoothing (prettier previews; not for FID)
+  --backend B        webgpu, wasm or cpu (default: NEXTSCALE_BACKEND, else wasm)
+  --batch N          images per forward pass (default 8)`;
+
+type SamplingValues = { [K in keyof typeof SAMPLING_OPTIONS]?: (typeof SAMPLING_OPTIONS)[K]["type"] extends "boolean" ? boolean : K extends "class" ? string[] : string };
+
+function num(v: string | undefined, flag: string, fallback: number, check: (x: number) => boolean, what: string): number {
+  if (v === undefined) return fallback;
+  const x = Number(v);
+  if (v.trim() === "" || !Number.isFinite(x) || !check(x)) throw new UsageError(`${flag} must be ${what} (got "${v}")`);
+  return x;
+}
+
+/** Parse the sampling flags into generate() options. */
+export function samplingSettings(v: SamplingValues) {
+  return {
+    cfg: num(v.cfg, "--cfg", GENERATE_DEFAULTS.cfg, (x) => x >= 0, "a non-negative number"),
+    topK: num(v["top-k"], "--top-k", GENERATE_DEFAULTS.topK, (x) => Number.isInteger(x) && x >= 0, "a non-negative integer"),
+    topP: num(v["top-p"], "--top-p", GENERATE_DEFAULTS.topP, (x) => x >= 0 && x <= 1, "a number in [0, 1]"),
+    seed: num(v.seed, "--seed", GENERATE_DEFAULTS.seed, Number.isSafeInteger, "an integer"),
+    moreSmooth: !!v.smooth,
+    batch: num(v.batch, "--batch", 8, (x) => Number.isInteger(x) && x >= 1, "a positive integer"),
+  };
+}
+
+/** `--class 1 --class 2,3` -> [1, 2, 3]; checked against the model's classes. */
+export function parseClasses(values: string[] | undefined, numClasses: number): number[] {
+  const out: number[] = [];
+  for (const part of (values ?? []).flatMap((s) => s.split(","))) {
+    const c = Number(part.trim());
+    if (part.trim() === "" || !Number.isInteger(c) || c < -1 || c >= numClasses) {
+      throw new UsageError(`unknown class "${part.trim()}": this model has classes 0…${numClasses - 1} (-1 = unconditional)`);
+    }
+    out.push(c);
+  }
+  return out;
+}
+
+export async function loadForSampling(v: SamplingValues, io: CommandIO): Promise<LoadedModels> {
+  if (!v.vae || !v.var) throw new UsageError(NO_DEFAULT_MODEL, 1);
+  const backend = await chooseBackend(v.backend);
+  io.err(`backend: ${backend}\n`);
+  return loadModels({ vae: v.vae, var: v.var });
+}
+
+/** (B, H, W, 3) in [0, 1] -> one RgbImage per row. */
+export async function toRgbImages(images: tf.Tensor4D): Promise<RgbImage[]> {
+  const [B, H, W] = images.shape;
+  const d = (await images.data()) as Float32Array;
+  return Array.from({ length: B }, (_, b) => ({ width: W, height: H, data: d.slice(b * H * W * 3, (b + 1) * H * W * 3) }));
+}
+
+export const generateCommand: Command = {
+  name: "generate",
+  summary: "generate images scale by scale (classifier-free guidance, top-k/top-p, seeds) into a grid or a folder",
+  usage: `usage: nextscale generate [--vae F --var F] [--class N …] [--n-per-class K] [--cfg 1.5] [--top-k 900]
+                          [--top-p 0.96] [--seed S] [--smooth] [--backend B] (--out grid.png | --out-dir DIR)
+
+Generates K images for each class (without --class: K images of classes drawn
+from the seed). --out writes one PNG grid (a row per class); --out-dir writes
+one PNG per image named <class>_<index>.png. Progress and ETA go to stderr.
+
+${SAMPLING_USAGE}
+  --n-per-class K    images per class (default 1)
+  --out grid.png     one grid image
+  --out-dir DIR      one PNG per image`,
+  async run(args, io) {
+    const { values } = parseArgs({ args, options: { ...SAMPLING_OPTIONS, "n-per-class": { type: "string" }, "out-dir": { type: "string" } } });
+    if (!values.out === !values["out-dir"]) throw new UsageError("pass exactly one of --out grid.png and --out-dir DIR");
+    const s = samplingSettings(values);
+    const perClass = num(values["n-per-class"], "--n-per-class", 1, (x) => Number.isInteger(x) && x >= 1, "a positive integer");
+    const models = await loadForSampling(values, io);
+    try {
+      const { numClasses, patchNums } = models.var.config;
+      const rng = new Random(s.seed);
+      const classes = parseClasses(values.class, numClasses);
+      // One label per image: each class perClass times, or drawn from the seed.
+      const labels = classes.length ? classes.flatMap((c) => new Array<number>(perClass).fill(c)) : Array.from({ length: perClass }, () => rng.int(numClasses));
+      const L = patchNums.reduce((a, p) => a + p * p, 0);
+      const bar = progressBar(io, "generate", "tok");
+      const images: RgbImage[] = [];
+      let done = 0;
+      for (let i = 0; i < labels.length; i += s.batch) {
+        const batch = labels.slice(i, i + s.batch);
+        const res = await generate(models.vae, models.var, {
+          ...s,
+          labels: batch,
+          rng,
+          onProgress: (p) => bar({ done: done + p.tokensDone * batch.length, total: L * labels.length }),
+        });
+        done += L * batch.length;
+        images.push(...(await toRgbImages(res.images)));
+        tf.dispose([res.images, res.fHat, ...res.indices]);
+      }
+      if (values.out) {
+        writeFileSync(values.out, encodePng(imageGrid(images, classes.length ? perClass : Math.min(images.length, 8))));
+        io.err(`wrote ${values.out} (${images.length} images)\n`);
+      } else {
+        const dir = values["out-dir"]!;
+        mkdirSync(dir, { recursive: true });
+        const seen = new Map<number, number>();
+        labels.forEach((c, n) => {
+          const k = seen.get(c) ?? 0;
+          seen.set(c, k + 1);
+          writeFileSync(join(dir, `${c === -1 ? "uncond" : c}_${k}.png`), encodePng(images[n]));
+        });
+        io.err(`wrote ${images.length} images to ${dir}\n`);
+      }
+    } finally {
+      models.dispose();
+    }
+    return 0;
+  },
+};

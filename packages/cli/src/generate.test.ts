@@ -1,0 +1,109 @@
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decodeImage, encodePng } from "@nextscale/core";
+import { referenceBundles } from "@nextscale/test-utils";
+import { describe, expect, it } from "vitest";
+import { main } from "./main.js";
+
+const bundle = referenceBundles()[0];
+const models = ["--vae", bundle.file("vae.pth"), "--var", bundle.file("var.pth")];
+const S: number = bundle.meta.config.reso;
+
+async function run(args: string[]) {
+  let out = "";
+  let err = "";
+  const code = await main(
+    args,
+    (s) => {
+      out += s;
+    },
+    (s) => {
+      err += s;
+    },
+  );
+  return { code, out, err };
+}
+
+describe("nextscale generate", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ns-gen-"));
+
+  it("writes <class>_<index>.png per image with --out-dir, with progress on stderr", async () => {
+    const r = await run(["generate", ...models, "--class", "1", "--class", "3", "--n-per-class", "2", "--seed", "5", "--out-dir", join(dir, "imgs"), "--backend", process.env.NEXTSCALE_BACKEND ?? "wasm"]);
+    expect(r.code, r.err).toBe(0);
+    expect(readdirSync(join(dir, "imgs")).sort()).toEqual(["1_0.png", "1_1.png", "3_0.png", "3_1.png"]);
+    const img = decodeImage(readFileSync(join(dir, "imgs", "1_0.png")));
+    expect([img.width, img.height]).toEqual([S, S]);
+    expect(r.err).toMatch(/generate \[#+\] .*ETA/);
+  });
+
+  it("the same seed writes the same grid bytes; another seed does not", async () => {
+    const g = (seed: string, name: string) => run(["generate", ...models, "--class", "2,4", "--seed", seed, "--out", join(dir, name)]);
+    expect((await g("11", "a.png")).code).toBe(0);
+    expect((await g("11", "b.png")).code).toBe(0);
+    expect((await g("12", "c.png")).code).toBe(0);
+    const [a, b, c] = ["a.png", "b.png", "c.png"].map((f) => readFileSync(join(dir, f)));
+    expect(a.equals(b)).toBe(true);
+    expect(a.equals(c)).toBe(false);
+  });
+
+  it("clear errors: unknown class, negative counts, missing weights, bad flags", async () => {
+    const numClasses: number = bundle.meta.var.num_classes;
+    const unknown = await run(["generate", ...models, "--class", String(numClasses), "--out", join(dir, "x.png")]);
+    expect(unknown.code, unknown.err).toBe(2);
+    expect(unknown.err).toMatch(/unknown class "\d+": this model has classes 0…/);
+    const neg = await run(["generate", ...models, "--n-per-class=-3", "--out", join(dir, "x.png")]);
+    expect(neg.code).toBe(2);
+    expect(neg.err).toMatch(/--n-per-class must be a positive integer/);
+    const negSpaced = await run(["generate", ...models, "--n-per-class", "-3", "--out", join(dir, "x.png")]);
+    expect(negSpaced.code).toBe(2);
+    expect(negSpaced.err).toMatch(/--n-per-class/);
+    const none = await run(["generate", "--out", join(dir, "x.png")]);
+    expect(none.code).toBe(1);
+    expect(none.err).toMatch(/no bundled default model yet/);
+    const both = await run(["generate", ...models]);
+    expect(both.err).toMatch(/exactly one of --out/);
+    const topp = await run(["generate", ...models, "--top-p", "7", "--out", join(dir, "x.png")]);
+    expect(topp.err).toMatch(/--top-p must be a number in \[0, 1\]/);
+    const backend = await run(["generate", ...models, "--backend", "cuda", "--out", join(dir, "x.png")]);
+    expect(backend.code).toBe(1);
+    expect(backend.err).toMatch(/cuda/);
+  });
+});
+
+describe("nextscale edit", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ns-edit-"));
+  const src = join(dir, "src.png");
+  const data = new Float32Array(S * S * 3).map((_, i) => ((i * 7) % 255) / 255);
+  writeFileSync(src, encodePng({ width: S, height: S, data }));
+
+  it("in-paints a box under two classes and out-paints from a mask", async () => {
+    const r = await run(["edit", ...models, "--image", src, "--box", "0.25,0.25,0.75,0.75", "--class", "1,2", "--out", join(dir, "inpaint.png")]);
+    expect(r.code, r.err).toBe(0);
+    const out = decodeImage(readFileSync(join(dir, "inpaint.png")));
+    expect(out.width).toBeGreaterThan(2 * S); // two results side by side
+    const mask = new Float32Array(S * S * 3);
+    for (let i = 0; i < (S * S * 3) / 2; i++) mask[i] = 1; // top half white
+    writeFileSync(join(dir, "mask.png"), encodePng({ width: S, height: S, data: mask }));
+    const o = await run(["edit", ...models, "--image", src, "--mask", join(dir, "mask.png"), "--outpaint", "--class", "3", "--out", join(dir, "out.png")]);
+    expect(o.code, o.err).toBe(0);
+    expect(decodeImage(readFileSync(join(dir, "out.png"))).width).toBe(S);
+  });
+
+  it("clear errors: unreadable image, image or mask of the wrong size", async () => {
+    const bad = await run(["edit", ...models, "--image", join(dir, "nope.png"), "--box", "0,0,1,1", "--class", "1", "--out", join(dir, "o.png")]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/--image .*nope\.png/);
+    writeFileSync(join(dir, "notimg.png"), "hello");
+    const notimg = await run(["edit", ...models, "--image", join(dir, "notimg.png"), "--box", "0,0,1,1", "--class", "1", "--out", join(dir, "o.png")]);
+    expect(notimg.err).toMatch(/not a PNG or JPEG/);
+    writeFileSync(join(dir, "small.png"), encodePng({ width: 8, height: 8, data: new Float32Array(192) }));
+    const small = await run(["edit", ...models, "--image", join(dir, "small.png"), "--box", "0,0,1,1", "--class", "1", "--out", join(dir, "o.png")]);
+    expect(small.err).toMatch(new RegExp(`8×8; this model needs ${S}×${S}`));
+    const wrongMask = await run(["edit", ...models, "--image", src, "--mask", join(dir, "small.png"), "--class", "1", "--out", join(dir, "o.png")]);
+    expect(wrongMask.code).toBe(1);
+    expect(wrongMask.err).toMatch(new RegExp(`mask must be ${S}×${S}`));
+    const noBox = await run(["edit", ...models, "--image", src, "--class", "1", "--out", join(dir, "o.png")]);
+    expect(noBox.err).toMatch(/exactly one of --box/);
+  });
+});
