@@ -120,7 +120,7 @@ describe("nextscale fid", () => {
   it("fails clearly on an empty folder, mismatched dimensions, bad weights and bad flags", async () => {
     const empty = join(tmp, "empty");
     mkdirSync(empty);
-    let r = await run(["fid", empty, B, "--inception-weights", weights]);
+    let r = await run(["fid", empty, B], { NEXTSCALE_INCEPTION_WEIGHTS: undefined }); // found before any weights are needed
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/no PNG or JPEG images found/);
     const s3 = statsFile("three.npz", [

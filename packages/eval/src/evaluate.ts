@@ -11,7 +11,7 @@ import { openCheckpoint } from "@nextscale/core";
 import { type ComputedStatistics, computeStatistics } from "./compute-statistics.js";
 import type { FeatureExtractor } from "./feature-extractor.js";
 import { type FrechetResult, frechetDistance, type GaussianStatistics } from "./frechet-distance.js";
-import { EvalInputError, type ImageSet, imageFolder, npzImages } from "./image-source.js";
+import { EvalInputError, type ImageSet, imageFolder, listImageFiles, npzImages } from "./image-source.js";
 import { type InceptionScore, inceptionScore } from "./inception-score.js";
 import { precisionRecall } from "./precision-recall.js";
 import { hasStatistics, readStatistics, type StatisticsFile } from "./statistics.js";
@@ -33,7 +33,10 @@ export async function openEvalInput(path: string, opts: { onWarning?: (message: 
   const { stat } = await import("node:fs/promises");
   const st = await stat(path).catch(() => null);
   if (!st) throw new EvalInputError(`${path}: no such file or folder`);
-  if (st.isDirectory()) return { name: path, images: () => imageFolder(path, opts) };
+  if (st.isDirectory()) {
+    await listImageFiles(path); // an empty or unusable folder fails now, before any weights are loaded
+    return { name: path, images: () => imageFolder(path, opts) };
+  }
   const store = await openCheckpoint(path);
   try {
     const input: EvalInput = { name: path };

@@ -99,6 +99,40 @@ describe("image sources and the streaming pipeline", () => {
     expect(input.images).toBeDefined();
   });
 
+  it("reads an OpenAI-style reference batch: statistics for FID, arr_0 images for precision/recall", async () => {
+    const N = 6;
+    const pixels = new Uint8Array(N * 16 * 20 * 3).map((_, i) => (i * 13 + (i >> 7)) % 256);
+    const ref = new FeatureStatistics(6);
+    for (let n = 0; n < N; n++) {
+      const data = Float32Array.from(pixels.subarray(n * 960, (n + 1) * 960), (v) => v / 255);
+      ref.add(moments({ width: 20, height: 16, data }));
+    }
+    const r = ref.result();
+    const f64 = (shape: number[], data: Float64Array) => ({ dtype: "float64" as const, shape, data });
+    const file = join(tmp, "VIRTUAL_tiny.npz");
+    writeFileSync(
+      file,
+      writeNpz([
+        ["mu", f64([6], r.mu)],
+        ["sigma", f64([6, 6], r.sigma)],
+        ["mu_s", f64([2], Float64Array.of(0, 1))],
+        ["sigma_s", f64([2, 2], Float64Array.of(1, 0, 0, 1))],
+        ["arr_0", { dtype: "uint8", shape: [N, 16, 20, 3], data: pixels }],
+      ]),
+    );
+    const a = await openEvalInput(file);
+    expect(a.statistics?.stats.mu).toHaveLength(6);
+    expect(a.statistics?.spatial?.mu).toHaveLength(2);
+    expect(a.images).toBeDefined();
+    const res = await evaluate(a, await openEvalInput(dir), { extractor: momentExtractor, precisionRecall: true });
+    expect(res.count.A).toBe(N);
+    expect(res.precision).toBeGreaterThanOrEqual(0);
+    expect(res.sfid).toBeUndefined(); // B has no spatial features with this extractor
+    // the file's statistics are the FID reference: the same as from its images here
+    const direct = await evaluate({ name: "stats", statistics: a.statistics }, await openEvalInput(dir), { extractor: momentExtractor });
+    expect(res.fid).toBeCloseTo(direct.fid, 6);
+  });
+
   it("fails clearly on an empty folder, only non-image files, undecodable formats and corrupt images", async () => {
     const empty = join(tmp, "empty");
     mkdirSync(empty);
