@@ -117,7 +117,8 @@ class BasicConv2d extends Module {
       const s = tf.div(this.bn.weight.value, tf.sqrt(tf.add(this.bn.runningVar.value, this.opts.eps)));
       const filter = tf.mul(this.conv.weight.value, s) as tf.Tensor4D; // HWIO · (O)
       const bias = tf.sub(this.bn.bias.value, tf.mul(this.bn.runningMean.value, s));
-      const [ph, pw] = typeof this.opts.padding === "number" || this.opts.padding === undefined ? [this.opts.padding ?? 0, this.opts.padding ?? 0] : this.opts.padding;
+      const p = this.opts.padding ?? 0;
+      const [ph, pw] = typeof p === "number" ? [p, p] : p;
       const pad: "valid" | [[number, number], [number, number], [number, number], [number, number]] =
         ph === 0 && pw === 0 ? "valid" : [[0, 0], [ph, ph], [pw, pw], [0, 0]];
       return tf.fused.conv2d({ x, filter, strides: this.opts.stride ?? 1, pad, bias, activation: "relu" });
