@@ -531,6 +531,12 @@ function congruenceEigenvaluesSimd(f: PivotedCholesky, S: Float64Array, n: numbe
 /** Eigenvalues of Lᵀ·(P·S·Pᵀ)·L: with the SIMD kernels when available, else plain JavaScript. */
 export function congruenceEigenvalues(f: PivotedCholesky, S: Float64Array, n: number, useSimd = true): Float64Array {
   const k = useSimd ? simd64() : null;
-  if (k) return congruenceEigenvaluesSimd(f, S, n, k);
+  if (k) {
+    try {
+      return congruenceEigenvaluesSimd(f, S, n, k);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e; // WebAssembly memory could not grow: use the plain path
+    }
+  }
   return symmetricEigenvalues(congruence(f, S, n), f.rank);
 }
