@@ -93,7 +93,10 @@ describe("Module tree", () => {
     const problems = await m.loadStateDict(store, { strict: false });
     expect(problems.missing).toEqual([]);
     const want = toFloat32(await store.read("head.weight"));
-    expect(Array.from(await m.head.weight.value.data())).toEqual(Array.from(want));
+    const got = m.head.weight.toTorch();
+    expect(m.head.weight.value.shape).toEqual([...m.head.weight.shape].reverse()); // kept (in, out) inside
+    expect(Array.from(await got.data())).toEqual(Array.from(want));
+    got.dispose();
     await store.close();
   });
 

@@ -15,8 +15,13 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type HostTensor, numel, toFloat32, toInt32 } from "./io/dtype.js";
 import type { TensorStore } from "./io/store.js";
 
-/** How a parameter is stored internally relative to PyTorch's layout. */
-export type Layout = "torch" | "conv2d-hwio";
+/**
+ * How a parameter is stored internally relative to PyTorch's layout:
+ * `conv2d-hwio` for tfjs' NHWC convolutions, `linear-io` (the transpose of
+ * PyTorch's (out, in)) because x·W runs about 10× faster than x·Wᵀ on the
+ * wasm backend (measured: 27 vs 2.3 GFLOP/s for a 512×1024·1024×4096 product).
+ */
+export type Layout = "torch" | "conv2d-hwio" | "linear-io";
 
 export class Parameter {
   private v: tf.Variable | null = null;
@@ -41,7 +46,9 @@ export class Parameter {
   /** Internal shape (e.g. HWIO for conv weights). */
   get internalShape(): number[] {
     const s = this.shape;
-    return this.opts.layout === "conv2d-hwio" ? [s[2], s[3], s[1], s[0]] : [...s];
+    if (this.opts.layout === "conv2d-hwio") return [s[2], s[3], s[1], s[0]];
+    if (this.opts.layout === "linear-io") return [s[1], s[0]];
+    return [...s];
   }
   /** Set from a tensor in internal layout; takes ownership of `t`. */
   setInternal(t: tf.Tensor): void {
@@ -59,7 +66,10 @@ export class Parameter {
   }
   /** Set from a tensor in PyTorch layout. */
   setTorch(t: tf.Tensor): void {
-    this.setInternal(this.opts.layout === "conv2d-hwio" ? tf.tidy(() => tf.transpose(t, [2, 3, 1, 0])) : t.clone());
+    const { layout } = this.opts;
+    this.setInternal(
+      layout === "conv2d-hwio" ? tf.tidy(() => tf.transpose(t, [2, 3, 1, 0])) : layout === "linear-io" ? tf.transpose(t) : t.clone(),
+    );
     t.dispose();
   }
   /** Copy out in PyTorch layout (caller disposes). */
@@ -76,7 +86,9 @@ let variableId = 0;
 
 /** Convert a tensor in a parameter's internal layout (a value or a gradient) to PyTorch layout. */
 export function fromInternal(t: tf.Tensor, layout: Layout): tf.Tensor {
-  return layout === "conv2d-hwio" ? tf.transpose(t, [3, 2, 0, 1]) : t.clone();
+  if (layout === "conv2d-hwio") return tf.transpose(t, [3, 2, 0, 1]);
+  if (layout === "linear-io") return tf.transpose(t);
+  return t.clone();
 }
 
 export interface StateDictProblems {

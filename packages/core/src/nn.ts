@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { Module, type Parameter } from "./module.js";
 
-/** `nn.Linear`: y = x Wᵀ + b, W of shape (out, in). */
+/** `nn.Linear`: y = x Wᵀ + b, W of shape (out, in) in the state dict, kept (in, out) inside (see `Layout`). */
 export class Linear extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
@@ -16,7 +16,7 @@ export class Linear extends Module {
     bias = true,
   ) {
     super();
-    this.weight = this.param("weight", [outFeatures, inFeatures]);
+    this.weight = this.param("weight", [outFeatures, inFeatures], "linear-io");
     this.bias = bias ? this.param("bias", [outFeatures]) : null;
   }
   /** (..., in) -> (..., out) */
@@ -24,7 +24,7 @@ export class Linear extends Module {
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
       const x2 = tf.reshape(x, [-1, this.inFeatures]);
-      let y = tf.matMul(x2, this.weight.value, false, true);
+      let y = tf.matMul(x2, this.weight.value); // (N, in) · (in, out)
       if (this.bias) y = tf.add(y, this.bias.value);
       return tf.reshape(y, [...lead, this.outFeatures]);
     });

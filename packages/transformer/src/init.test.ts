@@ -24,7 +24,10 @@ function stats(x: Float32Array): { mean: number; std: number; maxAbs: number } {
 async function values(model: VarTransformer, name: string): Promise<Float32Array> {
   const p = new Map(model.namedParameters()).get(name);
   if (!p) throw new Error(`no parameter ${name}`);
-  return (await p.value.data()) as Float32Array;
+  const t = p.toTorch(); // PyTorch layout: rows of (out, in) weights are output rows
+  const d = (await t.data()) as Float32Array;
+  t.dispose();
+  return d;
 }
 
 /** Rows [from, to) of a (rows, cols) weight. */
