@@ -66,15 +66,14 @@ export function inceptionFeatureExtractor(net: FidInceptionV3, opts: { preproces
     numClasses: c.numClasses,
     spatialDim: grid * grid * c.spatialChannels,
     async extract(images, want) {
-      const out = net.forward(images, { ...want, preprocess });
+      const out = net.forward(images, { spatial: want.spatial, preprocess });
       try {
         const batch: FeatureBatch = { features: (await out.pool3.data()) as Float32Array };
-        if (out.logits) batch.logits = (await out.logits.data()) as Float32Array;
+        if (want.logits) batch.logits = await net.hostLogits(batch.features); // float64 fc on the host
         if (out.spatial) batch.spatial = (await out.spatial.data()) as Float32Array;
         return batch;
       } finally {
         out.pool3.dispose();
-        out.logits?.dispose();
         out.spatial?.dispose();
       }
     },

@@ -90,12 +90,16 @@ for (const bundle of fidBundles()) {
         const t0 = performance.now();
         const out = net.forward(x, { logits: true, spatial: true });
         const pool3 = (await out.pool3.data()) as Float32Array;
-        const logits = (await out.logits!.data()) as Float32Array;
+        const logits = await net.hostLogits(pool3); // what the Inception Score uses
+        const device = compare((await out.logits!.data()) as Float32Array, logits);
         const ms = performance.now() - t0;
         const N = x.shape[0];
         expect(out.spatial!.shape).toEqual([N, 17 * 17 * 7]);
         tf.dispose([x, out.pool3, out.logits!, out.spatial!]);
         console.log(`${bundle.name} ${stem}: ${N} images ${x.shape[1]}×${x.shape[2]} → forward in ${ms.toFixed(0)} ms on ${tf.getBackend()}`);
+        // the device's float32 fc agrees with the float64 host fc to float32 accuracy
+        report(bundle.name, `${stem} device fc vs host fc`, device);
+        expect(device.scaledMax).toBeLessThan(1e-5);
         for (const [what, got, d] of [
           ["pool3", pool3, 2048],
           ["logits1008", logits, 1008],

@@ -310,7 +310,7 @@ class FIDInceptionE extends Module {
 export interface FidInceptionOutput {
   /** (B, 2048) final average pool features: the FID features. */
   pool3: tf.Tensor2D;
-  /** (B, 1008) `fc` logits: the Inception Score's classifier. */
+  /** (B, 1008) `fc` logits on the device, float32 (`hostLogits` computes them in float64 from pool3). */
   logits?: tf.Tensor2D;
   /** (B, 17·17·7) `Mixed_6d.branch1x1` output, first 7 channels, flattened in (H, W, C) order: sFID features. */
   spatial?: tf.Tensor2D;
@@ -356,6 +356,41 @@ export class FidInceptionV3 extends Module {
     this.Mixed_7b = this.child("Mixed_7b", new FIDInceptionE(1280, "avg", eps));
     this.Mixed_7c = this.child("Mixed_7c", new FIDInceptionE(2048, "max", eps));
     this.fc = this.child("fc", new Linear(config.poolDim, config.numClasses));
+  }
+
+  private fcHost: { w: Float32Array; b: Float32Array } | null = null;
+
+  override async loadStateDict(...args: Parameters<Module["loadStateDict"]>): ReturnType<Module["loadStateDict"]> {
+    this.fcHost = null;
+    return super.loadStateDict(...args);
+  }
+
+  /**
+   * The `fc` logits of pool3 features (B × 2048, row-major) computed on the
+   * host in float64: the same numbers on every backend, whatever the
+   * accumulation order of its matrix product (the Inception Score's input).
+   */
+  async hostLogits(pool3: Float32Array): Promise<Float32Array> {
+    const { poolDim: d, numClasses: c } = this.config;
+    if (pool3.length % d) throw new Error(`hostLogits: ${pool3.length} values are not B × ${d}`);
+    if (!this.fcHost) {
+      const w = this.fc.weight.toTorch(); // (classes, 2048)
+      this.fcHost = { w: (await w.data()) as Float32Array, b: (await this.fc.bias!.value.data()) as Float32Array };
+      w.dispose();
+    }
+    const { w, b } = this.fcHost;
+    const B = pool3.length / d;
+    const out = new Float32Array(B * c);
+    for (let r = 0; r < B; r++) {
+      const x = pool3.subarray(r * d, (r + 1) * d);
+      for (let k = 0; k < c; k++) {
+        let s = b[k];
+        const o = k * d;
+        for (let j = 0; j < d; j++) s += x[j] * w[o + j];
+        out[r * c + k] = s;
+      }
+    }
+    return out;
   }
 
   /**
