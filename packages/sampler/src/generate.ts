@@ -138,7 +138,7 @@ export async function generate(vae: VQVAE, model: VarTransformer, opts: Generate
   const rng = opts.rng ?? new Random(opts.seed ?? GENERATE_DEFAULTS.seed);
   const labels = resolveLabels(opts, numClasses, rng);
   const B = labels.length;
-  const keep = opts.keep ? prepareKeep(opts.keep, B, patchNums) : null;
+  const keep = opts.keep ? await prepareKeep(opts.keep, B, patchNums) : null;
   const L = patchNums.reduce((s, p) => s + p * p, 0);
   const start = performance.now();
 
@@ -230,7 +230,7 @@ export async function generate(vae: VQVAE, model: VarTransformer, opts: Generate
 }
 
 /** Source tokens per scale on the host (broadcast to B rows) and the per-scale masks. */
-function prepareKeep(keep: NonNullable<GenerateOptions["keep"]>, B: number, patchNums: readonly number[]) {
+async function prepareKeep(keep: NonNullable<GenerateOptions["keep"]>, B: number, patchNums: readonly number[]) {
   const P = patchNums[patchNums.length - 1];
   if (keep.mask.size !== P || keep.mask.data.length !== P * P) {
     throw new RangeError(`keep-mask must be ${P}×${P} (the last scale), got size ${keep.mask.size}`);
@@ -238,17 +238,17 @@ function prepareKeep(keep: NonNullable<GenerateOptions["keep"]>, B: number, patc
   if (keep.indices.length !== patchNums.length) {
     throw new RangeError(`keep.indices must hold one token map per scale (${patchNums.length}), got ${keep.indices.length}`);
   }
-  const indices = keep.indices.map((t, k) => {
+  const indices = await Promise.all(keep.indices.map(async (t, k) => {
     const l = patchNums[k] ** 2;
     if (t.rank !== 2 || t.shape[1] !== l || (t.shape[0] !== B && t.shape[0] !== 1)) {
       throw new RangeError(`keep.indices[${k}] must be (${B} or 1, ${l}), got [${t.shape}]`);
     }
-    const d = Int32Array.from(t.dataSync());
+    const d = Int32Array.from(await t.data());
     if (t.shape[0] === B) return d;
     const out = new Int32Array(B * l);
     for (let b = 0; b < B; b++) out.set(d, b * l);
     return out;
-  });
+  }));
   const masks = patchNums.map((pn) => scaleKeepMask(keep.mask, pn));
   return { indices, masks };
 }

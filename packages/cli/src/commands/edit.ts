@@ -1,20 +1,11 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { decodeImage, encodePng, imageGrid, type RgbImage } from "@nextscale/core";
+import { encodePng, imageGrid } from "@nextscale/core";
 import { boxKeepMask, generate, imageKeepMask, type KeepMask } from "@nextscale/sampler";
 import * as tf from "@tensorflow/tfjs-core";
-import { loadForSampling, parseClasses, SAMPLING_OPTIONS, SAMPLING_USAGE, samplingSettings, toRgbImages } from "./generate.js";
+import { readImageFile, toRgbImages } from "../images.js";
+import { loadForSampling, parseClasses, SAMPLING_OPTIONS, SAMPLING_USAGE, samplingSettings } from "./generate.js";
 import { type Command, UsageError } from "./types.js";
-
-function readImage(path: string, flag: string): RgbImage {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`${flag} ${path}: ${(e as Error).message}`, 1);
-  }
-  return decodeImage(bytes, path);
-}
 
 function parseBox(s: string): [number, number, number, number] {
   const v = s.split(",").map((x) => Number(x.trim()));
@@ -48,8 +39,8 @@ ${SAMPLING_USAGE}`,
     const s = samplingSettings(values);
     const mode = values.outpaint ? "outpaint" : "inpaint";
     const box = values.box ? parseBox(values.box) : undefined;
-    const src = readImage(values.image, "--image");
-    const maskImg = values.mask ? readImage(values.mask, "--mask") : undefined;
+    const src = readImageFile(values.image, "--image");
+    const maskImg = values.mask ? readImageFile(values.mask, "--mask") : undefined;
     const models = await loadForSampling(values, io);
     try {
       const { vae } = models;

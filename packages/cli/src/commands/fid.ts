@@ -1,7 +1,6 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { backendFromEnv, initBackend } from "@nextscale/backends";
 import { openCheckpoint } from "@nextscale/core";
 import {
   type EvalInput,
@@ -18,37 +17,11 @@ import {
   StatisticsError,
   statisticsToNpz,
 } from "@nextscale/eval";
-import { type Command, type CommandIO, UsageError } from "./types.js";
+import { chooseBackend } from "../backend.js";
+import { progressBar } from "../progress.js";
+import { type Command, UsageError } from "./types.js";
 
 const WEIGHTS_HELP = `computing Inception features needs pytorch-fid's FID Inception weights, which are never downloaded automatically: download ${FID_WEIGHTS_FILE} (${FID_WEIGHTS_URL}) and pass --inception-weights /path/to/${FID_WEIGHTS_FILE} (or set NEXTSCALE_INCEPTION_WEIGHTS), or pass --features module.js for a domain feature extractor`;
-
-/** A progress bar on stderr: redrawn in place on a terminal, a line per 10% otherwise. */
-function progressBar(io: CommandIO, label: string) {
-  const tty = !!process.stderr.isTTY;
-  const t0 = Date.now();
-  let lastStep = -1;
-  return (p: { done: number; total?: number }) => {
-    const secs = (Date.now() - t0) / 1000;
-    const rate = p.done / Math.max(secs, 1e-3);
-    let line: string;
-    let step: number;
-    if (p.total) {
-      const f = Math.min(1, p.done / p.total);
-      const w = 24;
-      const fill = Math.round(f * w);
-      const eta = rate > 0 ? Math.round((p.total - p.done) / rate) : 0;
-      line = `${label} [${"#".repeat(fill)}${"-".repeat(w - fill)}] ${p.done}/${p.total} ${(f * 100).toFixed(0)}% ${rate.toFixed(1)} img/s ETA ${eta}s`;
-      step = Math.floor(f * 10);
-    } else {
-      line = `${label} ${p.done} images ${rate.toFixed(1)} img/s`;
-      step = Math.floor(secs / 10);
-    }
-    const finished = p.total !== undefined && p.done >= p.total;
-    if (tty) io.err(`\r${line}${finished ? "\n" : ""}`);
-    else if (step > lastStep || finished) io.err(`${line}\n`);
-    lastStep = step;
-  };
-}
 
 async function loadExtractorModule(path: string): Promise<FeatureExtractor> {
   const mod = await import(pathToFileURL(resolve(path)).href).catch((e: Error) => {
@@ -122,7 +95,8 @@ Features are pytorch-fid's: FID-Inception pool3, images resized to 299x299
                          pytorch-fid (the default); closer to numbers computed
                          against OpenAI's reference statistics
 
-sFID is reported when both sides have spatial statistics. The backend is
+sFID is reported when both sides have spatial statistics. --backend B picks
+the backend (webgpu, wasm or cpu); otherwise it is
 chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
   async run(args, io) {
     const { values, positionals } = parseArgs({
@@ -130,6 +104,7 @@ chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
       allowPositionals: true,
       options: {
         "inception-weights": { type: "string" },
+        backend: { type: "string" },
         features: { type: "string" },
         json: { type: "boolean", default: false },
         is: { type: "boolean", default: false },
@@ -159,7 +134,7 @@ chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
       if (values.pr && noImages) throw new UsageError(`${noImages.name}: precision/recall needs images, but this input holds only statistics`, 1);
       const needFeatures = inputs.some((x) => !x.statistics) || values.pr || values.is;
       if (needFeatures) {
-        await initBackend(backendFromEnv(process.env.NEXTSCALE_BACKEND, ["wasm", "cpu"]));
+        await chooseBackend(values.backend);
         if (values.features) {
           extractor = await loadExtractorModule(values.features);
         } else {

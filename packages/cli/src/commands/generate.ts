@@ -5,6 +5,7 @@ import { encodePng, imageGrid, Random, type RgbImage } from "@nextscale/core";
 import { GENERATE_DEFAULTS, generate, type LoadedModels, loadModels } from "@nextscale/sampler";
 import * as tf from "@tensorflow/tfjs-core";
 import { chooseBackend } from "../backend.js";
+import { toRgbImages } from "../images.js";
 import { progressBar } from "../progress.js";
 import { type Command, type CommandIO, UsageError } from "./types.js";
 
@@ -77,13 +78,6 @@ export async function loadForSampling(v: SamplingValues, io: CommandIO): Promise
   const backend = await chooseBackend(v.backend);
   io.err(`backend: ${backend}\n`);
   return loadModels({ vae: v.vae, var: v.var });
-}
-
-/** (B, H, W, 3) in [0, 1] -> one RgbImage per row. */
-export async function toRgbImages(images: tf.Tensor4D): Promise<RgbImage[]> {
-  const [B, H, W] = images.shape;
-  const d = (await images.data()) as Float32Array;
-  return Array.from({ length: B }, (_, b) => ({ width: W, height: H, data: d.slice(b * H * W * 3, (b + 1) * H * W * 3) }));
 }
 
 export const generateCommand: Command = {

@@ -1,9 +1,10 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { backendFromEnv, initBackend } from "@nextscale/backends";
-import { decodeImage, encodePng, imageGrid, type RgbImage } from "@nextscale/core";
+import { encodePng, imageGrid } from "@nextscale/core";
 import { loadVqvae, type VQVAE, VqvaeInputError } from "@nextscale/tokenizer";
 import * as tf from "@tensorflow/tfjs-core";
+import { chooseBackend } from "../backend.js";
+import { fromSignedImages, readImageFile } from "../images.js";
 import { type Command, UsageError } from "./types.js";
 
 /** `rec.png` -> `rec-previews.png`. */
@@ -17,13 +18,6 @@ function parsePatchNums(s: string): number[] {
     throw new UsageError(`--patch-nums must be two or more positive integers separated by commas (got "${s}")`);
   }
   return pns;
-}
-
-/** (1, S, S, 3) in [-1, 1] -> RGB in [0, 1], as the official code maps decoder output to pixels. */
-function toRgb(t: tf.Tensor4D): RgbImage {
-  const [, height, width] = t.shape;
-  const data = tf.tidy(() => tf.mul(tf.add(t, 1), 0.5).dataSync() as Float32Array);
-  return { width, height, data };
 }
 
 /** User errors of the tokenizer become one-line messages (exit status 1). */
@@ -55,7 +49,7 @@ them back, as the official img_to_reconstructed_img does.
                      (default: the checkpoint's 256 px list; required for
                      checkpoints trained with another number of scales)
 
-The backend is chosen by NEXTSCALE_BACKEND (default wasm, then cpu).`,
+  --backend B        webgpu, wasm or cpu (default: NEXTSCALE_BACKEND, else wasm)`,
   async run(args, io) {
     const { values } = parseArgs({
       args,
@@ -65,6 +59,7 @@ The backend is chosen by NEXTSCALE_BACKEND (default wasm, then cpu).`,
         out: { type: "string" },
         previews: { type: "boolean", default: false },
         "patch-nums": { type: "string" },
+        backend: { type: "string" },
       },
     });
     const { vae: vaePath, image, out } = values;
@@ -72,15 +67,9 @@ The backend is chosen by NEXTSCALE_BACKEND (default wasm, then cpu).`,
       throw new UsageError(`missing ${["vae", "image", "out"].filter((k) => !values[k as "vae"]).map((k) => `--${k}`).join(", ")}`);
     }
     const patchNums = values["patch-nums"] ? parsePatchNums(values["patch-nums"]) : undefined;
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(image);
-    } catch (e) {
-      throw new UsageError(`--image ${image}: ${(e as Error).message}`, 1);
-    }
-    const rgb = decodeImage(bytes, image);
+    const rgb = readImageFile(image, "--image");
 
-    await initBackend(backendFromEnv(process.env.NEXTSCALE_BACKEND, ["wasm", "cpu"]));
+    await chooseBackend(values.backend);
     const vae: VQVAE = await asUserError(`--vae ${vaePath}`, () => loadVqvae(vaePath, { patchNums }));
     try {
       const S = vae.imageSize();
@@ -96,7 +85,7 @@ The backend is chosen by NEXTSCALE_BACKEND (default wasm, then cpu).`,
         values.previews ? vae.reconstruct(img, { allScales: true }) : [vae.reconstruct(img)],
       );
       img.dispose();
-      const frames = perScale.map(toRgb);
+      const frames = (await Promise.all(perScale.map(fromSignedImages))).map((imgs) => imgs[0]);
       tf.dispose(perScale);
       writeFileSync(out, encodePng(frames[frames.length - 1]));
       io.out(`wrote ${out} (${S}×${S}, ${vae.config.patchNums.length} scales: ${vae.config.patchNums.join(",")})\n`);
