@@ -1,7 +1,15 @@
 import { availableParallelism } from "node:os";
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { BackendUnavailableError, backendFromEnv, backendInfo, initBackend, listBackends, SWIFTSHADER_ICD } from "./index.js";
+import {
+  BackendUnavailableError,
+  backendFromEnv,
+  backendInfo,
+  FUSED_KERNEL_NAMES,
+  initBackend,
+  listBackends,
+  SWIFTSHADER_ICD,
+} from "./index.js";
 import { vulkanHint } from "./loaders/webgpu.js";
 
 describe("backends", () => {
@@ -29,6 +37,7 @@ describe("backends", () => {
     if (name === "wasm") {
       expect(info.simd).toBe(true);
       expect(info.threads).toBe(Math.min(8, availableParallelism()));
+      expect(info.fusedKernels).toEqual([...FUSED_KERNEL_NAMES]); // all three measured faster on wasm
     }
     if (name === "webgpu") expect(info.adapter?.vendor).toBeTypeOf("string");
     expect(Array.from(await tf.matMul(tf.tensor2d([[1, 2]]), tf.tensor2d([[3], [4]])).data())).toEqual([11]);

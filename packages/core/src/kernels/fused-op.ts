@@ -19,7 +19,8 @@ export function fusedOp<T extends tf.Tensor>(
   attrs: tf.NamedAttrMap,
   fallback: () => T,
 ): T {
-  if (!hasFusedKernel(grad.kernelName)) return fallback();
+  // fast kernels are float32-only
+  if (!hasFusedKernel(grad.kernelName) || Object.values(inputs).some((t) => t.dtype !== "float32")) return fallback();
   if (!tf.getGradient(grad.kernelName)) tf.registerGradient(grad);
   return tf.engine().runKernel(grad.kernelName, inputs, attrs) as T;
 }
