@@ -4,26 +4,13 @@ import { join } from "node:path";
 import { decodeImage, encodePng } from "@nextscale/core";
 import { referenceBundles } from "@nextscale/test-utils";
 import { describe, expect, it } from "vitest";
-import { main } from "./main.js";
+import { runCli } from "./run.testutil.js";
 
 const bundle = referenceBundles()[0];
 const models = ["--vae", bundle.file("vae.pth"), "--var", bundle.file("var.pth")];
 const S: number = bundle.meta.config.reso;
 
-async function run(args: string[]) {
-  let out = "";
-  let err = "";
-  const code = await main(
-    args,
-    (s) => {
-      out += s;
-    },
-    (s) => {
-      err += s;
-    },
-  );
-  return { code, out, err };
-}
+const run = runCli;
 
 describe("nextscale generate", () => {
   const dir = mkdtempSync(join(tmpdir(), "ns-gen-"));

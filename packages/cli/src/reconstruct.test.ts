@@ -8,22 +8,9 @@ import { loadVqvae } from "@nextscale/tokenizer";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { previewsPath } from "./commands/reconstruct.js";
-import { main } from "./main.js";
+import { runCli } from "./run.testutil.js";
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(
-    args,
-    (s) => {
-      out += s;
-    },
-    (s) => {
-      err += s;
-    },
-  );
-  return { code, out, err };
-}
+const run = runCli;
 
 const tmp = mkdtempSync(join(tmpdir(), "nextscale-reconstruct-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
