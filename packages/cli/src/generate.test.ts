@@ -34,6 +34,14 @@ describe("nextscale generate", () => {
     expect(a.equals(c)).toBe(false);
   });
 
+  it("takes the VAR as safetensors too (configuration inferred), with the same images as the .pth", async (ctx) => {
+    if (!bundle.has("var.safetensors")) return ctx.skip();
+    const st = ["--vae", bundle.file("vae.pth"), "--var", bundle.file("var.safetensors")];
+    expect((await run(["generate", ...st, "--class", "1", "--seed", "9", "--out", join(dir, "st.png")])).code).toBe(0);
+    expect((await run(["generate", ...models, "--class", "1", "--seed", "9", "--out", join(dir, "pth.png")])).code).toBe(0);
+    expect(readFileSync(join(dir, "st.png")).equals(readFileSync(join(dir, "pth.png")))).toBe(true);
+  });
+
   it("clear errors: unknown class, negative counts, missing weights, bad flags", async () => {
     const numClasses: number = bundle.meta.var.num_classes;
     const unknown = await run(["generate", ...models, "--class", String(numClasses), "--out", join(dir, "x.png")]);
