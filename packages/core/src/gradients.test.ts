@@ -20,27 +20,29 @@ function rand(shape: number[], seed: number, lo = -1, hi = 1): tf.Tensor {
  * Check tf.grads of sum(w · f(xs)) against central differences in every
  * element of every input (the inputs are small).
  */
-function checkGrad(f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[], eps = 1e-2): number {
+async function checkGrad(f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[], eps = 1e-2): Promise<number> {
   const w = tf.tidy(() => rand(f(...xs).shape, 99));
   const loss = (...ys: tf.Tensor[]) => tf.sum(tf.mul(w, f(...ys))) as tf.Scalar;
   const grads = tf.grads(loss)(xs);
   let worst = 0;
-  xs.forEach((x, k) => {
-    const g = grads[k].dataSync();
-    const base = x.dataSync();
+  for (const [k, x] of xs.entries()) {
+    const g = await grads[k].data();
+    const base = await x.data();
     for (let i = 0; i < base.length; i++) {
-      const at = (d: number) =>
-        tf.tidy(() => {
-          const p = Float32Array.from(base);
-          p[i] += d;
-          const ys = xs.map((y, j) => (j === k ? tf.tensor(p, x.shape) : y));
-          return loss(...ys).dataSync()[0];
-        });
-      const fd = (at(eps) - at(-eps)) / (2 * eps);
+      const at = async (d: number) => {
+        const p = Float32Array.from(base);
+        p[i] += d;
+        const xi = tf.tensor(p, x.shape);
+        const l = tf.tidy(() => loss(...xs.map((y, j) => (j === k ? xi : y))));
+        const [v] = await l.data();
+        tf.dispose([xi, l]);
+        return v;
+      };
+      const fd = ((await at(eps)) - (await at(-eps))) / (2 * eps);
       const err = Math.abs(g[i] - fd) / Math.max(1, Math.abs(fd));
       worst = Math.max(worst, err);
     }
-  });
+  }
   tf.dispose([w, ...grads]);
   return worst;
 }
@@ -179,24 +181,24 @@ describe("registerGradients", () => {
       const xs = c.inputs();
       const ran = new Set((await tf.profile(() => c.f(...xs))).kernelNames);
       expect(c.kernels.filter((k) => !ran.has(k)), "kernels the case claims but never runs").toEqual([]);
-      const err = checkGrad(c.f, xs);
+      const err = await checkGrad(c.f, xs);
       console.log(`[grad] ${name}: max rel err ${err.toExponential(2)} (${tf.getBackend()})`);
       expect(err).toBeLessThan(3e-3);
       tf.dispose(xs);
     });
   }
 
-  it("stopGradient passes values and blocks gradients", () => {
+  it("stopGradient passes values and blocks gradients", async () => {
     const before = tf.memory().numTensors;
     const x = tf.tensor1d([1, 2, 3]);
     // d/dx [x·stop(x) + x] = stop(x) + 1, not 2x + 1
     const g = tf.grad((v: tf.Tensor) => tf.sum(tf.add(tf.mul(v, stopGradient(v)), v)))(x);
-    expect(Array.from(g.dataSync())).toEqual([2, 3, 4]);
+    expect(Array.from(await g.data())).toEqual([2, 3, 4]);
     const s = stopGradient(x);
-    expect(Array.from(s.dataSync())).toEqual([1, 2, 3]);
+    expect(Array.from(await s.data())).toEqual([1, 2, 3]);
     s.dispose();
     expect(x.isDisposed).toBe(false);
-    expect(Array.from(x.dataSync())).toEqual([1, 2, 3]);
+    expect(Array.from(await x.data())).toEqual([1, 2, 3]);
     tf.dispose([x, g]);
     expect(tf.memory().numTensors).toBe(before);
   });
