@@ -1,4 +1,5 @@
 /** Every subcommand, in the order `nextscale help` lists them. Add new ones here. */
+import { bench } from "./bench.js";
 import { edit } from "./edit.js";
 import { fid } from "./fid.js";
 import { generateCommand } from "./generate.js";
@@ -6,4 +7,4 @@ import { info } from "./info.js";
 import { reconstruct } from "./reconstruct.js";
 import type { Command } from "./types.js";
 
-export const COMMANDS: Command[] = [info, generateCommand, edit, reconstruct, fid];
+export const COMMANDS: Command[] = [info, generateCommand, edit, reconstruct, fid, bench];
