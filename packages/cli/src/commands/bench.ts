@@ -187,7 +187,8 @@ memory, the machine and the backend.
       const weightsBytes = 4 * (varParams + vaeParams);
       const maxRssAfterSetup = process.resourceUsage().maxRSS * 1024;
       let tfPeak = tf.memory().numBytes;
-      let rssPeak = process.memoryUsage().rss;
+      const rssAfterSetup = process.memoryUsage().rss;
+      let rssPeak = rssAfterSetup;
       const sample = () => {
         const rss = process.memoryUsage().rss;
         tfPeak = Math.max(tfPeak, tf.memory().numBytes);
@@ -267,7 +268,7 @@ memory, the machine and the backend.
           tokens: batch * pn * pn,
           ms: round(scaleMs[k], 1),
           first_ms: round(first.scaleMs[k], 1),
-          rss_bytes: runs[runs.length - 1].rss[k],
+          first_rss_bytes: first.rss[k],
         })),
         transformer_ms: round(scaleMs.reduce((a, b) => a + b, 0), 1),
         decode_ms: decodeMs === null ? null : round(decodeMs, 1),
@@ -287,7 +288,8 @@ memory, the machine and the backend.
           max_rss_after_setup_bytes: maxRssAfterSetup,
           weights_fp32_bytes: weightsBytes,
           rss_peak_over_weights: round(rssPeak / weightsBytes, 2),
-          rss_after_decode_bytes: partial ? null : runs[runs.length - 1].rss.at(-1),
+          rss_after_setup_bytes: rssAfterSetup,
+          first_run_rss_after_decode_bytes: partial ? null : first.rss.at(-1),
         },
         backend: info,
         machine: {
@@ -315,10 +317,10 @@ memory, the machine and the backend.
           ? `seconds_per_image: n/a (stopped after ${stopAfter} of ${K} scales)`
           : `seconds_per_image: ${result.seconds_per_image} (${result.seconds_per_image_from}; first run ${result.first_run.seconds_per_image} s)`,
         `tokens/s: ${result.tokens_per_s}; CPU time / wall time ${result.cpu_utilisation} (${m.cores} cores)`,
-        `per scale (${warm.length ? "warm median" : "first run"}; first run; RSS after the scale):`,
+        `per scale (ms: ${warm.length ? "warm median" : "first run"}, first run; RSS after the scale in the first run, from ${gb(rssAfterSetup)} after setup):`,
         ...result.per_scale.map(
           (s) =>
-            `  ${`${s.patch_num}×${s.patch_num}`.padStart(7)} ${String(s.tokens).padStart(6)} tok ${s.ms.toFixed(1).padStart(10)} ms ${s.first_ms.toFixed(1).padStart(10)} ms   RSS ${gb(s.rss_bytes)}`,
+            `  ${`${s.patch_num}×${s.patch_num}`.padStart(7)} ${String(s.tokens).padStart(6)} tok ${s.ms.toFixed(1).padStart(10)} ms ${s.first_ms.toFixed(1).padStart(10)} ms   RSS ${gb(s.first_rss_bytes)}`,
         ),
         `  transformer ${result.transformer_ms.toFixed(1)} ms${decodeMs === null ? "" : `, decode ${result.decode_ms!.toFixed(1)} ms (first run ${result.first_run.decode_ms!.toFixed(1)} ms)`}`,
         `peak memory: tfjs ${gb(tfPeak)}, RSS ${gb(rssPeak)} (${result.memory.rss_peak_over_weights}× the fp32 weights, ${gb(weightsBytes)}); process max RSS ${gb(result.memory.max_rss_bytes)}`,
