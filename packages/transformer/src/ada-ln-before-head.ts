@@ -6,7 +6,7 @@
  * Notation: B batch, L tokens, C width, D condition width.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { LayerNorm, Module } from "@nextscale/core";
+import { adaLNModulate, LayerNorm, Module } from "@nextscale/core";
 import { AdaLin } from "./ada-ln-self-attn.js";
 
 export class AdaLNBeforeHead extends Module {
@@ -31,7 +31,7 @@ export class AdaLNBeforeHead extends Module {
   forward(x: tf.Tensor3D, mod: tf.Tensor4D): tf.Tensor3D {
     return tf.tidy(() => {
       const [scale, shift] = tf.unstack(mod, 2); // 2 × (B, 1, C)
-      return tf.add(tf.mul(this.ln_wo_grad.forward(x), tf.add(scale, 1)), shift) as tf.Tensor3D;
+      return adaLNModulate(x, scale as tf.Tensor3D, shift as tf.Tensor3D, this.ln_wo_grad.eps);
     });
   }
 }

@@ -11,7 +11,7 @@
  * Notation: B batch, L tokens, C width, D condition width (= C).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { LayerNorm, Linear, Module, type Parameter, silu } from "@nextscale/core";
+import { adaLNModulate, LayerNorm, Linear, Module, type Parameter, silu } from "@nextscale/core";
 import { FFN } from "./ffn.js";
 import type { KVCache } from "./kv-cache.js";
 import { SelfAttention } from "./self-attention.js";
@@ -81,9 +81,10 @@ export class AdaLNSelfAttn extends Module {
     return tf.tidy(() => {
       // (B, 1, 6, C) -> 6 × (B, 1, C)
       const [gamma1, gamma2, scale1, scale2, shift1, shift2] = tf.unstack(mod, 2);
-      const ln1 = tf.add(tf.mul(this.ln_wo_grad.forward(x), tf.add(scale1, 1)), shift1);
+      const eps = this.ln_wo_grad.eps;
+      const ln1 = adaLNModulate(x, scale1 as tf.Tensor3D, shift1 as tf.Tensor3D, eps); // LN(x)·(1+s1) + b1
       x = tf.add(x, tf.mul(this.attn.forward(ln1 as tf.Tensor3D, attnBias, cache), gamma1));
-      const ln2 = tf.add(tf.mul(this.ln_wo_grad.forward(x), tf.add(scale2, 1)), shift2);
+      const ln2 = adaLNModulate(x as tf.Tensor3D, scale2 as tf.Tensor3D, shift2 as tf.Tensor3D, eps);
       return tf.add(x, tf.mul(this.ffn.forward(ln2), gamma2)) as tf.Tensor3D;
     });
   }

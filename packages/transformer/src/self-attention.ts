@@ -14,7 +14,7 @@
  * C width, H heads, c = C/H head dim.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { Linear, Module, type Parameter } from "@nextscale/core";
+import { kvAttention, Linear, Module, type Parameter } from "@nextscale/core";
 import type { KVCache } from "./kv-cache.js";
 
 export class SelfAttention extends Module {
@@ -70,10 +70,17 @@ export class SelfAttention extends Module {
         q = tf.mul(l2Normalize(q), scaleMul);
         k = l2Normalize(k);
       }
-      if (cache) [k, v] = cache.append(this.blockIdx, k, v); // (B, H, Lk, c)
-      let scores = tf.matMul(this.scale === 1 ? q : tf.mul(q, this.scale), k, false, true); // (B, H, L, Lk)
-      if (attnBias) scores = tf.add(scores, attnBias);
-      const out = tf.matMul(tf.softmax(scores), v); // (B, H, L, c)
+      let out: tf.Tensor4D; // (B, H, L, c)
+      if (cache && !attnBias) {
+        // Inference: this scale's queries over every cached key/value, no mask (core's fused op).
+        [k, v] = cache.append(this.blockIdx, k, v); // (B, H, Lk, c)
+        out = kvAttention(q, k, v, this.scale);
+      } else {
+        if (cache) [k, v] = cache.append(this.blockIdx, k, v);
+        let scores = tf.matMul(this.scale === 1 ? q : tf.mul(q, this.scale), k, false, true); // (B, H, L, Lk)
+        if (attnBias) scores = tf.add(scores, attnBias);
+        out = tf.matMul(tf.softmax(scores), v);
+      }
       // (B, H, L, c) -> (B, L, C)
       return this.proj.forward(tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B, L, C])) as tf.Tensor3D;
     });
