@@ -77,8 +77,12 @@ export class Upsample2x extends Module {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const [B, H, W, C] = x.shape;
-      // every pixel repeated in a 2×2 block: (B·H, 1, W, 1, C) -> (B·H, 2, W, 2, C)
-      const up = tf.reshape(tf.broadcastTo(tf.reshape(x, [B * H, 1, W, 1, C]), [B * H, 2, W, 2, C]), [B, 2 * H, 2 * W, C]);
+      // every pixel repeated in a 2×2 block, by two rank-3 concats: columns (B·H·W, 1, C) -> (B·H·W, 2, C),
+      // then rows (B·H, 1, 2W·C) -> (B·H, 2, 2W·C). Not a rank-5 broadcastTo: tfjs-webgpu tiles
+      // rank ≥ 5 on the CPU through a synchronous read, and on wasm these concats take about a tenth of Tile's time.
+      const px = tf.reshape(x, [B * H * W, 1, C]);
+      const row = tf.reshape(tf.concat([px, px], 1), [B * H, 1, 2 * W * C]);
+      const up = tf.reshape(tf.concat([row, row], 1), [B, 2 * H, 2 * W, C]);
       return this.conv.forward(up as tf.Tensor4D);
     });
   }

@@ -13,7 +13,7 @@ import { phiIndexPerScale } from "./phi.js";
 import { VqvaeInputError } from "./errors.js";
 import { loadVqvae, VQVAE } from "./vqvae.js";
 
-const data = (t: tf.Tensor) => t.dataSync() as Float32Array;
+const data = async (t: tf.Tensor) => (await t.data()) as Float32Array;
 
 describe.each(referenceBundles().map((b) => [b.name, b] as const))("sampler hooks on %s", (name, bundle) => {
   it("nextAutoregressiveInput, stepped over the reference indices, gives var_input_BLCv and the final f̂", async () => {
@@ -40,17 +40,17 @@ describe.each(referenceBundles().map((b) => [b.name, b] as const))("sampler hook
         const pn = patchNums[k + 1];
         expect(step.next.shape).toEqual([B, pn, pn, C]);
         const want = tf.slice(teacher, [0, offset, 0], [B, pn * pn, C]);
-        expect(compare(data(step.next), data(want)).maxAbs).toBeLessThan(1e-6);
+        expect(compare(await data(step.next), await data(want)).maxAbs).toBeLessThan(1e-6);
         offset += pn * pn;
         want.dispose();
       } else {
-        expect(compare(data(step.next), data(fHat)).maxAbs).toBe(0);
+        expect(compare(await data(step.next), await data(fHat)).maxAbs).toBe(0);
       }
       step.next.dispose();
     }
     expect(offset).toBe(teacher.shape[1]);
     const [want] = vae.indicesToFHat(idx);
-    const s = compare(data(fHat), data(want));
+    const s = compare(await data(fHat), await data(want));
     report(name, "f̂ from nextAutoregressiveInput vs indicesToFHat", s);
     expect(s.maxAbs).toBeLessThan(1e-6);
     tf.dispose([fHat, want, teacher, ...idx]);
@@ -142,13 +142,13 @@ describe("VQVAE API and errors (var-tiny)", () => {
     const store: TensorStore = await openCheckpoint(file);
     const other = await loadVqvae(store, { patchNums: [1, 2, 4] });
     expect(other.quantize.ema_vocab_hit_SV.shape).toEqual([3, 64]);
-    expect(Array.from(other.quantize.ema_vocab_hit_SV.value.dataSync()).every((v) => v === 0)).toBe(true);
+    expect(Array.from(await other.quantize.ema_vocab_hit_SV.value.data()).every((v) => v === 0)).toBe(true);
     expect(store.keys().length).toBeGreaterThan(0); // a store passed in stays open
     await store.close();
     other.dispose();
   });
 
-  it("trains a small model from scratch: every parameter gets a gradient except the φ no scale uses", () => {
+  it("trains a small model from scratch: every parameter gets a gradient except the φ no scale uses", async () => {
     const small = new VQVAE(vqvaeConfig({ ch: 32, chMult: [1, 2], vocabSize: 16, zChannels: 4, patchNums: [1, 2, 4], numResBlocks: 1 }));
     small.initParameters((_, p) => tf.mul(tf.randomNormal([...p.shape], 0, 1, "float32", 3), 0.1));
     const x = tf.zeros([1, 8, 8, 3]) as tf.Tensor4D;
@@ -164,8 +164,8 @@ describe("VQVAE API and errors (var-tiny)", () => {
       .map((p) => p.name)
       .filter((n) => !n.startsWith("quantize.quant_resi.qresi_ls.1."));
     expect(got).toEqual(want);
-    for (const g of Object.values(grads)) expect(g.dataSync().every(Number.isFinite)).toBe(true);
-    expect(Number.isFinite(value.dataSync()[0])).toBe(true);
+    for (const g of Object.values(grads)) expect((await g.data()).every(Number.isFinite)).toBe(true);
+    expect(Number.isFinite((await value.data())[0])).toBe(true);
     tf.dispose([x, value, ...Object.values(grads)]);
     small.dispose();
   });

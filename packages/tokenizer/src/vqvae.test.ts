@@ -26,7 +26,7 @@ async function readNhwc(io: TensorStore, name: string): Promise<tf.Tensor4D> {
   t.dispose();
   return r;
 }
-const data = (t: tf.Tensor) => t.dataSync() as Float32Array;
+const data = async (t: tf.Tensor) => (await t.data()) as Float32Array;
 
 const bundles = referenceBundles();
 
@@ -60,7 +60,7 @@ describe.each(bundles.map((b) => [b.name, b] as [string, Bundle]))("VQ-VAE parit
   it("encodes: enc_f_BChw", async () => {
     const f = vae.encode(img);
     const want = await readNhwc(io, "enc_f_BChw");
-    const s = compare(data(f), data(want));
+    const s = compare(await data(f), await data(want));
     report(name, "enc_f_BChw", s);
     expect(s.maxAbs).toBeLessThan(TOL);
     tf.dispose([f, want]);
@@ -70,8 +70,8 @@ describe.each(bundles.map((b) => [b.name, b] as [string, Bundle]))("VQ-VAE parit
     const idx = vae.imageToIndices(img);
     let allEqual = true;
     for (let k = 0; k < K; k++) {
-      const got = idx[k].dataSync() as Int32Array;
-      const want = refIdx[k].dataSync() as Int32Array;
+      const got = (await idx[k].data()) as Int32Array;
+      const want = (await refIdx[k].data()) as Int32Array;
       expect(idx[k].shape).toEqual(refIdx[k].shape);
       const diff = got.reduce((n, v, i) => n + (v !== want[i] ? 1 : 0), 0);
       console.log(`[parity] ${name} idx_s${k}: ${diff} of ${got.length} differ (reference min distance gap ${gaps[k].toExponential(2)})`);
@@ -82,7 +82,7 @@ describe.each(bundles.map((b) => [b.name, b] as [string, Bundle]))("VQ-VAE parit
     const fHats = vae.fHatPerScale(img);
     for (let k = 0; k < K; k++) {
       const want = await readNhwc(io, `fhat_s${k}`);
-      const s = compare(data(fHats[k]), data(want));
+      const s = compare(await data(fHats[k]), await data(want));
       report(name, `fhat_s${k} (own indices)`, s);
       if (allEqual) expect(s.maxAbs).toBeLessThan(TOL);
       want.dispose();
@@ -91,7 +91,7 @@ describe.each(bundles.map((b) => [b.name, b] as [string, Bundle]))("VQ-VAE parit
     const forced = vae.indicesToFHat(refIdx, { allScales: true });
     for (let k = 0; k < K; k++) {
       const want = await readNhwc(io, `fhat_s${k}`);
-      const s = compare(data(forced[k]), data(want));
+      const s = compare(await data(forced[k]), await data(want));
       report(name, `fhat_s${k} (reference indices)`, s);
       expect(s.maxAbs).toBeLessThan(TOL);
       want.dispose();
@@ -103,22 +103,22 @@ describe.each(bundles.map((b) => [b.name, b] as [string, Bundle]))("VQ-VAE parit
     const fHat = vae.indicesToFHat(refIdx)[0];
     const rec = vae.decode(fHat);
     const wantRec = await readNhwc(io, "rec_last");
-    const s1 = compare(data(rec), data(wantRec));
+    const s1 = compare(await data(rec), await data(wantRec));
     report(name, "rec_last", s1);
     expect(s1.maxAbs).toBeLessThan(TOL);
     const fromIdx = vae.indicesToImage(refIdx);
     const wantIdx = await readNhwc(io, "dec_from_idx");
-    const s2 = compare(data(fromIdx), data(wantIdx));
+    const s2 = compare(await data(fromIdx), await data(wantIdx));
     report(name, "dec_from_idx", s2);
     expect(s2.maxAbs).toBeLessThan(TOL);
     // the full reconstruct path agrees with encode -> indices -> decode
     const recon = vae.reconstruct(img);
-    const s3 = compare(data(recon), data(wantRec));
+    const s3 = compare(await data(recon), await data(wantRec));
     report(name, "reconstruct(img) vs rec_last", s3);
     expect(s3.maxAbs).toBeLessThan(TOL);
     const previews = vae.indicesToImage(refIdx, { allScales: true });
     expect(previews.length).toBe(K);
-    expect(compare(data(previews[K - 1]), data(fromIdx)).maxAbs).toBe(0);
+    expect(compare(await data(previews[K - 1]), await data(fromIdx)).maxAbs).toBe(0);
     tf.dispose([fHat, rec, wantRec, fromIdx, wantIdx, recon, ...previews]);
   });
 
@@ -126,7 +126,7 @@ describe.each(bundles.map((b) => [b.name, b] as [string, Bundle]))("VQ-VAE parit
     const got = vae.indicesToVarInput(refIdx);
     const want = await read(io, "var_input_BLCv");
     expect(got.shape).toEqual(want.shape);
-    const s = compare(data(got), data(want));
+    const s = compare(await data(got), await data(want));
     report(name, "var_input_BLCv", s);
     expect(s.maxAbs).toBeLessThan(TOL);
     tf.dispose([got, want]);
@@ -141,24 +141,31 @@ describe.each(bundles.map((b) => [b.name, b] as [string, Bundle]))("VQ-VAE parit
       if (!p) throw new Error(`${g}: no such parameter`);
       return p;
     });
-    let out: { vq: number; rec: number; recImg: tf.Tensor } | undefined;
+    let kept: { vq: tf.Tensor; rec: tf.Tensor; recImg: tf.Tensor } | undefined;
     const { grads, value } = tf.variableGrads(() => {
       const o = vae.forwardTrain(img);
-      out = { vq: o.vqLoss.dataSync()[0], rec: o.recLoss.dataSync()[0], recImg: tf.keep(o.rec) };
+      kept = { vq: tf.keep(o.vqLoss), rec: tf.keep(o.recLoss), recImg: tf.keep(o.rec) };
       return o.loss;
     }, vars.map((p) => p.value));
-    const wantVq = (await read(io, "train_vq_loss")).dataSync()[0];
-    const wantRec = (await read(io, "train_rec_loss")).dataSync()[0];
-    const relVq = Math.abs(out!.vq - wantVq) / Math.abs(wantVq);
-    const relRec = Math.abs(out!.rec - wantRec) / Math.abs(wantRec);
-    console.log(`[parity] ${name} train_vq_loss: got ${out!.vq} want ${wantVq} rel ${relVq.toExponential(3)}`);
-    console.log(`[parity] ${name} train_rec_loss: got ${out!.rec} want ${wantRec} rel ${relRec.toExponential(3)}`);
+    const out = { vq: (await kept!.vq.data())[0], rec: (await kept!.rec.data())[0], recImg: kept!.recImg };
+    const scalar = async (key: string) => {
+      const t = await read(io, key);
+      const [v] = await t.data();
+      t.dispose();
+      return v;
+    };
+    const wantVq = await scalar("train_vq_loss");
+    const wantRec = await scalar("train_rec_loss");
+    const relVq = Math.abs(out.vq - wantVq) / Math.abs(wantVq);
+    const relRec = Math.abs(out.rec - wantRec) / Math.abs(wantRec);
+    console.log(`[parity] ${name} train_vq_loss: got ${out.vq} want ${wantVq} rel ${relVq.toExponential(3)}`);
+    console.log(`[parity] ${name} train_rec_loss: got ${out.rec} want ${wantRec} rel ${relRec.toExponential(3)}`);
     expect(relVq).toBeLessThan(TOL);
     expect(relRec).toBeLessThan(TOL);
-    expect(Math.abs(value.dataSync()[0] - (wantVq + wantRec)) / (wantVq + wantRec)).toBeLessThan(TOL);
+    expect(Math.abs((await value.data())[0] - (wantVq + wantRec)) / (wantVq + wantRec)).toBeLessThan(TOL);
     if (io.has("train_rec_B3HW")) {
       const want = await readNhwc(io, "train_rec_B3HW");
-      const s = compare(data(out!.recImg), data(want));
+      const s = compare(await data(out.recImg), await data(want));
       report(name, "train_rec_B3HW", s);
       expect(s.maxAbs).toBeLessThan(TOL);
       want.dispose();
@@ -167,11 +174,11 @@ describe.each(bundles.map((b) => [b.name, b] as [string, Bundle]))("VQ-VAE parit
       const g = fromInternal(grads[vars[i].value.name], vars[i].opts.layout);
       const want = await read(io, gradNames[i]);
       expect(g.shape).toEqual(want.shape);
-      const s = compare(data(g), data(want));
+      const s = compare(await data(g), await data(want));
       report(name, gradNames[i], s);
       expect(s.scaledMax).toBeLessThan(TOL); // relative to the gradient's scale
       tf.dispose([g, want]);
     }
-    tf.dispose([value, out!.recImg, ...Object.values(grads)]);
+    tf.dispose([value, kept!.vq, kept!.rec, out.recImg, ...Object.values(grads)]);
   });
 });
