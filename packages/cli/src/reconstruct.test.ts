@@ -58,11 +58,14 @@ describe("nextscale reconstruct", () => {
     const px = decodeImage(readFileSync(input));
     const img = tf.tidy(() => tf.sub(tf.mul(tf.tensor4d(px.data, [1, 64, 64, 3]), 2), 1) as tf.Tensor4D);
     const idx = vae.imageToIndices(img);
-    const frames = vae.indicesToImage(idx, { allScales: true }).map((t) => {
-      const data = tf.tidy(() => tf.mul(tf.add(t, 1), 0.5).dataSync() as Float32Array);
-      t.dispose();
-      return { width: 64, height: 64, data };
-    });
+    const frames = await Promise.all(
+      vae.indicesToImage(idx, { allScales: true }).map(async (t) => {
+        const px01 = tf.tidy(() => tf.mul(tf.add(t, 1), 0.5));
+        const data = (await px01.data()) as Float32Array;
+        tf.dispose([t, px01]);
+        return { width: 64, height: 64, data };
+      }),
+    );
     expect(toUint8Rgb(rec)).toEqual(toUint8Rgb(frames[3]));
     expect(toUint8Rgb(strip)).toEqual(toUint8Rgb(imageGrid(frames)));
     // coarse previews differ from the final image
