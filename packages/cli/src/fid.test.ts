@@ -4,30 +4,22 @@ import { join } from "node:path";
 import { encodePng, writeSafetensors } from "@nextscale/core";
 import { FeatureStatistics, FidInceptionV3, hashedInceptionWeights, loadStatistics, statisticsToNpz } from "@nextscale/eval";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "./main.js";
+import { runCli } from "./run.testutil.js";
 
-async function run(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
+/** runCli with environment variables set for the call (undefined = unset), then restored. */
+async function run(args: string[], env: Record<string, string | undefined> = {}) {
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
-  try {
-    const code = await main(
-      args,
-      (s) => {
-        out += s;
-      },
-      (s) => {
-        err += s;
-      },
-    );
-    return { code, out, err };
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
+  const apply = (vars: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(vars)) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
+  };
+  apply(env);
+  try {
+    return await runCli(args);
+  } finally {
+    apply(saved);
   }
 }
 
