@@ -22,7 +22,7 @@ import { Random } from "@nextscale/core";
 import type { VQVAE } from "@nextscale/tokenizer";
 import type { VarTransformer } from "@nextscale/transformer";
 import { type KeepMask, scaleKeepMask } from "./edit-mask.js";
-import { filterTopKTopP, sampleTokens, softmax, validateFilter } from "./top-k-top-p.js";
+import { filterTopKTopP, sampleRow, sampleTokens, softmax, validateFilter } from "./top-k-top-p.js";
 
 export class GenerationCancelledError extends Error {
   override name = "GenerationCancelledError";
@@ -275,7 +275,7 @@ function smoothEmbed(
   for (let r = 0; r < rows; r++) {
     const row = host.slice(r * V, (r + 1) * V);
     filterTopKTopP(row, filter);
-    idx[r] = sampleTokens(row, V, { topK: 0, topP: 0 }, rng)[0];
+    idx[r] = sampleRow(row, rng); // the official code draws the indices before smoothing
     const g = new Float64Array(V);
     for (let v = 0; v < V; v++) g[v] = (row[v] * (1 + ratio) + rng.gumbel()) / tau;
     soft.set(softmax(g), r * V);
