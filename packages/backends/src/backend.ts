@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { FUSED_KERNEL_NAMES, registerFusedKernels } from "./kernels/register-all.js";
+import { registerWasmWeightPacking, wasmWeightPackingStatus } from "./kernels/wasm/weight-packing.js";
 import { cpuLoader } from "./loaders/cpu.js";
 import { cudaLoader } from "./loaders/cuda.js";
 import { wasmLoader } from "./loaders/wasm.js";
@@ -62,6 +63,7 @@ export async function initBackend(
       continue;
     }
     registerFusedKernels(name);
+    if (name === "wasm") registerWasmWeightPacking();
     return name;
   }
   throw new BackendUnavailableError(`no usable backend among [${names.join(", ")}]:\n  ${reasons.join("\n  ")}`);
@@ -72,8 +74,11 @@ export function backendInfo(): BackendInfo {
   const name = tf.getBackend();
   const loader = loaders[name as BackendName];
   const fusedKernels = FUSED_KERNEL_NAMES.filter((k) => tf.getKernel(k, name) !== undefined);
-  if (!loader) return { name, device: name, fusedKernels };
-  return { name, ...loader.info(), fusedKernels };
+  const packing = name === "wasm" ? wasmWeightPackingStatus() : null;
+  const weightPacking = packing?.ok ?? false;
+  const note = packing && !packing.ok ? { weightPackingNote: packing.reason } : {};
+  if (!loader) return { name, device: name, fusedKernels, weightPacking, ...note };
+  return { name, ...loader.info(), fusedKernels, weightPacking, ...note };
 }
 
 /** Parse `NEXTSCALE_BACKEND` (a name or a comma-separated preference list). */

@@ -31,6 +31,13 @@ export interface BackendInfo {
   adapter?: { vendor: string; architecture: string; device: string; description: string };
   /** Named fused kernels with a fast version registered on this backend. */
   fusedKernels: string[];
+  /**
+   * Whether `Module.packForInference()` frees unpacked weights here (wasm,
+   * after its start-up self-test); `weightPackingNote` says why not when a
+   * backend that normally can does not.
+   */
+  weightPacking: boolean;
+  weightPackingNote?: string;
 }
 
 export interface InitOptions {
@@ -55,7 +62,7 @@ export interface Loader {
   /** Register the tfjs backend factory (idempotent). */
   register(opts: InitOptions): Promise<void>;
   /** After `tf.setBackend`: what it runs on. */
-  info(): Omit<BackendInfo, "name" | "fusedKernels">;
+  info(): Omit<BackendInfo, "name" | "fusedKernels" | "weightPacking" | "weightPackingNote">;
   built(): boolean;
 }
 

@@ -34,6 +34,7 @@ export { crc32, writeZipStored } from "./io/zip-write.js";
 export { inspectCheckpoint, type CheckpointSummary } from "./info.js";
 export {
   fromInternal,
+  toInternalLayout,
   type Layout,
   type LoadOptions,
   Module,
@@ -43,7 +44,8 @@ export {
   type StateDictProblems,
   type StateDictSource,
 } from "./module.js";
-export { Conv2d, Embedding, GroupNorm, geluTanh, LayerNorm, Linear, silu } from "./nn.js";
+export { flushWeightStaging, PackedWeightError, registerWeightPacking, type WeightPacking, weightPacking } from "./packing.js";
+export { Conv2d, disposeEarly, Embedding, GroupNorm, geluTanh, isRecordingGradients, LayerNorm, Linear, silu } from "./nn.js";
 export { type ResampleMode, resampleMatrix, resampleTensor, resize2d } from "./resample.js";
 export { decodeImage, encodePng, ImageFormatError, imageGrid, type RgbImage, toUint8Rgb } from "./image.js";
 export { Random } from "./random.js";

@@ -5,6 +5,26 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { Module, type Parameter } from "./module.js";
+import { weightPacking } from "./packing.js";
+
+/**
+ * Run `product` once (on a one-element input) so the active backend packs
+ * `weight` for it, then let the backend free the unpacked copy (see
+ * `packing.ts`). No-op on backends without weight packing.
+ */
+function packWeight(weight: Parameter, config: string, product: () => tf.Tensor): void {
+  const packing = weightPacking();
+  if (!packing || !weight.isSet || weight.isPacked) return;
+  tf.tidy(product);
+  if (packing.release(weight.productValue(config))) weight.markPacked(config);
+}
+
+/** Route a layer's weight through `pack` now and whenever a new value is set. */
+function packOnSet(weight: Parameter, pack: () => void): void {
+  if (weight.onSet) return;
+  weight.onSet = pack;
+  pack();
+}
 
 /** `nn.Linear`: y = x Wᵀ + b, W of shape (out, in) in the state dict, kept (in, out) inside (see `Layout`). */
 export class Linear extends Module {
@@ -24,10 +44,18 @@ export class Linear extends Module {
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
       const x2 = tf.reshape(x, [-1, this.inFeatures]);
-      let y = tf.matMul(x2, this.weight.value); // (N, in) · (in, out)
+      let y = tf.matMul(x2, this.weight.productValue(this.product())); // (N, in) · (in, out)
       if (this.bias) y = tf.add(y, this.bias.value);
       return tf.reshape(y, [...lead, this.outFeatures]);
     });
+  }
+  private product(): string {
+    return `matMul on ${tf.getBackend()}`;
+  }
+  protected override enablePacking(): void {
+    packOnSet(this.weight, () =>
+      packWeight(this.weight, this.product(), () => tf.matMul(tf.zeros([1, this.inFeatures]), this.weight.productValue(this.product()))),
+    );
   }
 }
 
@@ -39,6 +67,8 @@ export class Linear extends Module {
 export class Conv2d extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
+  /** (top, bottom), (left, right) zero padding; from `padding`, or set once for asymmetric padding (`Downsample2x`). */
+  pad: [[number, number], [number, number]];
   constructor(
     readonly inChannels: number,
     readonly outChannels: number,
@@ -51,20 +81,39 @@ export class Conv2d extends Module {
     const [kh, kw] = typeof kernelSize === "number" ? [kernelSize, kernelSize] : kernelSize;
     this.weight = this.param("weight", [outChannels, inChannels, kh, kw], "conv2d-hwio");
     this.bias = bias ? this.param("bias", [outChannels]) : null;
+    const [ph, pw] = typeof padding === "number" ? [padding, padding] : padding;
+    this.pad = [
+      [ph, ph],
+      [pw, pw],
+    ];
   }
-  /** (B, H, W, Cin) -> (B, H', W', Cout). `pad` overrides the symmetric padding. */
-  forward(x: tf.Tensor4D, pad?: [[number, number], [number, number]]): tf.Tensor4D {
+  /** (B, H, W, Cin) -> (B, H', W', Cout) */
+  forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
-      const [ph, pw] = typeof this.padding === "number" ? [this.padding, this.padding] : this.padding;
-      const p = pad ?? [
-        [ph, ph],
-        [pw, pw],
-      ];
-      const valid = p[0][0] === 0 && p[0][1] === 0 && p[1][0] === 0 && p[1][1] === 0;
-      let y = tf.conv2d(x, this.weight.value as unknown as tf.Tensor4D, this.stride, valid ? "valid" : [[0, 0], p[0], p[1], [0, 0]]);
+      let y = this.conv(x);
       if (this.bias) y = tf.add(y, this.bias.value);
       return y;
     });
+  }
+  private conv(x: tf.Tensor4D): tf.Tensor4D {
+    const p = this.pad;
+    const w = this.weight.productValue(this.product()) as unknown as tf.Tensor4D;
+    const packedConv = this.packedConv();
+    if (packedConv) return packedConv(x, w, this.stride, p);
+    const valid = p[0][0] === 0 && p[0][1] === 0 && p[1][0] === 0 && p[1][1] === 0;
+    return tf.conv2d(x, w, this.stride, valid ? "valid" : [[0, 0], p[0], p[1], [0, 0]]);
+  }
+  /** The backend's own convolution for packed weights, once packing is enabled for this layer. */
+  private packedConv() {
+    return this.weight.onSet ? weightPacking()?.conv2d : undefined;
+  }
+  private product(): string {
+    const how = this.packedConv() ? "packed conv2d" : "conv2d";
+    return `${how} (stride ${this.stride}, padding ${JSON.stringify(this.pad)}) on ${tf.getBackend()}`;
+  }
+  protected override enablePacking(): void {
+    const [kh, kw] = typeof this.kernelSize === "number" ? [this.kernelSize, this.kernelSize] : this.kernelSize;
+    packOnSet(this.weight, () => packWeight(this.weight, this.product(), () => this.conv(tf.zeros([1, kh, kw, this.inChannels]))));
   }
 }
 
@@ -132,6 +181,20 @@ export class Embedding extends Module {
   forward(idx: tf.Tensor): tf.Tensor {
     return tf.tidy(() => tf.gather(this.weight.value, tf.cast(idx, "int32")));
   }
+}
+
+/** Whether a gradient tape is recording (its tensors must then live until backprop). */
+export function isRecordingGradients(): boolean {
+  return ((tf.engine().state as { gradientDepth?: number }).gradientDepth ?? 0) > 0;
+}
+
+/**
+ * Dispose intermediates as soon as they are used, where no gradient tape
+ * needs them: inside one `tf.tidy` every intermediate lives until the scope
+ * ends, which for a 256×256 decoder is gigabytes.
+ */
+export function disposeEarly(...ts: (tf.Tensor | null | undefined)[]): void {
+  if (!isRecordingGradients()) for (const t of ts) t?.dispose();
 }
 
 /** SiLU (x·sigmoid(x)). */

@@ -217,6 +217,9 @@ export async function generate(vae: VQVAE, model: VarTransformer, opts: Generate
         });
       }
     }
+    // the transformer is done: free its KV cache before the decode needs the memory
+    cond.dispose();
+    cache.dispose();
     const images = tf.tidy(() => tf.mul(tf.add(vae.decode(fHat), 1), 0.5) as tf.Tensor4D);
     return { images, indices: chosen, labels, fHat };
   } catch (e) {

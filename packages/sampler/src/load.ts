@@ -15,14 +15,27 @@ export interface LoadedModels {
   dispose(): void;
 }
 
+export interface LoadModelsOptions {
+  onProgress?: (p: { model: "vae" | "var"; loaded: number; total: number }) => void;
+  /**
+   * Pack the weights for inference as they load (default true): on wasm each
+   * weight is then held once, in the packed form XNNPACK multiplies with,
+   * instead of twice. Packed models generate, edit and reconstruct as usual
+   * but cannot export or train their weights (`PackedWeightError`); pass
+   * false to keep them readable. No effect on cpu and webgpu.
+   */
+  pack?: boolean;
+}
+
 export async function loadModels(
   sources: { vae: SourceInput; var: SourceInput },
-  opts: { onProgress?: (p: { model: "vae" | "var"; loaded: number; total: number }) => void } = {},
+  opts: LoadModelsOptions = {},
 ): Promise<LoadedModels> {
+  const pack = opts.pack ?? true;
   const store = await openCheckpoint(sources.var);
   let model: VarTransformer;
   try {
-    model = await VarTransformer.fromCheckpoint(store, { onProgress: (p) => opts.onProgress?.({ model: "var", ...p }) });
+    model = await VarTransformer.fromCheckpoint(store, { pack, onProgress: (p) => opts.onProgress?.({ model: "var", ...p }) });
   } finally {
     await store.close();
   }
@@ -30,6 +43,7 @@ export async function loadModels(
   try {
     vae = await loadVqvae(sources.vae, {
       patchNums: model.config.patchNums,
+      pack,
       onProgress: (p) => opts.onProgress?.({ model: "vae", ...p }),
     });
     checkModelPair(vae, model);

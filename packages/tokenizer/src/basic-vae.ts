@@ -7,11 +7,16 @@
  *
  * Notation: B batch, H×W spatial size, C channels. Activations are NHWC.
  */
-import { Conv2d, GroupNorm, Module, silu } from "@nextscale/core";
+import { Conv2d, disposeEarly, GroupNorm, Module, silu } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
 
 /** `Normalize`: GroupNorm with 32 groups, eps 1e-6, affine. */
 export const normalize = (channels: number): GroupNorm => new GroupNorm(32, channels, 1e-6, true);
+
+/** SiLU(norm(x)), keeping only the result. */
+export function normSilu(norm: GroupNorm, x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => silu(norm.forward(x)) as tf.Tensor4D);
+}
 
 /** `ResnetBlock`: x + conv2(SiLU(norm2(conv1(SiLU(norm1(x)))))), 1×1 shortcut when the width changes. */
 export class ResnetBlock extends Module {
@@ -31,12 +36,20 @@ export class ResnetBlock extends Module {
     this.conv2 = this.child("conv2", new Conv2d(outChannels, outChannels, 3, 1, 1));
     this.nin_shortcut = inChannels !== outChannels ? this.child("nin_shortcut", new Conv2d(inChannels, outChannels, 1)) : null;
   }
-  /** (B, H, W, Cin) -> (B, H, W, Cout) */
+  /** (B, H, W, Cin) -> (B, H, W, Cout). Intermediates are freed as soon as used (`disposeEarly`). */
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
-      let h = this.conv1.forward(silu(this.norm1.forward(x)) as tf.Tensor4D);
-      h = this.conv2.forward(silu(this.norm2.forward(h)) as tf.Tensor4D); // dropout is 0 in every released model
-      return tf.add(this.nin_shortcut ? this.nin_shortcut.forward(x) : x, h);
+      const a = normSilu(this.norm1, x);
+      const h1 = this.conv1.forward(a);
+      disposeEarly(a);
+      const b = normSilu(this.norm2, h1);
+      disposeEarly(h1);
+      const h2 = this.conv2.forward(b); // dropout is 0 in every released model
+      disposeEarly(b);
+      const skip = this.nin_shortcut ? this.nin_shortcut.forward(x) : x;
+      const y = tf.add(skip, h2) as tf.Tensor4D;
+      disposeEarly(h2, skip === x ? null : skip);
+      return y;
     });
   }
 }
@@ -56,12 +69,18 @@ export class AttnBlock extends Module {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const [B, H, W, C] = x.shape;
-      const qkv = this.qkv.forward(this.norm.forward(x)); // (B, H, W, 3C): q, k, v in that channel order
+      const n = this.norm.forward(x);
+      const qkv = this.qkv.forward(n); // (B, H, W, 3C): q, k, v in that channel order
+      disposeEarly(n);
       const part = (i: number) => tf.reshape(tf.slice(qkv, [0, 0, 0, i * C], [B, H, W, C]), [B, H * W, C]);
       const [q, k, v] = [part(0), part(1), part(2)]; // (B, HW, C)
-      const w = tf.softmax(tf.mul(tf.matMul(q, k, false, true), C ** -0.5)); // (B, HWq, HWk), over keys
+      disposeEarly(qkv);
+      const w = tf.tidy(() => tf.softmax(tf.mul(tf.matMul(q, k, false, true), C ** -0.5))); // (B, HWq, HWk), over keys
       const h = tf.reshape(tf.matMul(w, v), [B, H, W, C]) as tf.Tensor4D;
-      return tf.add(x, this.proj_out.forward(h));
+      disposeEarly(q, k, v, w);
+      const o = this.proj_out.forward(h);
+      disposeEarly(h);
+      return tf.add(x, o) as tf.Tensor4D;
     });
   }
 }
@@ -83,6 +102,7 @@ export class Upsample2x extends Module {
       const px = tf.reshape(x, [B * H * W, 1, C]);
       const row = tf.reshape(tf.concat([px, px], 1), [B * H, 1, 2 * W * C]);
       const up = tf.reshape(tf.concat([row, row], 1), [B, 2 * H, 2 * W, C]);
+      disposeEarly(row);
       return this.conv.forward(up as tf.Tensor4D);
     });
   }
@@ -94,12 +114,13 @@ export class Downsample2x extends Module {
   constructor(channels: number) {
     super();
     this.conv = this.child("conv", new Conv2d(channels, channels, 3, 2, 0));
+    this.conv.pad = [
+      [0, 1],
+      [0, 1],
+    ];
   }
   /** (B, H, W, C) -> (B, H/2, W/2, C) */
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    return this.conv.forward(x, [
-      [0, 1],
-      [0, 1],
-    ]);
+    return this.conv.forward(x);
   }
 }

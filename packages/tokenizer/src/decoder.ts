@@ -6,9 +6,9 @@
  * GroupNorm + SiLU + conv_out to RGB. The output is not clamped here
  * (`VQVAE.decode` clamps it to [-1, 1], as `fhat_to_img` does).
  */
-import { Conv2d, type GroupNorm, Module, ModuleList, silu } from "@nextscale/core";
+import { Conv2d, disposeEarly, type GroupNorm, Module, ModuleList } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
-import { AttnBlock, normalize, ResnetBlock, Upsample2x } from "./basic-vae.js";
+import { AttnBlock, normalize, normSilu, ResnetBlock, Upsample2x } from "./basic-vae.js";
 import type { VqvaeConfig } from "./config.js";
 import { MidBlock } from "./encoder.js";
 
@@ -59,16 +59,24 @@ export class Decoder extends Module {
   /** (B, h, w, Cvae) -> (B, h·2^(levels-1), w·2^(levels-1), 3), unclamped */
   forward(z: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
-      let h = this.mid.forward(this.conv_in.forward(z));
+      // each step's input is freed once the step is done (disposeEarly): only a few maps live at once
+      let h = this.conv_in.forward(z);
+      const step = (f: (t: tf.Tensor4D) => tf.Tensor4D) => {
+        const next = f(h);
+        disposeEarly(h);
+        h = next;
+      };
+      step((t) => this.mid.forward(t));
       for (let i = this.up.length - 1; i >= 0; i--) {
         const level = this.up.at(i);
         level.block.items.forEach((block, j) => {
-          h = block.forward(h);
-          if (level.attn.length) h = level.attn.at(j).forward(h);
+          step((t) => block.forward(t));
+          if (level.attn.length) step((t) => level.attn.at(j).forward(t));
         });
-        if (level.upsample) h = level.upsample.forward(h);
+        if (level.upsample) step((t) => level.upsample!.forward(t));
       }
-      return this.conv_out.forward(silu(this.norm_out.forward(h)) as tf.Tensor4D);
+      step((t) => normSilu(this.norm_out, t));
+      return this.conv_out.forward(h);
     });
   }
 }

@@ -6,7 +6,7 @@
  * `z_channels`. An image (B, H, W, 3) becomes a latent (B, H/16, W/16, Cvae)
  * for `ch_mult` of five levels.
  */
-import { Conv2d, type GroupNorm, Module, ModuleList, silu } from "@nextscale/core";
+import { Conv2d, disposeEarly, type GroupNorm, Module, ModuleList, silu } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
 import { AttnBlock, Downsample2x, normalize, ResnetBlock } from "./basic-vae.js";
 import type { VqvaeConfig } from "./config.js";
@@ -38,7 +38,9 @@ export class MidBlock extends Module {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const h = this.block_1.forward(x);
-      return this.block_2.forward(this.attn_1 ? this.attn_1.forward(h) : h);
+      const a = this.attn_1 ? this.attn_1.forward(h) : h;
+      if (a !== h) disposeEarly(h);
+      return this.block_2.forward(a);
     });
   }
 }

@@ -165,6 +165,8 @@ export interface LoadVqvaeOptions {
   /** Token-map sides (overrides the config's; required for checkpoints with other than 10 scales). */
   patchNums?: readonly number[];
   onProgress?: (p: { loaded: number; total: number; key: string }) => void;
+  /** Pack the weights for inference as they load (see `Module.packForInference`). Default false. */
+  pack?: boolean;
 }
 
 /**
@@ -191,7 +193,7 @@ export async function loadVqvae(source: SourceInput | TensorStore, opts: LoadVqv
       if (problems.missing.length || problems.unexpected.length || problems.mismatched.length) {
         throw new StateDictError(problems, `checkpoint ${store.name} into VQVAE`);
       }
-      await vae.loadStateDict(view, { strict: false, onProgress: opts.onProgress });
+      await vae.loadStateDict(view, { strict: false, onProgress: opts.onProgress, pack: opts.pack });
     } catch (e) {
       vae.dispose();
       throw e;

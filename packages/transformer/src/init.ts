@@ -21,8 +21,7 @@
  * [-2, 2]. Values are drawn on the host from a seeded `Random`, one
  * parameter at a time, so a model is never held twice.
  */
-import type { Parameter, Random } from "@nextscale/core";
-import * as tf from "@tensorflow/tfjs-core";
+import { flushWeightStaging, type Parameter, type Random } from "@nextscale/core";
 import type { VarTransformer } from "./var-transformer.js";
 
 export interface VarInitOptions {
@@ -87,7 +86,8 @@ export function initWeights(model: VarTransformer, random: Random, opts: VarInit
     else if (rule.base === "randn") random.fill(data, (r) => r.normal(0, rule.std!));
     else if (rule.base === "const") data.fill(rule.value!);
     if (rule.scale) for (let i = 0; i < n; i++) data[i] *= rule.scale(i);
-    p.setTorch(tf.tensor(data, [...p.shape]));
+    p.setTorchHost(data);
   }
+  flushWeightStaging();
   model.initBuffers();
 }

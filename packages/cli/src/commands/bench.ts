@@ -22,7 +22,7 @@
 import { cpus, loadavg, platform, release, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { backendInfo } from "@nextscale/backends";
-import { Random } from "@nextscale/core";
+import { flushWeightStaging, Random } from "@nextscale/core";
 import { GENERATE_DEFAULTS, GenerationCancelledError, generate, loadModels } from "@nextscale/sampler";
 import { VQVAE, type VqvaeConfig, vqvaeConfig } from "@nextscale/tokenizer";
 import { initWeights, VAR_PRESETS, type VarConfig, type VarPresetName, VarTransformer } from "@nextscale/transformer";
@@ -67,17 +67,23 @@ const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
  * codebook normal(0, 1), GroupNorm weights 1, biases and buffers 0, so
  * activations stay in a normal range (no NaN or subnormal slow paths).
  */
-export function randomVqvae(config: VqvaeConfig, rng: Random): VQVAE {
+export function randomVqvae(config: VqvaeConfig, rng: Random, pack = false): VQVAE {
   const vae = new VQVAE(config);
-  vae.initParameters((name, p) => {
-    const shape = [...p.shape];
-    const n = shape.reduce((a, b) => a * b, 1);
-    if (!p.opts.trainable || name.endsWith(".bias")) return tf.zeros(shape);
-    if (shape.length === 1) return tf.ones(shape); // norm weights
-    const fanIn = name.startsWith("quantize.embedding") ? 1 : n / shape[0];
-    const std = 1 / Math.sqrt(fanIn);
-    return tf.tensor(rng.fill(new Float32Array(n), (r) => r.normal(0, std)), shape);
-  });
+  if (pack) vae.packForInference(); // before the weights are set: each is packed as it arrives
+  for (const [name, p] of vae.namedParameters()) {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    if (p.opts.trainable && !name.endsWith(".bias")) {
+      if (p.shape.length === 1) data.fill(1); // norm weights
+      else {
+        const fanIn = name.startsWith("quantize.embedding") ? 1 : n / p.shape[0];
+        const std = 1 / Math.sqrt(fanIn);
+        rng.fill(data, (r) => r.normal(0, std));
+      }
+    }
+    p.setTorchHost(data);
+  }
+  flushWeightStaging();
   return vae;
 }
 
@@ -94,7 +100,7 @@ export const bench: Command = {
   name: "bench",
   summary: "time full generation (transformer + decode): seconds per image, per-scale times, tokens/s, peak memory",
   usage: `usage: nextscale bench [--preset d16] (--random-weights | --vae F --var F) [--batch 1] [--backend B]
-                       [--repeats 2] [--scales K] [--seed S] [--json]
+                       [--repeats 2] [--scales K] [--seed S] [--unpacked] [--json]
 
 Times generate() as users run it (cfg ${GENERATE_DEFAULTS.cfg}, top-k ${GENERATE_DEFAULTS.topK}, top-p ${GENERATE_DEFAULTS.topP}, no smoothing):
 every scale of the transformer with its KV cache, the sampling on the host and
@@ -114,6 +120,9 @@ memory, the machine and the backend.
   --scales K         stop after the first K scales (slow backends): per-scale
                      times only, no decode and no seconds_per_image
   --seed S           seed of the labels and draws (default ${GENERATE_DEFAULTS.seed})
+  --unpacked         keep the unpacked weights (as for training): by default
+                     the models are packed for inference as \`generate\` loads
+                     them (on wasm: one copy of each weight instead of two)
   --json             print one JSON object instead of the summary`,
   async run(args, io) {
     const { values } = parseArgs({
@@ -128,6 +137,7 @@ memory, the machine and the backend.
         repeats: { type: "string" },
         scales: { type: "string" },
         seed: { type: "string" },
+        unpacked: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
       },
     });
@@ -162,10 +172,11 @@ memory, the machine and the backend.
       io.err(`building ${name} with random weights …\n`);
       const rng = new Random(seed);
       model = new VarTransformer(VAR_PRESETS[name]);
+      if (!values.unpacked) model.packForInference();
       initWeights(model, rng);
-      vae = randomVqvae(vqvaeConfig({ patchNums: model.config.patchNums }), rng); // the official VQ-VAE at this resolution
+      vae = randomVqvae(vqvaeConfig({ patchNums: model.config.patchNums }), rng, !values.unpacked); // the official VQ-VAE at this resolution
     } else {
-      const m = await loadModels({ vae: values.vae!, var: values.var! });
+      const m = await loadModels({ vae: values.vae!, var: values.var! }, { pack: !values.unpacked });
       ({ vae, var: model } = m);
       const mismatch = presetName ? presetMismatch(model.config, VAR_PRESETS[presetName]) : null;
       if (mismatch) {
@@ -258,7 +269,16 @@ memory, the machine and the backend.
           var_params: varParams,
           vae_params: vaeParams,
         },
-        settings: { batch, cfg: GENERATE_DEFAULTS.cfg, top_k: GENERATE_DEFAULTS.topK, top_p: GENERATE_DEFAULTS.topP, seed, repeats, scales: stopAfter },
+        settings: {
+          batch,
+          cfg: GENERATE_DEFAULTS.cfg,
+          top_k: GENERATE_DEFAULTS.topK,
+          top_p: GENERATE_DEFAULTS.topP,
+          seed,
+          repeats,
+          scales: stopAfter,
+          packed_weights: model.packedWeights() + vae.packedWeights(),
+        },
         seconds_per_image: partial ? null : round(totalMs / 1000 / batch),
         seconds_per_image_from: partial ? null : warm.length ? `median of ${warm.length} warm run${warm.length > 1 ? "s" : ""}` : "first run",
         tokens_per_s: round((batch * tokensTimed) / (scaleMs.reduce((a, b) => a + b, 0) + (decodeMs ?? 0)) * 1000, 2),
@@ -288,6 +308,7 @@ memory, the machine and the backend.
           max_rss_after_setup_bytes: maxRssAfterSetup,
           weights_fp32_bytes: weightsBytes,
           rss_peak_over_weights: round(rssPeak / weightsBytes, 2),
+          max_rss_over_weights: round((process.resourceUsage().maxRSS * 1024) / weightsBytes, 2),
           rss_after_setup_bytes: rssAfterSetup,
           first_run_rss_after_decode_bytes: partial ? null : first.rss.at(-1),
         },
@@ -323,7 +344,8 @@ memory, the machine and the backend.
             `  ${`${s.patch_num}×${s.patch_num}`.padStart(7)} ${String(s.tokens).padStart(6)} tok ${s.ms.toFixed(1).padStart(10)} ms ${s.first_ms.toFixed(1).padStart(10)} ms   RSS ${gb(s.first_rss_bytes)}`,
         ),
         `  transformer ${result.transformer_ms.toFixed(1)} ms${decodeMs === null ? "" : `, decode ${result.decode_ms!.toFixed(1)} ms (first run ${result.first_run.decode_ms!.toFixed(1)} ms)`}`,
-        `peak memory: tfjs ${gb(tfPeak)}, RSS ${gb(rssPeak)} (${result.memory.rss_peak_over_weights}× the fp32 weights, ${gb(weightsBytes)}); process max RSS ${gb(result.memory.max_rss_bytes)}`,
+        `peak memory: tfjs ${gb(tfPeak)}, RSS ${gb(rssPeak)} (${result.memory.rss_peak_over_weights}× the fp32 weights, ${gb(weightsBytes)}); process max RSS ${gb(result.memory.max_rss_bytes)} (${result.memory.max_rss_over_weights}×, loading included)`,
+        `weights: ${result.settings.packed_weights ? `${result.settings.packed_weights} packed for inference (one copy each)` : values.unpacked ? "unpacked (--unpacked)" : `unpacked (no weight packing on ${info.name})`}`,
         `setup: ${result.setup_s} s`,
       ];
       io.out(`${lines.join("\n")}\n`);

@@ -70,7 +70,7 @@ them back, as the official img_to_reconstructed_img does.
     const rgb = readImageFile(image, "--image");
 
     await chooseBackend(values.backend);
-    const vae: VQVAE = await asUserError(`--vae ${vaePath}`, () => loadVqvae(vaePath, { patchNums }));
+    const vae: VQVAE = await asUserError(`--vae ${vaePath}`, () => loadVqvae(vaePath, { patchNums, pack: true }));
     try {
       const S = vae.imageSize();
       if (rgb.width !== S || rgb.height !== S) {
