@@ -23,6 +23,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 
+export type PackedConv2d = (x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: [[number, number], [number, number]]) => tf.Tensor4D;
+
 export interface WeightPacking {
   /**
    * Free the unpacked values of `w`, whose product kernel already holds a
@@ -39,12 +41,13 @@ export interface WeightPacking {
   /** Free what `stage` keeps for reuse (called when a load finishes). */
   flush?(): void;
   /**
-   * The convolution a packed conv weight runs with, when it is not
-   * `tf.conv2d` (wasm: im2col then matMul, because XNNPACK's convolution
-   * operator keeps two packed copies of its weight and its matMul one).
-   * `pad` is ((top, bottom), (left, right)); `w` is HWIO.
+   * The convolution a packed conv weight of this HWIO shape runs with, when
+   * it is not `tf.conv2d`; null to keep `tf.conv2d`. (wasm: im2col then
+   * matMul for large filters, because XNNPACK's convolution operator keeps
+   * two packed copies of its weight and its matMul one.) `pad` is
+   * ((top, bottom), (left, right)).
    */
-  conv2d?(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: [[number, number], [number, number]]): tf.Tensor4D;
+  conv2dFor?(filterShape: readonly number[]): PackedConv2d | null;
 }
 
 const KEY = Symbol.for("@nextscale/weight-packing");

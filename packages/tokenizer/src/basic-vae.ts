@@ -7,7 +7,7 @@
  *
  * Notation: B batch, H×W spatial size, C channels. Activations are NHWC.
  */
-import { Conv2d, disposeEarly, GroupNorm, Module, silu } from "@nextscale/core";
+import { Conv2d, disposeEarly, GroupNorm, Module } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
 
 /** `Normalize`: GroupNorm with 32 groups, eps 1e-6, affine. */
@@ -15,7 +15,7 @@ export const normalize = (channels: number): GroupNorm => new GroupNorm(32, chan
 
 /** SiLU(norm(x)), keeping only the result. */
 export function normSilu(norm: GroupNorm, x: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => silu(norm.forward(x)) as tf.Tensor4D);
+  return norm.forwardSilu(x);
 }
 
 /** `ResnetBlock`: x + conv2(SiLU(norm2(conv1(SiLU(norm1(x)))))), 1×1 shortcut when the width changes. */

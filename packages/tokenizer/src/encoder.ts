@@ -6,7 +6,7 @@
  * `z_channels`. An image (B, H, W, 3) becomes a latent (B, H/16, W/16, Cvae)
  * for `ch_mult` of five levels.
  */
-import { Conv2d, disposeEarly, type GroupNorm, Module, ModuleList, silu } from "@nextscale/core";
+import { Conv2d, disposeEarly, type GroupNorm, Module, ModuleList } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
 import { AttnBlock, Downsample2x, normalize, ResnetBlock } from "./basic-vae.js";
 import type { VqvaeConfig } from "./config.js";
@@ -89,7 +89,7 @@ export class Encoder extends Module {
         if (level.downsample) h = level.downsample.forward(h);
       }
       h = this.mid.forward(h);
-      return this.conv_out.forward(silu(this.norm_out.forward(h)) as tf.Tensor4D);
+      return this.conv_out.forward(this.norm_out.forwardSilu(h));
     });
   }
 }

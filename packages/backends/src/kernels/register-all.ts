@@ -8,16 +8,17 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendName } from "../types.js";
 import { adaLNModulateConfig as adaLNModulateWasm } from "./wasm/AdaLNModulate.js";
+import { groupNormActConfig as groupNormActWasm } from "./wasm/GroupNormAct.js";
 import { kvAttentionConfig as kvAttentionWasm } from "./wasm/KVAttention.js";
 import { resample2dConfig as resample2dWasm } from "./wasm/Resample2d.js";
 
 /** The kernel names of core's fused ops (the contract with core/src/kernels). */
-export const FUSED_KERNEL_NAMES = ["Resample2d", "AdaLNModulate", "KVAttention"] as const;
+export const FUSED_KERNEL_NAMES = ["Resample2d", "AdaLNModulate", "KVAttention", "GroupNormAct"] as const;
 
 // webgpu: none yet. The fused AdaLNModulate program (webgpu/) ran 0.27× the
 // fallback's speed on SwiftShader, the only adapter measured so far.
 const KERNELS: Partial<Record<BackendName, tf.KernelConfig[]>> = {
-  wasm: [adaLNModulateWasm, kvAttentionWasm, resample2dWasm],
+  wasm: [adaLNModulateWasm, kvAttentionWasm, resample2dWasm, groupNormActWasm],
 };
 
 export function registerFusedKernels(backend: BackendName): void {

@@ -7,6 +7,9 @@ import {
   adaLNModulate,
   adaLNModulateFallback,
   FUSED_KERNELS,
+  GROUP_NORM,
+  groupNorm,
+  groupNormFallback,
   hasFusedKernel,
   KV_ATTENTION,
   kvAttention,
@@ -126,9 +129,64 @@ const CASES: Case[] = [
     fallback: (q, k, v) => kvAttentionFallback(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, 1),
     diff: [0, 1, 2],
   },
+  {
+    name: GROUP_NORM,
+    label: "x (2, 6, 5, 32), 8 groups, SiLU",
+    inputs: () => [rand([2, 6, 5, 32], 11, 3), tf.add(rand([32], 12, 0.5), 1), rand([32], 13)],
+    op: (x, g, b) => groupNorm(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 8, 1e-6, true),
+    fallback: (x, g, b) => groupNormFallback(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 8, 1e-6, true),
+    diff: [0, 1, 2],
+  },
+  {
+    // statistics far from 0 (mean 5, std 0.06): float32 sums of squares would lose them
+    name: GROUP_NORM,
+    label: "x (1, 7, 7, 12), 3 groups, mean 5, no SiLU",
+    inputs: () => [tf.add(rand([1, 7, 7, 12], 14, 0.1), 5), rand([12], 15), rand([12], 16)],
+    op: (x, g, b) => groupNorm(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 3, 1e-5, false),
+    fallback: (x, g, b) => groupNormFallback(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 3, 1e-5, false),
+    diff: [0, 1, 2],
+  },
 ];
 
+/** GroupNorm (+ SiLU) in float64: NHWC x, per (image, group) statistics, biased variance. */
+function groupNormRef(X: ArrayLike<number>, G: ArrayLike<number>, Bt: ArrayLike<number>, [B, H, W, C]: number[], groups: number, eps: number, silu: boolean): Float64Array {
+  const out = new Float64Array(B * H * W * C);
+  const cg = C / groups;
+  for (let b = 0; b < B; b++)
+    for (let g = 0; g < groups; g++) {
+      const idx: number[] = [];
+      for (let p = 0; p < H * W; p++) for (let c = g * cg; c < (g + 1) * cg; c++) idx.push((b * H * W + p) * C + c);
+      const mean = idx.reduce((s, i) => s + X[i], 0) / idx.length;
+      const v = idx.reduce((s, i) => s + (X[i] - mean) ** 2, 0) / idx.length;
+      for (const i of idx) {
+        const y = ((X[i] - mean) / Math.sqrt(v + eps)) * G[i % C] + Bt[i % C];
+        out[i] = silu ? y / (1 + Math.exp(-y)) : y;
+      }
+    }
+  return out;
+}
+
 describe("fused ops: fallbacks against float64 references", () => {
+  it("groupNorm is GroupNorm then (optionally) SiLU, on the fallback and on the engine path", async () => {
+    for (const c of CASES.filter((k) => k.name === GROUP_NORM)) {
+      const [x, g, b] = c.inputs();
+      const silu = c.label.endsWith(", SiLU");
+      const groups = x.shape[3] === 32 ? 8 : 3;
+      const eps = silu ? 1e-6 : 1e-5;
+      const want = groupNormRef(await x.data(), await g.data(), await b.data(), x.shape, groups, eps, silu);
+      const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      for (const [how, f] of [
+        ["fallback", c.fallback],
+        [hasFusedKernel(GROUP_NORM) ? `${tf.getBackend()} kernel` : "op (fallback: no kernel here)", c.op],
+      ] as const) {
+        const err = maxAbs(await f(x, g, b).data(), want);
+        console.log(`[kernel] ${tf.getBackend()} GroupNormAct ${c.label} ${how} vs float64: max_abs=${err.toExponential(3)} (scale ${scale.toFixed(2)})`);
+        expect(err).toBeLessThan(2e-5 * Math.max(1, scale));
+      }
+    }
+  });
+
+
   it("resample2d is M·X·Mᵀ per channel", async () => {
     const [x, mh, mw] = CASES[0].inputs();
     const got = await resample2dFallback(x as tf.Tensor4D, mh as tf.Tensor2D, mw as tf.Tensor2D).data();
@@ -222,6 +280,10 @@ describe.each(CASES)("fused op $name through the engine: $label", (c) => {
           const a = attrs as { eps?: number; scale?: number };
           if (c.name === ADA_LN_MODULATE) return adaLNModulateFallback(...(xs as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D]), a.eps!);
           if (c.name === KV_ATTENTION) return kvAttentionFallback(...(xs as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D]), a.scale!);
+          if (c.name === GROUP_NORM) {
+            const g = attrs as unknown as { groups: number; eps: number; silu: boolean };
+            return groupNormFallback(...(xs as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D]), g.groups, g.eps, g.silu);
+          }
           return resample2dFallback(...(xs as [tf.Tensor4D, tf.Tensor2D, tf.Tensor2D]));
         },
       });
