@@ -41,7 +41,13 @@ function run(net: Net, x: tf.Tensor4D, v: tf.Tensor2D): { img: tf.Tensor; vec: t
 
 registerGradients();
 
-const maxAbs = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+/** Max |a − b|, read asynchronously (webgpu in Node cannot read synchronously). */
+async function maxAbs(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  const m = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))));
+  const v = (await m.data())[0];
+  m.dispose();
+  return v;
+}
 
 describe("host layout", () => {
   it("setTorchHost equals setTorch for every layout", async () => {
@@ -87,7 +93,7 @@ describe("packForInference", () => {
     for (const net of [early, late]) {
       for (let rep = 0; rep < 2; rep++) {
         const got = run(net, x, v);
-        const e = Math.max(maxAbs(got.img, want.img), maxAbs(got.vec, want.vec));
+        const e = Math.max(await maxAbs(got.img, want.img), await maxAbs(got.vec, want.vec));
         console.log(`packed vs plain (run ${rep + 1}): max abs error ${e.toExponential(2)}`);
         expect(e).toBeLessThanOrEqual(1e-6);
         tf.dispose([got.img, got.vec]);
@@ -105,7 +111,7 @@ describe("packForInference", () => {
       const plain2 = new Net();
       init(plain2, 2);
       const [a, b] = [run(early, x, v), run(plain2, x, v)];
-      expect(Math.max(maxAbs(a.img, b.img), maxAbs(a.vec, b.vec))).toBeLessThanOrEqual(1e-6);
+      expect(Math.max(await maxAbs(a.img, b.img), await maxAbs(a.vec, b.vec))).toBeLessThanOrEqual(1e-6);
       expect(early.packedWeights()).toBe(7);
       tf.dispose([a.img, a.vec, b.img, b.vec]);
       plain2.dispose();
@@ -131,7 +137,7 @@ describe("packForInference", () => {
     const x = tf.ones([1, 5, 5, 3]) as tf.Tensor4D;
     const v = tf.ones([2, 24]) as tf.Tensor2D;
     const [a, b] = [run(net, x, v), run(src, x, v)];
-    expect(Math.max(maxAbs(a.img, b.img), maxAbs(a.vec, b.vec))).toBeLessThanOrEqual(1e-6);
+    expect(Math.max(await maxAbs(a.img, b.img), await maxAbs(a.vec, b.vec))).toBeLessThanOrEqual(1e-6);
     tf.dispose([a.img, a.vec, b.img, b.vec, x, v]);
     src.dispose();
     net.dispose();
