@@ -1,6 +1,6 @@
 // Times each candidate fast kernel against its plain-ops fallback at the
-// shapes of VAR d16 inference (batch 1 with guidance, so B = 2) and checks
-// that they agree. Build first (pnpm build), then:
+// shapes of VAR d16 inference (batch 1 with guidance, so B = 2; the VQ-VAE
+// decoder's GroupNorms at batch 1) and checks that they agree. Build first (pnpm build), then:
 //   node bench/fused-kernels.mjs wasm
 //   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json node bench/fused-kernels.mjs webgpu
 // Only kernels that win here are listed in src/kernels/register-all.ts.
@@ -64,6 +64,21 @@ const cases = {
     inputs: () => [tf.randomNormal([B, n, n, ch]), core.resampleTensor(mode, n, m), core.resampleTensor(mode, n, m)],
     op: (x, mh, mw) => core.resample2d(x, mh, mw),
     fallback: (x, mh, mw) => core.resample2dFallback(x, mh, mw),
+  })),
+  // the VQ-VAE decoder's GroupNorm + SiLU: one of each shape (the decode runs 39)
+  GroupNormAct: [
+    [16, 640],
+    [32, 640],
+    [32, 320],
+    [64, 320],
+    [128, 320],
+    [128, 160],
+    [256, 160],
+  ].map(([s, ch]) => ({
+    label: `x (1, ${s}, ${s}, ${ch}), 32 groups, SiLU`,
+    inputs: () => [tf.randomNormal([1, s, s, ch]), tf.randomNormal([ch]), tf.randomNormal([ch])],
+    op: (x, g, b) => core.groupNorm(x, g, b, 32, 1e-6, true),
+    fallback: (x, g, b) => core.groupNormFallback(x, g, b, 32, 1e-6, true),
   })),
 };
 

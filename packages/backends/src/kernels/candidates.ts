@@ -6,11 +6,12 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import { adaLNModulateConfig as adaLNModulateWasm } from "./wasm/AdaLNModulate.js";
+import { groupNormActConfig as groupNormActWasm } from "./wasm/GroupNormAct.js";
 import { kvAttentionConfig as kvAttentionWasm } from "./wasm/KVAttention.js";
 import { resample2dConfig as resample2dWasm } from "./wasm/Resample2d.js";
 import { adaLNModulateConfig as adaLNModulateWebgpu } from "./webgpu/AdaLNModulate.js";
 
 export const CANDIDATES: Record<string, tf.KernelConfig[]> = {
   webgpu: [adaLNModulateWebgpu],
-  wasm: [adaLNModulateWasm, kvAttentionWasm, resample2dWasm],
+  wasm: [adaLNModulateWasm, kvAttentionWasm, resample2dWasm, groupNormActWasm],
 };
