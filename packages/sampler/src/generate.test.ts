@@ -53,7 +53,9 @@ for (const bundle of referenceBundles()) {
       // packed for inference, as loadModels (generate, edit, bench) loads them: on wasm the products then run
       // on XNNPACK's packed copies only (the transformer and tokenizer suites cover the unpacked weights)
       vae = await loadVqvae(bundle.file("vae.pth"), { patchNums, pack: true });
-      model = await VarTransformer.fromCheckpoint(await openCheckpoint(bundle.file("var.pth")), { pack: true });
+      const store = await openCheckpoint(bundle.file("var.pth"));
+      model = await VarTransformer.fromCheckpoint(store, { pack: true });
+      await store.close();
       console.log(`${bundle.name}: ${vae.packedWeights() + model.packedWeights()} weights packed for inference on ${tf.getBackend()}`);
       io = await openCheckpoint(bundle.file("io.safetensors"));
       labels = toInt32(await io.read("label_B"));

@@ -21,7 +21,9 @@ describe(`generation options (on ${bundle.name})`, () => {
   let model: VarTransformer;
   beforeAll(async () => {
     vae = await loadVqvae(bundle.file("vae.pth"), { patchNums: bundle.meta.var.patch_nums });
-    model = await VarTransformer.fromCheckpoint(await openCheckpoint(bundle.file("var.pth")));
+    const store = await openCheckpoint(bundle.file("var.pth"));
+    model = await VarTransformer.fromCheckpoint(store);
+    await store.close();
   });
   afterAll(() => {
     vae.dispose();
