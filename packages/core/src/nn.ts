@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { Module, type Parameter } from "./module.js";
-import { groupNorm } from "./kernels/group-norm.js";
+import { groupNorm, groupNormFallback } from "./kernels/group-norm.js";
 import { weightPacking } from "./packing.js";
 
 /**
@@ -98,8 +98,8 @@ export class Conv2d extends Module {
   }
   private conv(x: tf.Tensor4D): tf.Tensor4D {
     const p = this.pad;
-    const w = this.weight.productValue(this.product()) as unknown as tf.Tensor4D;
     const packedConv = this.packedConv();
+    const w = this.weight.productValue(this.product(packedConv)) as unknown as tf.Tensor4D;
     if (packedConv) return packedConv(x, w, this.stride, p);
     const valid = p[0][0] === 0 && p[0][1] === 0 && p[1][0] === 0 && p[1][1] === 0;
     return tf.conv2d(x, w, this.stride, valid ? "valid" : [[0, 0], p[0], p[1], [0, 0]]);
@@ -108,12 +108,12 @@ export class Conv2d extends Module {
   private packedConv() {
     return this.weight.onSet ? weightPacking()?.conv2dFor?.(this.weight.internalShape) : undefined;
   }
-  private product(): string {
-    const how = this.packedConv() ? "packed conv2d" : "conv2d";
+  private product(packedConv = this.packedConv()): string {
+    const how = packedConv ? "packed conv2d" : "conv2d";
     return `${how} (stride ${this.stride}, padding ${JSON.stringify(this.pad)}) on ${tf.getBackend()}`;
   }
   protected override enablePacking(): void {
-    const [kh, kw] = typeof this.kernelSize === "number" ? [this.kernelSize, this.kernelSize] : this.kernelSize;
+    const [, , kh, kw] = this.weight.shape;
     packOnSet(this.weight, () => packWeight(this.weight, this.product(), () => this.conv(tf.zeros([1, kh, kw, this.inChannels]))));
   }
 }
@@ -142,14 +142,9 @@ export class GroupNorm extends Module {
   }
   private forwardAct(x: tf.Tensor4D, act: boolean): tf.Tensor4D {
     if (this.weight && this.bias) return groupNorm(x, this.weight.value as tf.Tensor1D, this.bias.value as tf.Tensor1D, this.numGroups, this.eps, act);
-    return tf.tidy(() => {
-      const [B, H, W, C] = x.shape;
-      const g = tf.reshape(x, [B, H * W, this.numGroups, C / this.numGroups]);
-      const { mean, variance } = tf.moments(g, [1, 3], true);
-      const y = tf.reshape(tf.div(tf.sub(g, mean), tf.sqrt(tf.add(variance, this.eps))), [B, H, W, C]) as tf.Tensor4D;
-      return act ? (silu(y) as tf.Tensor4D) : y;
-    });
+    return groupNormFallback(x, null, null, this.numGroups, this.eps, act);
   }
+
 }
 
 /** `nn.LayerNorm` over the last axis. */

@@ -13,11 +13,6 @@ import * as tf from "@tensorflow/tfjs-core";
 /** `Normalize`: GroupNorm with 32 groups, eps 1e-6, affine. */
 export const normalize = (channels: number): GroupNorm => new GroupNorm(32, channels, 1e-6, true);
 
-/** SiLU(norm(x)), keeping only the result. */
-export function normSilu(norm: GroupNorm, x: tf.Tensor4D): tf.Tensor4D {
-  return norm.forwardSilu(x);
-}
-
 /** `ResnetBlock`: x + conv2(SiLU(norm2(conv1(SiLU(norm1(x)))))), 1×1 shortcut when the width changes. */
 export class ResnetBlock extends Module {
   readonly norm1: GroupNorm;
@@ -39,10 +34,10 @@ export class ResnetBlock extends Module {
   /** (B, H, W, Cin) -> (B, H, W, Cout). Intermediates are freed as soon as used (`disposeEarly`). */
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
-      const a = normSilu(this.norm1, x);
+      const a = this.norm1.forwardSilu(x);
       const h1 = this.conv1.forward(a);
       disposeEarly(a);
-      const b = normSilu(this.norm2, h1);
+      const b = this.norm2.forwardSilu(h1);
       disposeEarly(h1);
       const h2 = this.conv2.forward(b); // dropout is 0 in every released model
       disposeEarly(b);

@@ -8,7 +8,7 @@
  */
 import { Conv2d, disposeEarly, type GroupNorm, Module, ModuleList } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
-import { AttnBlock, normalize, normSilu, ResnetBlock, Upsample2x } from "./basic-vae.js";
+import { AttnBlock, normalize, ResnetBlock, Upsample2x } from "./basic-vae.js";
 import type { VqvaeConfig } from "./config.js";
 import { MidBlock } from "./encoder.js";
 
@@ -75,7 +75,7 @@ export class Decoder extends Module {
         });
         if (level.upsample) step((t) => level.upsample!.forward(t));
       }
-      step((t) => normSilu(this.norm_out, t));
+      step((t) => this.norm_out.forwardSilu(t));
       return this.conv_out.forward(h);
     });
   }

@@ -25,14 +25,21 @@ function normalise(x: tf.Tensor4D, groups: number, eps: number): { n: tf.Tensor;
   return { n: tf.mul(tf.sub(g, mean), rstd), rstd };
 }
 
-/** The plain-ops version. */
-export function groupNormFallback(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, groups: number, eps: number, silu: boolean): tf.Tensor4D {
+/** The plain-ops version; without `gamma` and `beta`, no affine map (`nn.GroupNorm(affine=False)`). */
+export function groupNormFallback(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor1D | null,
+  beta: tf.Tensor1D | null,
+  groups: number,
+  eps: number,
+  silu: boolean,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [B, H, W, C] = x.shape;
     const g = tf.reshape(x, [B, H * W, groups, C / groups]);
     const { mean, variance } = tf.moments(g, [1, 3], true);
     const n = tf.reshape(tf.div(tf.sub(g, mean), tf.sqrt(tf.add(variance, eps))), [B, H, W, C]);
-    const y = tf.add(tf.mul(n, gamma), beta);
+    const y = gamma && beta ? tf.add(tf.mul(n, gamma), beta) : n;
     return (silu ? tf.mul(y, tf.sigmoid(y)) : y) as tf.Tensor4D;
   });
 }

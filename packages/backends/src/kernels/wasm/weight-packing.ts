@@ -52,8 +52,10 @@ export interface WeightPacking {
  */
 export const CONV2D_KEEP_MAX_BYTES = 4 << 20;
 
+const packedConv2d: PackedConv2d = (x, w, s, p) => conv2d(x, w, s, p);
+
 function conv2dFor(filterShape: readonly number[]): PackedConv2d | null {
-  return 4 * tf.util.sizeFromShape([...filterShape]) <= CONV2D_KEEP_MAX_BYTES ? null : (x, w, s, p) => conv2d(x, w, s, p);
+  return 4 * tf.util.sizeFromShape([...filterShape]) <= CONV2D_KEEP_MAX_BYTES ? null : packedConv2d;
 }
 
 /** Floats of im2col patches built at a time (a band of output rows): 32 MB. */
