@@ -5,8 +5,8 @@
  * a silent fallback.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { FUSED_KERNEL_NAMES, registerFusedKernels } from "./kernels/register-all.js";
-import { registerWasmWeightPacking, wasmWeightPackingStatus } from "./kernels/wasm/weight-packing.js";
+import { FUSED_KERNELS } from "@nextscale/contract";
+import { registerFusedKernels } from "./kernels/register-all.js";
 import { cpuLoader } from "./loaders/cpu.js";
 import { cudaLoader } from "./loaders/cuda.js";
 import { wasmLoader } from "./loaders/wasm.js";
@@ -63,7 +63,7 @@ export async function initBackend(
       continue;
     }
     registerFusedKernels(name);
-    if (name === "wasm") registerWasmWeightPacking();
+    loader.afterInit?.();
     return name;
   }
   throw new BackendUnavailableError(`no usable backend among [${names.join(", ")}]:\n  ${reasons.join("\n  ")}`);
@@ -73,12 +73,9 @@ export async function initBackend(
 export function backendInfo(): BackendInfo {
   const name = tf.getBackend();
   const loader = loaders[name as BackendName];
-  const fusedKernels = FUSED_KERNEL_NAMES.filter((k) => tf.getKernel(k, name) !== undefined);
-  const packing = name === "wasm" ? wasmWeightPackingStatus() : null;
-  const weightPacking = packing?.ok ?? false;
-  const note = packing && !packing.ok ? { weightPackingNote: packing.reason } : {};
-  if (!loader) return { name, device: name, fusedKernels, weightPacking, ...note };
-  return { name, ...loader.info(), fusedKernels, weightPacking, ...note };
+  const fusedKernels = FUSED_KERNELS.filter((k) => tf.getKernel(k, name) !== undefined);
+  if (!loader) return { name, device: name, fusedKernels, weightPacking: false };
+  return { name, ...loader.info(), fusedKernels };
 }
 
 /** Parse `NEXTSCALE_BACKEND` (a name or a comma-separated preference list). */

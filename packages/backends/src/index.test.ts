@@ -1,15 +1,8 @@
 import { availableParallelism } from "node:os";
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import {
-  BackendUnavailableError,
-  backendFromEnv,
-  backendInfo,
-  FUSED_KERNEL_NAMES,
-  initBackend,
-  listBackends,
-  SWIFTSHADER_ICD,
-} from "./index.js";
+import { FUSED_KERNELS, isFusedKernel } from "@nextscale/contract";
+import { BackendUnavailableError, backendFromEnv, backendInfo, initBackend, KERNELS, listBackends, SWIFTSHADER_ICD } from "./index.js";
 import { vulkanHint } from "./loaders/webgpu.js";
 
 describe("backends", () => {
@@ -37,7 +30,7 @@ describe("backends", () => {
     if (name === "wasm") {
       expect(info.simd).toBe(true);
       expect(info.threads).toBe(Math.min(8, availableParallelism()));
-      expect(info.fusedKernels).toEqual([...FUSED_KERNEL_NAMES]); // all three measured faster on wasm
+      expect(info.fusedKernels).toEqual([...FUSED_KERNELS]); // all four measured faster on wasm
     }
     if (name === "webgpu") expect(info.adapter?.vendor).toBeTypeOf("string");
     expect(Array.from(await tf.matMul(tf.tensor2d([[1, 2]]), tf.tensor2d([[3], [4]])).data())).toEqual([11]);
@@ -62,6 +55,24 @@ describe("backends", () => {
     );
     expect(vulkanHint({ VK_ICD_FILENAMES: "/x.json" }, has([loader]))).toBe("VK_ICD_FILENAMES names a missing file: /x.json");
     expect(vulkanHint({ VK_DRIVER_FILES: "/y.json" }, has([loader, "/y.json"]))).toMatch(/no usable device with VK_DRIVER_FILES/);
+  });
+});
+
+describe("the kernel contract", () => {
+  it("every kernel a backend lists has a name core dispatches, and every such name has a fast kernel somewhere", () => {
+    const unknown = KERNELS.filter((k) => !isFusedKernel(k.config.kernelName)).map((k) => `${k.config.backendName}/${k.config.kernelName}`);
+    expect(unknown, "kernels under names @nextscale/contract does not define").toEqual([]);
+    const registered = new Set(KERNELS.filter((k) => k.register).map((k) => k.config.kernelName));
+    expect(FUSED_KERNELS.filter((n) => !registered.has(n)), "contract names no backend registers a kernel for").toEqual([]);
+    for (const k of KERNELS.filter((e) => !e.register)) expect(k.why, `${k.config.backendName}/${k.config.kernelName}: why not registered`).toBeTruthy();
+    const pairs = KERNELS.map((k) => `${k.config.backendName}/${k.config.kernelName}`);
+    expect(new Set(pairs).size, "one kernel per name and backend").toBe(pairs.length);
+  });
+
+  it("initBackend registers exactly the listed kernels of the active backend", () => {
+    const name = tf.getBackend();
+    const listed = KERNELS.filter((k) => k.register && k.config.backendName === name).map((k) => k.config.kernelName);
+    expect(FUSED_KERNELS.filter((k) => tf.getKernel(k, name)).sort()).toEqual([...listed].sort());
   });
 });
 

@@ -6,7 +6,7 @@
  * registered for it.
  */
 export { backendFromEnv, backendInfo, initBackend, listBackends } from "./backend.js";
-export { FUSED_KERNEL_NAMES } from "./kernels/register-all.js";
+export { KERNELS, type KernelEntry } from "./kernels/register-all.js";
 export { SWIFTSHADER_ICD } from "./loaders/webgpu.js";
 export {
   ALL_BACKENDS,

@@ -54,6 +54,11 @@ export class BackendUnavailableError extends Error {
   override name = "BackendUnavailableError";
 }
 
+/**
+ * A backend is a loader (here) plus its kernel files (kernels/<backend>/,
+ * listed in kernels/register-all.ts); `initBackend` does the rest the same
+ * way for every backend.
+ */
 export interface Loader {
   /** Resolve to undefined when usable, or to the reason it is not. */
   probe(): Promise<string | undefined>;
@@ -61,8 +66,14 @@ export interface Loader {
   note(): string;
   /** Register the tfjs backend factory (idempotent). */
   register(opts: InitOptions): Promise<void>;
-  /** After `tf.setBackend`: what it runs on. */
-  info(): Omit<BackendInfo, "name" | "fusedKernels" | "weightPacking" | "weightPackingNote">;
+  /**
+   * After `tf.setBackend` and the fused kernels' registration: set up what
+   * the backend offers beyond kernels (wasm: weight packing, after its
+   * self-test). Optional.
+   */
+  afterInit?(): void;
+  /** After initialisation: what it runs on, and whether it packs weights. */
+  info(): Omit<BackendInfo, "name" | "fusedKernels">;
   built(): boolean;
 }
 

@@ -1,16 +1,23 @@
 /**
- * wasm weight packing (kernels/wasm/weight-packing.ts): the start-up self
- * test, the im2col convolution packed weights run with, and the memory it
- * saves, measured on the WebAssembly heap. On other backends there is no
- * weight packing, which is checked too.
+ * wasm weight packing (packing/wasm.ts): the start-up self test, the
+ * convolution by matrix products that large packed filters run with, and
+ * the memory it saves, measured on the WebAssembly heap. On other backends
+ * there is no weight packing, which is checked too.
  */
+import { getWeightPacking } from "@nextscale/contract";
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
 import { backendFromEnv, backendInfo, initBackend } from "./index.js";
-import { conv2d } from "./kernels/wasm/weight-packing.js";
+import type { WasmBackend } from "./kernels/wasm/backend-wasm.js";
+import { conv2dByMatMul } from "./packing/conv2d-by-matmul.js";
 
-const REGISTRY = Symbol.for("@nextscale/weight-packing");
-const registry = () => (globalThis as unknown as Record<symbol, Map<string, { release(w: tf.Tensor): boolean }>>)[REGISTRY];
+/** conv2dByMatMul on tensors (it runs on tensor infos, as a kernel). */
+function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: [[number, number], [number, number]], chunk?: number): tf.Tensor4D {
+  const matMul = tf.getKernel("BatchMatMul", "wasm")!.kernelFunc;
+  const attrs = { strides: stride, pad: [[0, 0], pad[0], pad[1], [0, 0]] as tf.backend_util.ExplicitPadding };
+  const info = conv2dByMatMul(x, w, attrs, tf.backend() as unknown as WasmBackend, matMul, chunk);
+  return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor4D;
+}
 
 describe("weight packing", async () => {
   const name = await initBackend(backendFromEnv(process.env.NEXTSCALE_BACKEND, ["wasm", "cpu"]));
@@ -20,10 +27,10 @@ describe("weight packing", async () => {
     const info = backendInfo();
     console.log(`weightPacking: ${info.weightPacking}${info.weightPackingNote ? ` (${info.weightPackingNote})` : ""}`);
     expect(info.weightPacking).toBe(name === "wasm");
-    expect(registry()?.has(name) ?? false).toBe(name === "wasm");
+    expect(getWeightPacking(name) !== undefined).toBe(name === "wasm");
   });
 
-  it.runIf(name === "wasm")("im2col + matMul equals tf.conv2d (kernels, strides, paddings, batches, bands)", () => {
+  it.runIf(name === "wasm")("convolution by matrix products equals tf.conv2d (kernels, strides, paddings, batches, bands)", () => {
     const cases: [number[], number[], number, [[number, number], [number, number]], number?][] = [
       [[2, 9, 11, 5], [3, 3, 5, 7], 1, [[1, 1], [1, 1]]],
       [[1, 9, 11, 5], [3, 3, 5, 7], 1, [[1, 1], [1, 1]], 3 * 11 * 45], // three output rows per band
@@ -64,8 +71,9 @@ describe("weight packing", async () => {
       const ws: tf.Tensor[] = [];
       for (let i = 0; i < W; i++) {
         const w = tf.fill(shape, i + 1) as tf.Tensor2D;
-        tf.matMul(x, w).dispose(); // XNNPACK packs w
-        if (pack) expect(registry()!.get("wasm")!.release(w)).toBe(true);
+        const warm = () => tf.matMul(x, w).dispose(); // XNNPACK packs w
+        if (pack) expect(getWeightPacking("wasm")!.pack({ name: `w${i}`, tensor: w, warm })).toBe(true);
+        else warm();
         ws.push(w);
       }
       const grew = top() - t0;

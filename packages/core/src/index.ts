@@ -37,6 +37,7 @@ export {
   toInternalLayout,
   type Layout,
   type LoadOptions,
+  type LoadTransform,
   Module,
   ModuleList,
   Parameter,
@@ -44,26 +45,23 @@ export {
   type StateDictProblems,
   type StateDictSource,
 } from "./module.js";
-export { flushWeightStaging, PackedWeightError, registerWeightPacking, type WeightPacking, weightPacking } from "./packing.js";
-export { Conv2d, disposeEarly, Embedding, GroupNorm, geluTanh, isRecordingGradients, LayerNorm, Linear, silu } from "./nn.js";
+export { packedWeightCount, packForInference, packWhileLoading } from "./packing.js";
+export { Conv2d, Embedding, GroupNorm, geluTanh, LayerNorm, Linear, silu } from "./nn.js";
+export { isRecordingGradients, residual, sequential, type Step } from "./sequential.js";
 export { type ResampleMode, resampleMatrix, resampleTensor, resize2d } from "./resample.js";
 export { decodeImage, encodePng, ImageFormatError, imageGrid, type RgbImage, toUint8Rgb } from "./image.js";
 export { Random } from "./random.js";
 export { GRADIENT_KERNELS, registerGradients, stopGradient } from "./gradients.js";
 export {
-  ADA_LN_MODULATE,
   adaLNModulate,
   adaLNModulateFallback,
-  FUSED_KERNELS,
   fusedOp,
-  GROUP_NORM,
   groupNorm,
   groupNormFallback,
   hasFusedKernel,
-  KV_ATTENTION,
   kvAttention,
   kvAttentionFallback,
-  RESAMPLE2D,
   resample2d,
   resample2dFallback,
 } from "./kernels/index.js";
+export { PackedWeightError } from "@nextscale/contract";

@@ -14,7 +14,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type HostTensor, numel, toFloat32, toInt32 } from "./io/dtype.js";
 import type { TensorStore } from "./io/store.js";
-import { flushWeightStaging, PackedWeightError, weightPacking } from "./packing.js";
 
 /**
  * How a parameter is stored internally relative to PyTorch's layout:
@@ -26,10 +25,6 @@ export type Layout = "torch" | "conv2d-hwio" | "linear-io";
 
 export class Parameter {
   private v: tf.Variable | null = null;
-  /** The product configuration the backend packed this weight for, once its unpacked values are freed. */
-  private packedFor: string | null = null;
-  /** Called after every new value (layers that pack their weight set it). */
-  onSet: (() => void) | null = null;
   constructor(
     /** Full state-dict name, set when the tree is walked. */
     public name: string,
@@ -41,42 +36,12 @@ export class Parameter {
   get isSet(): boolean {
     return this.v !== null;
   }
-  /** The value in internal layout; throws if never loaded or initialised, or if packed (see `packedFor`). */
+  /** The value in internal layout; throws if never loaded or initialised. */
   get value(): tf.Variable {
-    if (this.packedFor !== null) {
-      throw new PackedWeightError(
-        `parameter "${this.name}" was packed for inference (packForInference) and its unpacked values freed: ` +
-          "load the weights again without packing to read, export or train them",
-      );
-    }
-    return this.present();
-  }
-  private present(): tf.Variable {
     if (!this.v) {
       throw new Error(`parameter "${this.name}" has no value: load a checkpoint or initialise the weights first`);
     }
     return this.v;
-  }
-  /** Whether the backend holds this weight only in packed form. */
-  get isPacked(): boolean {
-    return this.packedFor !== null;
-  }
-  /**
-   * The tensor to hand to the product kernel configured as `config`: the
-   * value, which after packing only that same product may use.
-   */
-  productValue(config: string): tf.Variable {
-    if (this.packedFor !== null && this.packedFor !== config) {
-      throw new PackedWeightError(`parameter "${this.name}" was packed for ${this.packedFor} and cannot be used for ${config}`);
-    }
-    if (this.packedFor !== null && (tf.engine().state as { gradientDepth?: number }).gradientDepth) {
-      throw new PackedWeightError(`parameter "${this.name}" was packed for inference: gradients need its unpacked values`);
-    }
-    return this.present();
-  }
-  /** Record that the backend freed the unpacked values (see `packing.ts`); only `productValue(config)` works from now on. */
-  markPacked(config: string): void {
-    this.packedFor = config;
   }
   /** Internal shape (e.g. HWIO for conv weights). */
   get internalShape(): number[] {
@@ -98,23 +63,21 @@ export class Parameter {
       this.v = tf.variable(t, this.opts.trainable, `${this.name}#${variableId++}`, this.opts.dtype);
       t.dispose();
     }
-    this.packedFor = null;
-    this.onSet?.();
   }
   /**
    * Set from host values in PyTorch layout (a checkpoint's, or drawn on the
    * host): rearranged to the internal layout on the host and uploaded once,
-   * so loading leaves no freed copies behind; a weight its layer will pack
-   * goes through the backend's staging memory (see `packing.ts`).
+   * so loading leaves no freed copies behind. With `create`, the tensor is
+   * made by it from the values in internal layout (a backend's staging
+   * memory: see `packWhileLoading`).
    */
-  setTorchHost(values: Float32Array | Int32Array): void {
+  setTorchHost(values: Float32Array | Int32Array, create?: (shape: number[], fill: (dst: Float32Array) => void) => tf.Tensor): void {
     const shape = this.internalShape;
     if (values.length !== numel(this.shape)) {
       throw new Error(`parameter "${this.name}": ${values.length} values for shape [${this.shape}]`);
     }
-    const stage = this.onSet && values instanceof Float32Array ? weightPacking()?.stage : undefined;
-    if (stage) {
-      this.setInternal(stage(shape, (dst) => toInternalLayout(values, this.shape, this.opts.layout, dst)));
+    if (create && values instanceof Float32Array) {
+      this.setInternal(create(shape, (dst) => toInternalLayout(values, this.shape, this.opts.layout, dst)));
       return;
     }
     const data =
@@ -138,7 +101,6 @@ export class Parameter {
   dispose(): void {
     this.v?.dispose();
     this.v = null;
-    this.packedFor = null;
   }
 }
 
@@ -224,10 +186,19 @@ export interface LoadOptions {
   /** Called after each tensor. */
   onProgress?: (p: { loaded: number; total: number; key: string }) => void;
   /**
-   * Pack the weights for inference as they load (`Module.packForInference`):
-   * on wasm, one copy of each weight instead of two. Default false.
+   * How each loaded value becomes its parameter's value; default
+   * `Parameter.setTorchHost`. `packWhileLoading(model)` packs each weight for
+   * inference as it arrives.
    */
-  pack?: boolean;
+  transform?: LoadTransform;
+}
+
+/** Sets parameters from loaded host values (see `LoadOptions.transform`). */
+export interface LoadTransform {
+  /** Set `p` from host values in PyTorch layout. */
+  set(p: Parameter, values: Float32Array | Int32Array): void;
+  /** Called once when the load ends, whether or not it succeeded. */
+  done?(): void;
 }
 
 export type StateDictSource = TensorStore | Map<string, HostTensor>;
@@ -310,19 +281,22 @@ export class Module {
       isStore ? (source as TensorStore).info(k).shape : (source as Map<string, HostTensor>).get(k)!.shape;
     const keys = new Map(names.map((k) => [k.slice(prefix.length), shapeOf(k)] as [string, readonly number[]]));
     const problems = this.checkStateDict(keys);
-    if (opts.pack) this.packForInference();
     const where = isStore ? `checkpoint ${(source as TensorStore).name}` : "state dict";
     if (problems.mismatched.length || (strict && (problems.missing.length || problems.unexpected.length))) {
       throw new StateDictError(problems, `${where} into ${this.constructor.name}`);
     }
     const params = this.namedParameters().filter(([k]) => keys.has(k));
+    const set = opts.transform ? opts.transform.set.bind(opts.transform) : (p: Parameter, v: Float32Array | Int32Array) => p.setTorchHost(v);
     let loaded = 0;
-    for (const [k, p] of params) {
-      const host = isStore ? await (source as TensorStore).read(prefix + k) : (source as Map<string, HostTensor>).get(prefix + k)!;
-      p.setTorchHost(p.opts.dtype === "int32" ? toInt32(host) : toFloat32(host));
-      opts.onProgress?.({ loaded: ++loaded, total: params.length, key: k });
+    try {
+      for (const [k, p] of params) {
+        const host = isStore ? await (source as TensorStore).read(prefix + k) : (source as Map<string, HostTensor>).get(prefix + k)!;
+        set(p, p.opts.dtype === "int32" ? toInt32(host) : toFloat32(host));
+        opts.onProgress?.({ loaded: ++loaded, total: params.length, key: k });
+      }
+    } finally {
+      opts.transform?.done?.();
     }
-    flushWeightStaging();
     return problems;
   }
 
@@ -342,28 +316,6 @@ export class Module {
   initParameters(fn: (name: string, p: Parameter) => tf.Tensor): void {
     for (const [k, p] of this.namedParameters()) p.setTorch(fn(k, p));
   }
-
-  /**
-   * Inference only, from now on: let the backend keep each `Linear` and
-   * `Conv2d` weight in the packed form its product kernel uses and free the
-   * unpacked copy, now for the weights already set and later for each
-   * weight as it is loaded or initialised (pack before loading: the freed
-   * memory is then reused by the next weight). On wasm this halves the
-   * memory of the weights; where the backend registers no weight packing
-   * (cpu, webgpu) it changes nothing. Packed weights cannot be read
-   * (`stateDict`, `toTorch`) or trained: `PackedWeightError`.
-   */
-  packForInference(): this {
-    for (const [, m] of this.namedModules()) m.enablePacking();
-    flushWeightStaging();
-    return this;
-  }
-  /** How many weights the backend holds only in packed form. */
-  packedWeights(): number {
-    return this.namedParameters().filter(([, p]) => p.isPacked).length;
-  }
-  /** Layers with a packable weight override this (see `packForInference`). */
-  protected enablePacking(): void {}
 
   dispose(): void {
     for (const [, p] of this.namedParameters()) p.dispose();

@@ -5,27 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { Module, type Parameter } from "./module.js";
-import { groupNorm, groupNormFallback } from "./kernels/group-norm.js";
-import { weightPacking } from "./packing.js";
-
-/**
- * Run `product` once (on a one-element input) so the active backend packs
- * `weight` for it, then let the backend free the unpacked copy (see
- * `packing.ts`). No-op on backends without weight packing.
- */
-function packWeight(weight: Parameter, config: string, product: () => tf.Tensor): void {
-  const packing = weightPacking();
-  if (!packing || !weight.isSet || weight.isPacked) return;
-  tf.tidy(product);
-  if (packing.release(weight.productValue(config))) weight.markPacked(config);
-}
-
-/** Route a layer's weight through `pack` now and whenever a new value is set. */
-function packOnSet(weight: Parameter, pack: () => void): void {
-  if (weight.onSet) return;
-  weight.onSet = pack;
-  pack();
-}
+import { groupNorm, groupNormFallback } from "./kernels/group-norm-act.js";
 
 /** `nn.Linear`: y = x Wᵀ + b, W of shape (out, in) in the state dict, kept (in, out) inside (see `Layout`). */
 export class Linear extends Module {
@@ -44,19 +24,14 @@ export class Linear extends Module {
   forward(x: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
-      const x2 = tf.reshape(x, [-1, this.inFeatures]);
-      let y = tf.matMul(x2, this.weight.productValue(this.product())); // (N, in) · (in, out)
+      let y = this.product(tf.reshape(x, [-1, this.inFeatures]));
       if (this.bias) y = tf.add(y, this.bias.value);
       return tf.reshape(y, [...lead, this.outFeatures]);
     });
   }
-  private product(): string {
-    return `matMul on ${tf.getBackend()}`;
-  }
-  protected override enablePacking(): void {
-    packOnSet(this.weight, () =>
-      packWeight(this.weight, this.product(), () => tf.matMul(tf.zeros([1, this.inFeatures]), this.weight.productValue(this.product()))),
-    );
+  /** x·W without the bias: (N, in) · (in, out) -> (N, out), the product a backend may pack W for. */
+  product(x2: tf.Tensor2D): tf.Tensor2D {
+    return tf.matMul(x2, this.weight.value as tf.Tensor2D);
   }
 }
 
@@ -91,30 +66,16 @@ export class Conv2d extends Module {
   /** (B, H, W, Cin) -> (B, H', W', Cout) */
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
-      let y = this.conv(x);
+      let y = this.convolve(x);
       if (this.bias) y = tf.add(y, this.bias.value);
       return y;
     });
   }
-  private conv(x: tf.Tensor4D): tf.Tensor4D {
+  /** The convolution without the bias: the product a backend may pack the weight for. */
+  convolve(x: tf.Tensor4D): tf.Tensor4D {
     const p = this.pad;
-    const packedConv = this.packedConv();
-    const w = this.weight.productValue(this.product(packedConv)) as unknown as tf.Tensor4D;
-    if (packedConv) return packedConv(x, w, this.stride, p);
     const valid = p[0][0] === 0 && p[0][1] === 0 && p[1][0] === 0 && p[1][1] === 0;
-    return tf.conv2d(x, w, this.stride, valid ? "valid" : [[0, 0], p[0], p[1], [0, 0]]);
-  }
-  /** The backend's own convolution for packed weights, once packing is enabled for this layer. */
-  private packedConv() {
-    return this.weight.onSet ? weightPacking()?.conv2dFor?.(this.weight.internalShape) : undefined;
-  }
-  private product(packedConv = this.packedConv()): string {
-    const how = packedConv ? "packed conv2d" : "conv2d";
-    return `${how} (stride ${this.stride}, padding ${JSON.stringify(this.pad)}) on ${tf.getBackend()}`;
-  }
-  protected override enablePacking(): void {
-    const [, , kh, kw] = this.weight.shape;
-    packOnSet(this.weight, () => packWeight(this.weight, this.product(), () => this.conv(tf.zeros([1, kh, kw, this.inChannels]))));
+    return tf.conv2d(x, this.weight.value as unknown as tf.Tensor4D, this.stride, valid ? "valid" : [[0, 0], p[0], p[1], [0, 0]]);
   }
 }
 
@@ -184,20 +145,6 @@ export class Embedding extends Module {
   forward(idx: tf.Tensor): tf.Tensor {
     return tf.tidy(() => tf.gather(this.weight.value, tf.cast(idx, "int32")));
   }
-}
-
-/** Whether a gradient tape is recording (its tensors must then live until backprop). */
-export function isRecordingGradients(): boolean {
-  return ((tf.engine().state as { gradientDepth?: number }).gradientDepth ?? 0) > 0;
-}
-
-/**
- * Dispose intermediates as soon as they are used, where no gradient tape
- * needs them: inside one `tf.tidy` every intermediate lives until the scope
- * ends, which for a 256×256 decoder is gigabytes.
- */
-export function disposeEarly(...ts: (tf.Tensor | null | undefined)[]): void {
-  if (!isRecordingGradients()) for (const t of ts) t?.dispose();
 }
 
 /** SiLU (x·sigmoid(x)). */

@@ -1,15 +1,16 @@
 /**
- * Packed weights (`Module.packForInference`): the layers compute the same
- * after packing, the unpacked copy is really gone where the backend packs
- * (wasm), nothing can read freed memory, and where the backend does not
- * pack (cpu, webgpu) packing changes nothing.
+ * Packed weights (`packForInference`, `packWhileLoading`): the layers
+ * compute the same after packing, the unpacked copy is really gone where the
+ * backend packs (wasm), nothing can read freed memory, and where the backend
+ * does not pack (cpu, webgpu) packing changes nothing.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
 import { registerGradients } from "./gradients.js";
 import { Module, ModuleList, toInternalLayout } from "./module.js";
 import { Conv2d, Linear } from "./nn.js";
-import { PackedWeightError, weightPacking } from "./packing.js";
+import { getWeightPacking, PackedWeightError } from "@nextscale/contract";
+import { packedWeightCount, packForInference, packWhileLoading } from "./packing.js";
 
 class Net extends Module {
   // 5.3 MB: above wasm's 4 MB limit for keeping XNNPACK's convolution, so it runs as im2col + matMul there
@@ -22,12 +23,15 @@ class Net extends Module {
   );
 }
 
-/** Deterministic values in PyTorch layout for every parameter. */
-function init(net: Module, seed: number): void {
+/** Deterministic values in PyTorch layout for every parameter (set through `transform` when given, as a load does). */
+function init(net: Module, seed: number, transform?: ReturnType<typeof packWhileLoading>): void {
   for (const [, p] of net.namedParameters()) {
     const n = p.shape.reduce((a, b) => a * b, 1);
-    p.setTorchHost(Float32Array.from({ length: n }, (_, i) => Math.sin(seed + i * 0.37) * 0.5));
+    const values = Float32Array.from({ length: n }, (_, i) => Math.sin(seed + i * 0.37) * 0.5);
+    if (transform) transform.set(p, values);
+    else p.setTorchHost(values);
   }
+  transform?.done?.();
 }
 
 function run(net: Net, x: tf.Tensor4D, v: tf.Tensor2D): { img: tf.Tensor; vec: tf.Tensor } {
@@ -70,23 +74,23 @@ describe("host layout", () => {
 
 describe("packForInference", () => {
   it("the layers compute the same once packed; packed weights cannot be read, exported or trained", async () => {
-    const packing = weightPacking();
+    const packing = getWeightPacking(tf.getBackend());
     const x = tf.tensor4d(Float32Array.from({ length: 2 * 9 * 9 * 3 }, (_, i) => Math.cos(i)), [2, 9, 9, 3]);
     const v = tf.tensor2d(Float32Array.from({ length: 5 * 24 }, (_, i) => Math.sin(i * 0.1)), [5, 24]);
     const plain = new Net();
     init(plain, 1);
     const want = run(plain, x, v);
 
-    // packed before the weights are set (as loadStateDict({ pack: true }) does) and after
-    const early = new Net().packForInference();
-    init(early, 1);
+    // packed as each weight is set (as a load with packWhileLoading does) and after all are set
+    const early = new Net();
+    init(early, 1, packWhileLoading(early));
     const late = new Net();
     init(late, 1);
-    late.packForInference();
     const expected = packing ? 7 : 0;
-    console.log(`backend: ${tf.getBackend()}; weight packing ${packing ? "available" : "not offered"}; packed ${early.packedWeights()} and ${late.packedWeights()} weights`);
-    expect(early.packedWeights()).toBe(expected);
-    expect(late.packedWeights()).toBe(expected);
+    expect(packForInference(late)).toBe(expected);
+    console.log(`backend: ${tf.getBackend()}; weight packing ${packing ? "available" : "not offered"}; packed ${packedWeightCount(early)} and ${packedWeightCount(late)} weights`);
+    expect(packedWeightCount(early)).toBe(expected);
+    expect(packWhileLoading(early) === undefined).toBe(!packing);
     // fill the freed memory with NaN (allocations of the weights' sizes reuse it): a product that read
     // its unpacked weight again would now give NaN
     const junk = [...early.namedParameters(), ...late.namedParameters()].map(([, p]) => tf.fill([p.shape.reduce((a, b) => a * b, 1)], Number.NaN));
@@ -101,18 +105,26 @@ describe("packForInference", () => {
     }
 
     if (packing) {
-      expect(() => early.lin.weight.value).toThrow(PackedWeightError);
-      expect(() => early.lin.weight.toTorch()).toThrow(/packed for inference/);
+      // every use but the product is refused, by name, at the kernel: reads, exports, other ops, gradients
+      const w = early.lin.weight;
+      await expect(w.value.data()).rejects.toThrow(PackedWeightError);
+      expect(() => w.value.dataSync()).toThrow(/weight "lin.weight" is packed for inference/);
+      expect(() => w.toTorch()).toThrow(PackedWeightError);
+      expect(() => tf.add(w.value, 1)).toThrow(/cannot be used by Add/);
+      expect(() => tf.matMul(v, w.value, false, false).dispose()).not.toThrow(); // its own product
+      expect(() => tf.matMul(tf.ones([40, 2]), w.value, true, true)).toThrow(/cannot be used by BatchMatMul/);
       await expect(early.stateDict()).rejects.toThrow(PackedWeightError);
-      expect(() => tf.grad((a: tf.Tensor) => tf.sum(early.lin.forward(a)))(v)).toThrow(/gradients need its unpacked values/);
+      expect(() => tf.grad((a: tf.Tensor) => tf.sum(early.lin.forward(a)))(v)).toThrow(/cannot be used under a gradient tape/);
       expect(early.lin.bias!.value.shape).toEqual([40]); // biases stay ordinary tensors
-      // setting a weight again (a new checkpoint) packs the new values
+      expect(Array.from(await early.lin.bias!.value.data()).length).toBe(40);
+      // setting a weight again (a new checkpoint) gives ordinary, unpacked values: packing is applied, never implied
       init(early, 2);
+      expect(packedWeightCount(early)).toBe(0);
       const plain2 = new Net();
       init(plain2, 2);
+      expect(packForInference(early)).toBe(7);
       const [a, b] = [run(early, x, v), run(plain2, x, v)];
       expect(Math.max(await maxAbs(a.img, b.img), await maxAbs(a.vec, b.vec))).toBeLessThanOrEqual(1e-6);
-      expect(early.packedWeights()).toBe(7);
       tf.dispose([a.img, a.vec, b.img, b.vec]);
       plain2.dispose();
     } else {
@@ -127,13 +139,13 @@ describe("packForInference", () => {
     tf.dispose([x, v, want.img, want.vec]);
   });
 
-  it("loadStateDict({ pack: true }) packs as it loads", async () => {
+  it("loadStateDict({ transform: packWhileLoading(net) }) packs as it loads", async () => {
     const src = new Net();
     init(src, 3);
     const sd = await src.stateDict();
     const net = new Net();
-    await net.loadStateDict(sd, { pack: true });
-    expect(net.packedWeights()).toBe(weightPacking() ? 7 : 0);
+    await net.loadStateDict(sd, { transform: packWhileLoading(net) });
+    expect(packedWeightCount(net)).toBe(getWeightPacking(tf.getBackend()) ? 7 : 0);
     const x = tf.ones([1, 5, 5, 3]) as tf.Tensor4D;
     const v = tf.ones([2, 24]) as tf.Tensor2D;
     const [a, b] = [run(net, x, v), run(src, x, v)];

@@ -1,77 +1,78 @@
 /**
- * Packed weights: inference with one copy of each weight.
+ * Packing a model for inference: one transform, applied to a loaded model
+ * (`packForInference`) or to each weight as it loads (`packWhileLoading`),
+ * that hands every product weight — each `Linear` and `Conv2d` weight, with
+ * the product its layer runs — to the active backend's `WeightPacking`
+ * (@nextscale/contract). A backend whose product kernels keep their own
+ * packed copy of a weight (wasm: XNNPACK) frees the unpacked one, so each
+ * weight is held once; the backend then refuses every other use of the
+ * weight (reading, exporting, training) with `PackedWeightError`. On
+ * backends that register no packing (cpu, webgpu) nothing changes.
  *
- * A backend whose product kernels keep their own packed copy of a weight
- * (tfjs-wasm: XNNPACK packs every matMul and conv2d weight into its operator
- * cache on first use and keeps it as long as the tensor lives) holds every
- * weight twice. `Module.packForInference()` lets such a backend drop the
- * unpacked copy: each `Linear` and `Conv2d` runs its product once on a
- * one-element input as soon as its weight is set, so the kernel packs it,
- * then the backend frees the unpacked values. The layer keeps working
- * through the packed copy; anything else that would read the weight
- * (`stateDict()`, `toTorch()`, gradients, another product configuration)
- * throws `PackedWeightError` instead of reading freed memory.
- *
- * Backends register how they release a weight (`registerWeightPacking`);
- * `@nextscale/backends` does so for wasm after checking, at start-up, that
- * the released memory is never read again. On backends without one
- * (cpu, webgpu) packing is a no-op and the weights stay readable. The
- * registry is a global under `Symbol.for("@nextscale/weight-packing")` (a
- * `Map` from backend name to `WeightPacking`), as tfjs keeps its kernel
- * registry, so a backend package registers without importing core and two
- * copies of core in one program see the same entries.
+ * Inference only: loading never packs unless asked, and a packed model
+ * cannot train (load it again without packing).
  */
+import { getWeightPacking, type ProductWeight, type WeightPacking } from "@nextscale/contract";
 import * as tf from "@tensorflow/tfjs-core";
+import type { LoadTransform, Module, Parameter } from "./module.js";
+import { Conv2d, Linear } from "./nn.js";
 
-export type PackedConv2d = (x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: [[number, number], [number, number]]) => tf.Tensor4D;
-
-export interface WeightPacking {
-  /**
-   * Free the unpacked values of `w`, whose product kernel already holds a
-   * packed copy; return false (changing nothing) when that is not possible.
-   */
-  release(w: tf.Tensor): boolean;
-  /**
-   * A float32 tensor of `shape` whose values `fill` writes, placed in
-   * memory that the backend reuses for the next staged weight once this one
-   * is released: loading then leaves no holes between the packed copies.
-   * Optional; without it, weights are created as ordinary tensors.
-   */
-  stage?(shape: number[], fill: (dst: Float32Array) => void): tf.Tensor;
-  /** Free what `stage` keeps for reuse (called when a load finishes). */
-  flush?(): void;
-  /**
-   * The convolution a packed conv weight of this HWIO shape runs with, when
-   * it is not `tf.conv2d`; null to keep `tf.conv2d`. (wasm: im2col then
-   * matMul for large filters, because XNNPACK's convolution operator keeps
-   * two packed copies of its weight and its matMul one.) `pad` is
-   * ((top, bottom), (left, right)).
-   */
-  conv2dFor?(filterShape: readonly number[]): PackedConv2d | null;
+/** Every product weight of `model` by parameter: each Linear and Conv2d weight, and how to run its product once. */
+function productWeights(model: Module): Map<Parameter, ProductWeight> {
+  const out = new Map<Parameter, ProductWeight>();
+  for (const [prefix, m] of model.namedModules()) {
+    let warm: () => tf.Tensor;
+    if (m instanceof Linear) warm = () => m.product(tf.zeros([1, m.inFeatures]));
+    else if (m instanceof Conv2d) warm = () => m.convolve(tf.zeros([1, m.weight.shape[2], m.weight.shape[3], m.inChannels]));
+    else continue;
+    const p = m.weight;
+    out.set(p, {
+      name: prefix ? `${prefix}.weight` : "weight",
+      get tensor() {
+        return p.value;
+      },
+      warm: () => tf.tidy(() => void warm()),
+    });
+  }
+  return out;
 }
 
-const KEY = Symbol.for("@nextscale/weight-packing");
-const registry = globalThis as unknown as Record<symbol, Map<string, WeightPacking> | undefined>;
-registry[KEY] ??= new Map();
-const packings = registry[KEY];
-
-/** Register (or with `null`, remove) how `backend` releases packed weights. */
-export function registerWeightPacking(backend: string, packing: WeightPacking | null): void {
-  if (packing) packings.set(backend, packing);
-  else packings.delete(backend);
+/**
+ * Pack the weights `model` has now for inference on `backend` (default: the
+ * active one). Returns how many are now held only in packed form (0 where
+ * the backend packs nothing).
+ */
+export function packForInference(model: Module, backend: string = tf.getBackend()): number {
+  const packing = getWeightPacking(backend);
+  if (!packing) return 0;
+  for (const [p, w] of productWeights(model)) if (p.isSet) packing.pack(w);
+  packing.flush?.();
+  return packedWeightCount(model, backend);
 }
 
-/** The active backend's weight packing, if it has one. */
-export function weightPacking(backend: string = tf.getBackend()): WeightPacking | undefined {
-  return packings.get(backend);
+/** How many of `model`'s weights `backend` (default: the active one) holds only in packed form. */
+export function packedWeightCount(model: Module, backend: string = tf.getBackend()): number {
+  const packing = getWeightPacking(backend);
+  if (!packing) return 0;
+  return [...productWeights(model).keys()].filter((p) => p.isSet && packing.isPacked(p.value)).length;
 }
 
-/** A packed weight was asked for something other than the product it was packed for. */
-export class PackedWeightError extends Error {
-  override name = "PackedWeightError";
-}
-
-/** Free the active backend's staging memory (after loading or initialising packed weights). */
-export function flushWeightStaging(): void {
-  weightPacking()?.flush?.();
+/**
+ * A load transform (`loadStateDict(source, { transform })`) that packs each
+ * product weight as soon as it is set, through the backend's staging memory:
+ * one unpacked weight at a time, so loading needs about one copy of the
+ * weights, not two. Undefined where the backend packs nothing.
+ */
+export function packWhileLoading(model: Module, backend: string = tf.getBackend()): LoadTransform | undefined {
+  const packing: WeightPacking | undefined = getWeightPacking(backend);
+  if (!packing) return undefined;
+  const products = productWeights(model);
+  return {
+    set(p, values) {
+      const w = products.get(p);
+      p.setTorchHost(values, w ? packing.stage?.bind(packing) : undefined);
+      if (w) packing.pack(w);
+    },
+    done: () => packing.flush?.(),
+  };
 }

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { openCheckpoint, type TensorStore, toFloat32, toInt32 } from "@nextscale/core";
+import { openCheckpoint, packedWeightCount, type TensorStore, toFloat32, toInt32 } from "@nextscale/core";
 import { type Bundle, compare, referenceBundles, report } from "@nextscale/test-utils";
 import { loadVqvae, type VQVAE } from "@nextscale/tokenizer";
 import { VarTransformer } from "@nextscale/transformer";
@@ -56,7 +56,7 @@ for (const bundle of referenceBundles()) {
       const store = await openCheckpoint(bundle.file("var.pth"));
       model = await VarTransformer.fromCheckpoint(store, { pack: true });
       await store.close();
-      console.log(`${bundle.name}: ${vae.packedWeights() + model.packedWeights()} weights packed for inference on ${tf.getBackend()}`);
+      console.log(`${bundle.name}: ${packedWeightCount(vae) + packedWeightCount(model)} weights packed for inference on ${tf.getBackend()}`);
       io = await openCheckpoint(bundle.file("io.safetensors"));
       labels = toInt32(await io.read("label_B"));
     });

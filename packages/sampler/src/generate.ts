@@ -20,7 +20,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { Random } from "@nextscale/core";
 import type { VQVAE } from "@nextscale/tokenizer";
-import type { VarTransformer } from "@nextscale/transformer";
+import type { KVCache, VarCondition, VarTransformer } from "@nextscale/transformer";
 import { type KeepMask, scaleKeepMask } from "./edit-mask.js";
 import { filterTopKTopP, sampleRow, sampleTokens, softmax, validateFilter } from "./top-k-top-p.js";
 
@@ -128,79 +128,68 @@ export function resolveLabels(opts: Pick<GenerateOptions, "labels" | "batchSize"
 
 export async function generate(vae: VQVAE, model: VarTransformer, opts: GenerateOptions = {}): Promise<GenerateResult> {
   checkModelPair(vae, model);
-  const { patchNums, numClasses, vocabSize: V, cvae } = model.config;
-  const K = patchNums.length;
-  const P = patchNums[K - 1];
+  const run = await settings(model, opts);
+  const { indices, fHat } = await predictScales(vae, model, run, opts);
+  try {
+    return { images: toImages(vae, fHat), indices, labels: run.labels, fHat };
+  } catch (e) {
+    tf.dispose([...indices, fHat]);
+    throw e;
+  }
+}
+
+/** What one generation runs with, resolved and checked. */
+interface Run {
+  labels: Int32Array;
+  cfg: number;
+  filter: { topK: number; topP: number };
+  rng: Random;
+  keep: Awaited<ReturnType<typeof prepareKeep>> | null;
+}
+
+async function settings(model: VarTransformer, opts: GenerateOptions): Promise<Run> {
+  const { patchNums, numClasses, vocabSize: V } = model.config;
   const cfg = opts.cfg ?? GENERATE_DEFAULTS.cfg;
   const filter = { topK: Math.min(opts.topK ?? GENERATE_DEFAULTS.topK, V), topP: opts.topP ?? GENERATE_DEFAULTS.topP };
   if (!Number.isFinite(cfg) || cfg < 0) throw new RangeError(`cfg must be a non-negative number, got ${cfg}`);
   validateFilter(filter);
   const rng = opts.rng ?? new Random(opts.seed ?? GENERATE_DEFAULTS.seed);
   const labels = resolveLabels(opts, numClasses, rng);
-  const B = labels.length;
-  const keep = opts.keep ? await prepareKeep(opts.keep, B, patchNums) : null;
+  const keep = opts.keep ? await prepareKeep(opts.keep, labels.length, patchNums) : null;
+  return { labels, cfg, filter, rng, keep };
+}
+
+/**
+ * The transformer's part: every scale in turn, from the class condition to
+ * the final f̂. Owns the condition, the KV cache and the next scale's input,
+ * and frees them in one place, before the caller decodes.
+ */
+async function predictScales(vae: VQVAE, model: VarTransformer, run: Run, opts: GenerateOptions) {
+  const { patchNums, numClasses, vocabSize: V, cvae } = model.config;
+  const K = patchNums.length;
+  const P = patchNums[K - 1];
+  const B = run.labels.length;
   const L = patchNums.reduce((s, p) => s + p * p, 0);
   const start = performance.now();
-
-  const cond = model.condition([...labels, ...new Array(B).fill(numClasses)]);
+  const cond = model.condition([...run.labels, ...new Array(B).fill(numClasses)]);
   const cache = model.newCache();
-  const chosen: tf.Tensor2D[] = [];
-  let x: tf.Tensor3D = model.embedFirstScale(cond);
+  const indices: tf.Tensor2D[] = [];
   let fHat: tf.Tensor4D = tf.zeros([B, P, P, cvae]);
+  let x: tf.Tensor3D | null = model.embedFirstScale(cond);
   let tokensDone = 0;
   try {
     for (let k = 0; k < K; k++) {
       if (opts.signal?.aborted) throw new GenerationCancelledError();
       const pn = patchNums[k];
-      const l = pn * pn;
       const ratio = K > 1 ? k / (K - 1) : 0;
-      const t = cfg * ratio;
-      const logits = model.forwardScale(x, cond, cache); // (2B, l, V)
-      x.dispose();
-      const guided = tf.tidy(() => {
-        const [c, u] = tf.split(logits, 2, 0);
-        return tf.sub(tf.mul(c, 1 + t), tf.mul(u, t)); // (B, l, V)
-      });
-      logits.dispose();
-      const host = (await guided.data()) as Float32Array;
-      guided.dispose();
-      const rawLogits = opts.onProgress ? host.slice() : host;
-
-      let idx: Int32Array;
-      let h: tf.Tensor4D;
-      if (!opts.moreSmooth) {
-        idx = sampleTokens(host, V, filter, rng);
-        h = tf.tidy(() => vae.quantize.embed(tf.tensor2d(idx, [B, l], "int32")));
-      } else {
-        ({ idx, h } = smoothEmbed(vae, host, B, pn, V, filter, ratio, rng));
-      }
-      if (keep) {
-        const m = keep.masks[k];
-        const src = keep.indices[k];
-        for (let i = 0; i < B * l; i++) if (m[i % l]) idx[i] = src[i];
-        const hk = tf.tidy(() => {
-          const gt = vae.quantize.embed(tf.tensor2d(src, [B, l], "int32"));
-          const mt = tf.tensor4d(Float32Array.from(m), [1, pn, pn, 1]);
-          return tf.add(tf.mul(gt, mt), tf.mul(h, tf.sub(1, mt))) as tf.Tensor4D;
-        });
-        h.dispose();
-        h = hk;
-      }
-      chosen.push(tf.tensor2d(idx, [B, l], "int32"));
-
-      const { fHat: f2, next } = vae.quantize.nextAutoregressiveInput(k, K, fHat, h);
-      h.dispose();
-      fHat.dispose();
-      fHat = f2;
-      if (k < K - 1) {
-        const pn1 = patchNums[k + 1];
-        x = tf.tidy(() => {
-          const e = model.embedScale(k + 1, tf.reshape(next, [B, pn1 * pn1, cvae]));
-          return tf.concat([e, e], 0) as tf.Tensor3D; // the unconditional half sees the same tokens
-        });
-      }
-      next.dispose();
-      tokensDone += l;
+      const logits = await guide(model, x!, cond, cache, run.cfg * ratio); // (B·pn²·V) on the host
+      x = null; // consumed by guide
+      const rawLogits = opts.onProgress ? logits.slice() : logits; // sampling filters the rows in place
+      let { idx, h } = sampleScale(vae, logits, B, pn, V, run, ratio, opts.moreSmooth ?? false);
+      if (run.keep) h = applyKeepMask(vae, run.keep, k, idx, h);
+      indices.push(tf.tensor2d(idx, [B, pn * pn], "int32"));
+      ({ fHat, x } = advance(vae, model, k, fHat, h));
+      tokensDone += pn * pn;
       if (opts.onProgress) {
         const f = fHat;
         await opts.onProgress({
@@ -213,23 +202,98 @@ export async function generate(vae: VQVAE, model: VarTransformer, opts: Generate
           indices: idx,
           logits: rawLogits,
           fHat: f,
-          decodePreview: () => tf.tidy(() => tf.mul(tf.add(vae.decode(f), 1), 0.5) as tf.Tensor4D),
+          decodePreview: () => toImages(vae, f),
         });
       }
     }
-    // the transformer is done: free its KV cache before the decode needs the memory
-    cond.dispose();
-    cache.dispose();
-    const images = tf.tidy(() => tf.mul(tf.add(vae.decode(fHat), 1), 0.5) as tf.Tensor4D);
-    return { images, indices: chosen, labels, fHat };
+    return { indices, fHat };
   } catch (e) {
-    tf.dispose([...chosen, fHat]);
-    if (!x.isDisposed) x.dispose();
+    tf.dispose([...indices, fHat]);
     throw e;
   } finally {
+    if (x) x.dispose();
     cond.dispose();
-    cache.dispose();
+    cache.dispose(); // the transformer is done: the decode reuses the KV cache's memory
   }
+}
+
+/**
+ * Guide: run scale `cache.nextScale` for the doubled batch (x is consumed)
+ * and mix its logits, (1 + t)·cond − t·uncond, read back to the host.
+ */
+async function guide(model: VarTransformer, x: tf.Tensor3D, cond: VarCondition, cache: KVCache, t: number): Promise<Float32Array> {
+  const logits = model.forwardScale(x, cond, cache); // (2B, l, V)
+  x.dispose();
+  const guided = tf.tidy(() => {
+    const [c, u] = tf.split(logits, 2, 0);
+    return tf.sub(tf.mul(c, 1 + t), tf.mul(u, t)); // (B, l, V)
+  });
+  logits.dispose();
+  try {
+    return (await guided.data()) as Float32Array;
+  } finally {
+    guided.dispose();
+  }
+}
+
+/** Sample a scale: the tokens (B·pn²) and their embeddings h (B, pn, pn, Cvae). `logits` are filtered in place. */
+function sampleScale(
+  vae: VQVAE,
+  logits: Float32Array,
+  B: number,
+  pn: number,
+  V: number,
+  run: Run,
+  ratio: number,
+  moreSmooth: boolean,
+): { idx: Int32Array; h: tf.Tensor4D } {
+  if (moreSmooth) return smoothEmbed(vae, logits, B, pn, V, run.filter, ratio, run.rng);
+  const idx = sampleTokens(logits, V, run.filter, run.rng);
+  return { idx, h: tf.tidy(() => vae.quantize.embed(tf.tensor2d(idx, [B, pn * pn], "int32"))) };
+}
+
+/** Editing: where scale k's keep-mask holds, the source tokens replace the sampled ones (in `idx`) and their embeddings (h is consumed). */
+function applyKeepMask(vae: VQVAE, keep: NonNullable<Run["keep"]>, k: number, idx: Int32Array, h: tf.Tensor4D): tf.Tensor4D {
+  const m = keep.masks[k];
+  const src = keep.indices[k];
+  const l = m.length;
+  for (let i = 0; i < idx.length; i++) if (m[i % l]) idx[i] = src[i];
+  const [B, pn] = h.shape;
+  const out = tf.tidy(() => {
+    const gt = vae.quantize.embed(tf.tensor2d(src, [B, l], "int32"));
+    const mt = tf.tensor4d(Float32Array.from(m), [1, pn, pn, 1]);
+    return tf.add(tf.mul(gt, mt), tf.mul(h, tf.sub(1, mt))) as tf.Tensor4D;
+  });
+  h.dispose();
+  return out;
+}
+
+/**
+ * Advance f̂: f̂ += φ_k(bicubic_up(h)) (h and the old f̂ are consumed), and
+ * the next scale's input, the area-downsampled f̂ embedded and doubled for
+ * guidance (null after the last scale).
+ */
+function advance(vae: VQVAE, model: VarTransformer, k: number, fHat: tf.Tensor4D, h: tf.Tensor4D) {
+  const { patchNums, cvae } = model.config;
+  const K = patchNums.length;
+  const { fHat: f2, next } = vae.quantize.nextAutoregressiveInput(k, K, fHat, h);
+  h.dispose();
+  fHat.dispose();
+  let x: tf.Tensor3D | null = null;
+  if (k < K - 1) {
+    const pn1 = patchNums[k + 1];
+    x = tf.tidy(() => {
+      const e = model.embedScale(k + 1, tf.reshape(next, [next.shape[0], pn1 * pn1, cvae]));
+      return tf.concat([e, e], 0) as tf.Tensor3D; // the unconditional half sees the same tokens
+    });
+  }
+  next.dispose();
+  return { fHat: f2, x };
+}
+
+/** Decode f̂ to images (B, H, W, 3) in [0, 1]. */
+function toImages(vae: VQVAE, fHat: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.mul(tf.add(vae.decode(fHat), 1), 0.5) as tf.Tensor4D);
 }
 
 /** Source tokens per scale on the host (broadcast to B rows) and the per-scale masks. */

@@ -6,8 +6,9 @@
  * downsampling and nearest ×2 upsampling.
  *
  * Notation: B batch, H×W spatial size, C channels. Activations are NHWC.
+ * Intermediates are freed as soon as they are used (`sequential`, `residual`).
  */
-import { Conv2d, disposeEarly, GroupNorm, Module } from "@nextscale/core";
+import { Conv2d, GroupNorm, Module, residual, sequential } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
 
 /** `Normalize`: GroupNorm with 32 groups, eps 1e-6, affine. */
@@ -31,21 +32,12 @@ export class ResnetBlock extends Module {
     this.conv2 = this.child("conv2", new Conv2d(outChannels, outChannels, 3, 1, 1));
     this.nin_shortcut = inChannels !== outChannels ? this.child("nin_shortcut", new Conv2d(inChannels, outChannels, 1)) : null;
   }
-  /** (B, H, W, Cin) -> (B, H, W, Cout). Intermediates are freed as soon as used (`disposeEarly`). */
+  /** (B, H, W, Cin) -> (B, H, W, Cout) */
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const a = this.norm1.forwardSilu(x);
-      const h1 = this.conv1.forward(a);
-      disposeEarly(a);
-      const b = this.norm2.forwardSilu(h1);
-      disposeEarly(h1);
-      const h2 = this.conv2.forward(b); // dropout is 0 in every released model
-      disposeEarly(b);
-      const skip = this.nin_shortcut ? this.nin_shortcut.forward(x) : x;
-      const y = tf.add(skip, h2) as tf.Tensor4D;
-      disposeEarly(h2, skip === x ? null : skip);
-      return y;
-    });
+    // dropout is 0 in every released model
+    const branch = (h: tf.Tensor4D) =>
+      sequential(h, (t) => this.norm1.forwardSilu(t), this.conv1, (t) => this.norm2.forwardSilu(t), this.conv2);
+    return residual(x, branch, this.nin_shortcut);
   }
 }
 
@@ -62,22 +54,19 @@ export class AttnBlock extends Module {
   }
   /** (B, H, W, C) -> (B, H, W, C) */
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const [B, H, W, C] = x.shape;
-      const n = this.norm.forward(x);
-      const qkv = this.qkv.forward(n); // (B, H, W, 3C): q, k, v in that channel order
-      disposeEarly(n);
-      const part = (i: number) => tf.reshape(tf.slice(qkv, [0, 0, 0, i * C], [B, H, W, C]), [B, H * W, C]);
-      const [q, k, v] = [part(0), part(1), part(2)]; // (B, HW, C)
-      disposeEarly(qkv);
-      const w = tf.tidy(() => tf.softmax(tf.mul(tf.matMul(q, k, false, true), C ** -0.5))); // (B, HWq, HWk), over keys
-      const h = tf.reshape(tf.matMul(w, v), [B, H, W, C]) as tf.Tensor4D;
-      disposeEarly(q, k, v, w);
-      const o = this.proj_out.forward(h);
-      disposeEarly(h);
-      return tf.add(x, o) as tf.Tensor4D;
-    });
+    return residual(x, (h) => sequential(h, this.norm, this.qkv, attend, this.proj_out));
   }
+}
+
+/** softmax(q·kᵀ/√C)·v over the H·W positions: qkv (B, H, W, 3C), q, k, v in that channel order -> (B, H, W, C). */
+function attend(qkv: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [B, H, W, C3] = qkv.shape;
+    const C = C3 / 3;
+    const [q, k, v] = tf.split(tf.reshape(qkv, [B, H * W, C3]), 3, 2); // (B, HW, C) each
+    const w = tf.softmax(tf.mul(tf.matMul(q, k, false, true), C ** -0.5)); // (B, HWq, HWk), over keys
+    return tf.reshape(tf.matMul(w, v), [B, H, W, C]) as tf.Tensor4D;
+  });
 }
 
 /** `Upsample2x`: nearest-neighbour ×2, then a 3×3 conv. */
@@ -89,18 +78,21 @@ export class Upsample2x extends Module {
   }
   /** (B, H, W, C) -> (B, 2H, 2W, C) */
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const [B, H, W, C] = x.shape;
-      // every pixel repeated in a 2×2 block, by two rank-3 concats: columns (B·H·W, 1, C) -> (B·H·W, 2, C),
-      // then rows (B·H, 1, 2W·C) -> (B·H, 2, 2W·C). Not a rank-5 broadcastTo: tfjs-webgpu tiles
-      // rank ≥ 5 on the CPU through a synchronous read, and on wasm these concats take about a tenth of Tile's time.
-      const px = tf.reshape(x, [B * H * W, 1, C]);
-      const row = tf.reshape(tf.concat([px, px], 1), [B * H, 1, 2 * W * C]);
-      const up = tf.reshape(tf.concat([row, row], 1), [B, 2 * H, 2 * W, C]);
-      disposeEarly(row);
-      return this.conv.forward(up as tf.Tensor4D);
-    });
+    return sequential(x, nearest2x, this.conv);
   }
+}
+
+/** Nearest-neighbour ×2: (B, H, W, C) -> (B, 2H, 2W, C). */
+function nearest2x(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [B, H, W, C] = x.shape;
+    // every pixel repeated in a 2×2 block, by two rank-3 concats: columns (B·H·W, 1, C) -> (B·H·W, 2, C),
+    // then rows (B·H, 1, 2W·C) -> (B·H, 2, 2W·C). Not a rank-5 broadcastTo: tfjs-webgpu tiles
+    // rank ≥ 5 on the CPU through a synchronous read, and on wasm these concats take about a tenth of Tile's time.
+    const px = tf.reshape(x, [B * H * W, 1, C]);
+    const row = tf.reshape(tf.concat([px, px], 1), [B * H, 1, 2 * W * C]);
+    return tf.reshape(tf.concat([row, row], 1), [B, 2 * H, 2 * W, C]) as tf.Tensor4D;
+  });
 }
 
 /** `Downsample2x`: pad right and bottom by one zero, then a 3×3 conv with stride 2 and no padding. */

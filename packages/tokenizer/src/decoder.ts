@@ -6,8 +6,8 @@
  * GroupNorm + SiLU + conv_out to RGB. The output is not clamped here
  * (`VQVAE.decode` clamps it to [-1, 1], as `fhat_to_img` does).
  */
-import { Conv2d, disposeEarly, type GroupNorm, Module, ModuleList } from "@nextscale/core";
-import * as tf from "@tensorflow/tfjs-core";
+import { Conv2d, type GroupNorm, Module, ModuleList, sequential } from "@nextscale/core";
+import type * as tf from "@tensorflow/tfjs-core";
 import { AttnBlock, normalize, ResnetBlock, Upsample2x } from "./basic-vae.js";
 import type { VqvaeConfig } from "./config.js";
 import { MidBlock } from "./encoder.js";
@@ -22,6 +22,10 @@ export class DecoderLevel extends Module {
     this.block = this.child("block", new ModuleList(blocks));
     this.attn = this.child("attn", new ModuleList(attn));
     this.upsample = upsample ? this.child("upsample", upsample) : null;
+  }
+  /** Each ResNet block (each followed by its attention, at the lowest level), then the upsampling. */
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return sequential(x, ...this.block.items.flatMap((block, j) => [block, this.attn.items[j]]), this.upsample);
   }
 }
 
@@ -58,25 +62,7 @@ export class Decoder extends Module {
 
   /** (B, h, w, Cvae) -> (B, h·2^(levels-1), w·2^(levels-1), 3), unclamped */
   forward(z: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      // each step's input is freed once the step is done (disposeEarly): only a few maps live at once
-      let h = this.conv_in.forward(z);
-      const step = (f: (t: tf.Tensor4D) => tf.Tensor4D) => {
-        const next = f(h);
-        disposeEarly(h);
-        h = next;
-      };
-      step((t) => this.mid.forward(t));
-      for (let i = this.up.length - 1; i >= 0; i--) {
-        const level = this.up.at(i);
-        level.block.items.forEach((block, j) => {
-          step((t) => block.forward(t));
-          if (level.attn.length) step((t) => level.attn.at(j).forward(t));
-        });
-        if (level.upsample) step((t) => level.upsample!.forward(t));
-      }
-      step((t) => this.norm_out.forwardSilu(t));
-      return this.conv_out.forward(h);
-    });
+    const levels = [...this.up.items].reverse(); // lowest resolution first
+    return sequential(z, this.conv_in, this.mid, ...levels, (h) => this.norm_out.forwardSilu(h), this.conv_out);
   }
 }

@@ -6,8 +6,8 @@
  * `z_channels`. An image (B, H, W, 3) becomes a latent (B, H/16, W/16, Cvae)
  * for `ch_mult` of five levels.
  */
-import { Conv2d, disposeEarly, type GroupNorm, Module, ModuleList } from "@nextscale/core";
-import * as tf from "@tensorflow/tfjs-core";
+import { Conv2d, type GroupNorm, Module, ModuleList, sequential } from "@nextscale/core";
+import type * as tf from "@tensorflow/tfjs-core";
 import { AttnBlock, Downsample2x, normalize, ResnetBlock } from "./basic-vae.js";
 import type { VqvaeConfig } from "./config.js";
 
@@ -21,6 +21,10 @@ export class EncoderLevel extends Module {
     this.block = this.child("block", new ModuleList(blocks));
     this.attn = this.child("attn", new ModuleList(attn));
     this.downsample = downsample ? this.child("downsample", downsample) : null;
+  }
+  /** Each ResNet block (each followed by its attention, at the lowest level), then the downsampling. */
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return sequential(x, ...this.block.items.flatMap((block, j) => [block, this.attn.items[j]]), this.downsample);
   }
 }
 
@@ -36,12 +40,7 @@ export class MidBlock extends Module {
     this.block_2 = this.child("block_2", new ResnetBlock(channels, channels));
   }
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const h = this.block_1.forward(x);
-      const a = this.attn_1 ? this.attn_1.forward(h) : h;
-      if (a !== h) disposeEarly(h);
-      return this.block_2.forward(a);
-    });
+    return sequential(x, this.block_1, this.attn_1, this.block_2);
   }
 }
 
@@ -79,17 +78,6 @@ export class Encoder extends Module {
 
   /** (B, H, W, 3) -> (B, H/2^(levels-1), W/2^(levels-1), Cvae) */
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      let h = this.conv_in.forward(x);
-      for (const level of this.down.items) {
-        level.block.items.forEach((block, j) => {
-          h = block.forward(h);
-          if (level.attn.length) h = level.attn.at(j).forward(h);
-        });
-        if (level.downsample) h = level.downsample.forward(h);
-      }
-      h = this.mid.forward(h);
-      return this.conv_out.forward(this.norm_out.forwardSilu(h));
-    });
+    return sequential(x, this.conv_in, ...this.down.items, this.mid, (h) => this.norm_out.forwardSilu(h), this.conv_out);
   }
 }

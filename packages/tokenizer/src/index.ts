@@ -20,7 +20,7 @@ export {
 export { Decoder, DecoderLevel } from "./decoder.js";
 export { Encoder, EncoderLevel, MidBlock } from "./encoder.js";
 export { VqvaeInputError } from "./errors.js";
-export { type QuantizerTrainOutput, VectorQuantizer2 } from "./multi-scale-quantizer.js";
+export { MultiScaleQuantizer, type QuantizerTrainOutput } from "./multi-scale-quantizer.js";
 export {
   Identity,
   linspace,

@@ -24,7 +24,7 @@ export interface QuantizerTrainOutput {
   vqLoss: tf.Scalar;
 }
 
-export class VectorQuantizer2 extends Module {
+export class MultiScaleQuantizer extends Module {
   /** EMA of codebook hits per scale (K, V); a buffer, updated only by distributed training. */
   readonly ema_vocab_hit_SV: Parameter;
   /** The φ convs (`quant_resi`). */
@@ -200,7 +200,7 @@ export class VectorQuantizer2 extends Module {
   }
 
   /**
-   * `VectorQuantizer2.forward`, the training forward. Quantizes a detached f
+   * The official `VectorQuantizer2.forward`, the training forward. Quantizes a detached f
    * as `fToIdxBlOrFHat` does, with the codebook and φ differentiable, and
    * returns the straight-through f̂ (= sg(f̂ - f) + f: the value of f̂, the
    * gradient of f) with vq_loss = mean over scales of

@@ -14,6 +14,7 @@ import {
   Module,
   type Parameter,
   registerGradients,
+  packWhileLoading,
   type SourceInput,
   StateDictError,
   type TensorStore,
@@ -24,7 +25,7 @@ import { checkPatchNums, downsampleRatio, imageSize, inferVqvaeConfig, type Vqva
 import { Decoder } from "./decoder.js";
 import { Encoder } from "./encoder.js";
 import { VqvaeInputError } from "./errors.js";
-import { VectorQuantizer2 } from "./multi-scale-quantizer.js";
+import { MultiScaleQuantizer } from "./multi-scale-quantizer.js";
 
 export interface VqvaeTrainOutput {
   /** Decoder output from the straight-through f̂, not clamped (B, H, W, 3). */
@@ -40,7 +41,7 @@ export interface VqvaeTrainOutput {
 export class VQVAE extends Module {
   readonly encoder: Encoder;
   readonly decoder: Decoder;
-  readonly quantize: VectorQuantizer2;
+  readonly quantize: MultiScaleQuantizer;
   readonly quant_conv: Conv2d;
   readonly post_quant_conv: Conv2d;
 
@@ -49,7 +50,7 @@ export class VQVAE extends Module {
     const { zChannels: C, quantConvKs: ks } = config;
     this.encoder = this.child("encoder", new Encoder(config));
     this.decoder = this.child("decoder", new Decoder(config));
-    this.quantize = this.child("quantize", new VectorQuantizer2(config));
+    this.quantize = this.child("quantize", new MultiScaleQuantizer(config));
     this.quant_conv = this.child("quant_conv", new Conv2d(C, C, ks, 1, (ks - 1) / 2));
     this.post_quant_conv = this.child("post_quant_conv", new Conv2d(C, C, ks, 1, (ks - 1) / 2));
   }
@@ -165,7 +166,11 @@ export interface LoadVqvaeOptions {
   /** Token-map sides (overrides the config's; required for checkpoints with other than 10 scales). */
   patchNums?: readonly number[];
   onProgress?: (p: { loaded: number; total: number; key: string }) => void;
-  /** Pack the weights for inference as they load (see `Module.packForInference`). Default false. */
+  /**
+   * Pack the weights for inference as they load (`packWhileLoading` in
+   * @nextscale/core): on wasm each weight is then held once. Inference only;
+   * default false.
+   */
   pack?: boolean;
 }
 
@@ -193,7 +198,7 @@ export async function loadVqvae(source: SourceInput | TensorStore, opts: LoadVqv
       if (problems.missing.length || problems.unexpected.length || problems.mismatched.length) {
         throw new StateDictError(problems, `checkpoint ${store.name} into VQVAE`);
       }
-      await vae.loadStateDict(view, { strict: false, onProgress: opts.onProgress, pack: opts.pack });
+      await vae.loadStateDict(view, { strict: false, onProgress: opts.onProgress, transform: opts.pack ? packWhileLoading(vae) : undefined });
     } catch (e) {
       vae.dispose();
       throw e;

@@ -21,7 +21,7 @@
  * [-2, 2]. Values are drawn on the host from a seeded `Random`, one
  * parameter at a time, so a model is never held twice.
  */
-import { flushWeightStaging, type Parameter, type Random } from "@nextscale/core";
+import type { LoadTransform, Parameter, Random } from "@nextscale/core";
 import type { VarTransformer } from "./var-transformer.js";
 
 export interface VarInitOptions {
@@ -33,6 +33,8 @@ export interface VarInitOptions {
   initAdalnGamma?: number;
   /** Multiplier of the head weight (official default 0.02). */
   initHead?: number;
+  /** How each drawn value is set, as in loading (e.g. `packWhileLoading(model)` for inference benchmarks); default `setTorchHost`. */
+  transform?: LoadTransform;
 }
 
 /** Initialise every parameter and buffer of `model` from `random` (same seed, same weights). */
@@ -86,8 +88,9 @@ export function initWeights(model: VarTransformer, random: Random, opts: VarInit
     else if (rule.base === "randn") random.fill(data, (r) => r.normal(0, rule.std!));
     else if (rule.base === "const") data.fill(rule.value!);
     if (rule.scale) for (let i = 0; i < n; i++) data[i] *= rule.scale(i);
-    p.setTorchHost(data);
+    if (opts.transform) opts.transform.set(p, data);
+    else p.setTorchHost(data);
   }
-  flushWeightStaging();
+  opts.transform?.done?.();
   model.initBuffers();
 }

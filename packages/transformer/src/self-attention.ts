@@ -7,8 +7,9 @@
  * - `attn_l2_norm` (every released model): q and k are L2-normalised per
  *   head, q is multiplied by exp(min(scale_mul_1H11, ln 100)) per head and
  *   the softmax scale is 1; otherwise the scale is 0.25/√(head dim).
- * - Training passes the block-causal additive mask; inference passes none and
- *   a KV cache slot instead (each scale attends to all cached scales and itself).
+ * - Training passes the block-causal additive mask; inference passes the KV
+ *   cache instead and no mask (each scale attends to all cached scales and
+ *   itself: core's fused `kvAttention`).
  *
  * Notation: B batch, L tokens of this call, Lk tokens attended to (cached + L),
  * C width, H heads, c = C/H head dim.
@@ -48,11 +49,13 @@ export class SelfAttention extends Module {
   }
 
   /**
-   * (B, L, C) -> (B, L, C). `attnBias` (1, 1, L, L) is the additive training
-   * mask; with `cache`, keys and values of earlier calls are prepended and
-   * this call's are appended to it (inference only, no mask).
+   * (B, L, C) -> (B, L, C). Training: `attnBias` (1, 1, L, L) is the
+   * additive block-causal mask. Inference: `attnBias` is null and `cache`
+   * holds the keys and values of the earlier scales; this call's are
+   * appended to it.
    */
   forward(x: tf.Tensor3D, attnBias: tf.Tensor | null, cache?: KVCache): tf.Tensor3D {
+    if (attnBias && cache) throw new Error("SelfAttention: a training mask and a KV cache do not go together");
     return tf.tidy(() => {
       const [B, L, C] = x.shape;
       const H = this.numHeads;
@@ -71,13 +74,11 @@ export class SelfAttention extends Module {
         k = l2Normalize(k);
       }
       let out: tf.Tensor4D; // (B, H, L, c)
-      if (cache && !attnBias) {
-        // Inference: this scale's queries over every cached key/value, no mask (core's fused op).
-        [k, v] = cache.append(this.blockIdx, k, v); // (B, H, Lk, c)
+      if (cache) {
+        [k, v] = cache.append(this.blockIdx, k, v); // (B, H, Lk, c): every cached scale and this one
         out = kvAttention(q, k, v, this.scale);
       } else {
-        if (cache) [k, v] = cache.append(this.blockIdx, k, v);
-        let scores = tf.matMul(this.scale === 1 ? q : tf.mul(q, this.scale), k, false, true); // (B, H, L, Lk)
+        let scores = tf.matMul(this.scale === 1 ? q : tf.mul(q, this.scale), k, false, true); // (B, H, L, L)
         if (attnBias) scores = tf.add(scores, attnBias);
         out = tf.matMul(tf.softmax(scores), v);
       }

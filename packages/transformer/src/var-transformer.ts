@@ -17,7 +17,18 @@
  * C width, Cvae codebook entry width, V vocabulary, K scales.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { Embedding, Linear, type LoadOptions, Module, ModuleList, type Parameter, type StateDictProblems, type StateDictSource, type TensorStore } from "@nextscale/core";
+import {
+  Embedding,
+  Linear,
+  type LoadOptions,
+  Module,
+  ModuleList,
+  type Parameter,
+  packWhileLoading,
+  type StateDictProblems,
+  type StateDictSource,
+  type TensorStore,
+} from "@nextscale/core";
 import { AdaLNBeforeHead } from "./ada-ln-before-head.js";
 import { AdaLin, AdaLNSelfAttn } from "./ada-ln-self-attn.js";
 import { inferVarConfig, patchNumsFromLevels, scaleRanges, tokenCount, type VarConfig } from "./config.js";
@@ -64,9 +75,6 @@ export function readSync(t: tf.Tensor, what: string): ArrayLike<number> {
   }
 }
 
-/** `SharedAdaLin`: SiLU → Linear D → 6C viewed as (B, 1, 6, C), shared by all blocks (d36-s). */
-class SharedAdaLin extends AdaLin {}
-
 export class VarTransformer extends Module {
   readonly config: VarConfig;
   /** Total tokens L = Σ pn². */
@@ -85,7 +93,8 @@ export class VarTransformer extends Module {
   readonly word_embed: Linear;
   readonly class_emb: Embedding;
   readonly lvl_embed: Embedding;
-  readonly shared_ada_lin: SharedAdaLin | null;
+  /** Shared AdaLN (d36-s): SiLU → Linear D → 6C viewed as (B, 1, 6, C), one for all blocks (official `SharedAdaLin`). */
+  readonly shared_ada_lin: AdaLin | null;
   readonly blocks: ModuleList<AdaLNSelfAttn>;
   readonly head_nm: AdaLNBeforeHead;
   readonly head: Linear;
@@ -106,7 +115,7 @@ export class VarTransformer extends Module {
     this.word_embed = this.child("word_embed", new Linear(config.cvae, C));
     this.class_emb = this.child("class_emb", new Embedding(config.numClasses + 1, C));
     this.lvl_embed = this.child("lvl_embed", new Embedding(patchNums.length, C));
-    this.shared_ada_lin = config.sharedAln ? this.child("shared_ada_lin", new SharedAdaLin(C, 6 * C)) : null;
+    this.shared_ada_lin = config.sharedAln ? this.child("shared_ada_lin", new AdaLin(C, 6 * C)) : null;
     const blocks: AdaLNSelfAttn[] = [];
     for (let i = 0; i < config.depth; i++) {
       blocks.push(
@@ -130,15 +139,21 @@ export class VarTransformer extends Module {
    * Build from a checkpoint and load it: the configuration comes from the
    * key shapes (`inferVarConfig`), patch_nums from the checkpoint's `lvl_1L`
    * buffer (else from L); `opts.config` supplies what shapes cannot tell.
+   * `opts.pack` packs the weights for inference as they load
+   * (`packWhileLoading`: on wasm each weight is then held once); default false.
    */
-  static async fromCheckpoint(store: TensorStore, opts: LoadOptions & { config?: Partial<VarConfig> } = {}): Promise<VarTransformer> {
+  static async fromCheckpoint(
+    store: TensorStore,
+    opts: LoadOptions & { config?: Partial<VarConfig>; pack?: boolean } = {},
+  ): Promise<VarTransformer> {
     const shapes = Object.fromEntries(store.keys().map((k) => [k, store.info(k).shape]));
     const known = { ...opts.config };
     if (!known.patchNums && store.keys().includes("lvl_1L")) {
       known.patchNums = patchNumsFromLevels((await store.read("lvl_1L")).data as ArrayLike<number | bigint>);
     }
     const model = new VarTransformer(inferVarConfig(shapes, known));
-    await model.loadStateDict(store, opts);
+    const { config: _, pack, ...load } = opts;
+    await model.loadStateDict(store, { ...load, transform: load.transform ?? (pack ? packWhileLoading(model) : undefined) });
     return model;
   }
 

@@ -5,7 +5,7 @@
  * backend reported. The test (src/browser.test.ts) checks the numbers.
  */
 import { type BackendName, backendInfo, initBackend } from "@nextscale/backends";
-import { Conv2d, Linear, Module } from "@nextscale/core";
+import { Conv2d, Linear, Module, packedWeightCount, packForInference } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
 
 class Net extends Module {
@@ -30,8 +30,8 @@ async function smoke(name: BackendName, wasmPaths: string) {
   const chosen = await initBackend(name, { wasmPaths });
   const build = (pack: boolean) => {
     const net = new Net();
-    if (pack) net.packForInference();
     net.namedParameters().forEach(([, p], j) => p.setTorchHost(fill(p.shape.reduce((a, b) => a * b, 1), j)));
+    if (pack) packForInference(net);
     return net;
   };
   const plain = build(false);
@@ -42,7 +42,7 @@ async function smoke(name: BackendName, wasmPaths: string) {
     crossOriginIsolated: globalThis.crossOriginIsolated ?? false,
     plain: await compute(plain),
     packed: await compute(packed),
-    packedWeights: packed.packedWeights(),
+    packedWeights: packedWeightCount(packed),
   };
   plain.dispose();
   packed.dispose();

@@ -9,6 +9,6 @@ export const cpuLoader: Loader = {
   async register() {
     await import("@tensorflow/tfjs-backend-cpu");
   },
-  info: () => ({ device: "plain JavaScript, 1 thread", threads: 1 }),
+  info: () => ({ device: "plain JavaScript, 1 thread", threads: 1, weightPacking: false }),
   built: () => false,
 };

@@ -7,6 +7,6 @@ export const cudaLoader: Loader = {
   },
   note: () => "",
   async register() {},
-  info: () => ({ device: "cuda" }),
+  info: () => ({ device: "cuda", weightPacking: false }),
   built: () => false,
 };

@@ -14,6 +14,7 @@
  * roughly doubles matMul/conv throughput on 2 cores (see the README).
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { registerWasmWeightPacking, wasmWeightPackingStatus } from "../packing/wasm.js";
 import { type InitOptions, isNode, type Loader } from "../types.js";
 
 const THREADED = "tfjs-backend-wasm-threaded-simd";
@@ -153,11 +154,15 @@ export const wasmLoader: Loader = {
       state.threadsNote = "threads need WebAssembly SIMD and SharedArrayBuffer";
     }
   },
+  afterInit() {
+    registerWasmWeightPacking();
+  },
   info() {
     const threads = tf.getBackend() === "wasm" ? getThreads() : 1;
     const s = state ?? { simd: false, threaded: false };
     const device = `wasm${s.simd ? " SIMD" : ""}, ${threads} thread${threads === 1 ? "" : "s"}${s.threadsNote ? ` (${s.threadsNote})` : ""}`;
-    return { device, threads, simd: s.simd };
+    const packing = wasmWeightPackingStatus();
+    return { device, threads, simd: s.simd, weightPacking: !!packing?.ok, ...(packing?.reason ? { weightPackingNote: packing.reason } : {}) };
   },
   built: () => false,
 };

@@ -157,7 +157,7 @@ export const webgpuLoader: Loader = {
   },
   info() {
     const adapter = last?.adapter;
-    return { device: adapter ? describe(adapter) : "webgpu", adapter };
+    return { device: adapter ? describe(adapter) : "webgpu", adapter, weightPacking: false };
   },
   built: () => false,
 };

@@ -22,7 +22,7 @@
 import { cpus, loadavg, platform, release, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { backendInfo } from "@nextscale/backends";
-import { flushWeightStaging, Random } from "@nextscale/core";
+import { packedWeightCount, packWhileLoading, Random } from "@nextscale/core";
 import { GENERATE_DEFAULTS, GenerationCancelledError, generate, loadModels } from "@nextscale/sampler";
 import { VQVAE, type VqvaeConfig, vqvaeConfig } from "@nextscale/tokenizer";
 import { initWeights, VAR_PRESETS, type VarConfig, type VarPresetName, VarTransformer } from "@nextscale/transformer";
@@ -69,7 +69,7 @@ const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
  */
 export function randomVqvae(config: VqvaeConfig, rng: Random, pack = false): VQVAE {
   const vae = new VQVAE(config);
-  if (pack) vae.packForInference(); // before the weights are set: each is packed as it arrives
+  const transform = pack ? packWhileLoading(vae) : undefined; // each weight packed as it is set, as loadModels does
   for (const [name, p] of vae.namedParameters()) {
     const n = p.shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
@@ -81,9 +81,10 @@ export function randomVqvae(config: VqvaeConfig, rng: Random, pack = false): VQV
         rng.fill(data, (r) => r.normal(0, std));
       }
     }
-    p.setTorchHost(data);
+    if (transform) transform.set(p, data);
+    else p.setTorchHost(data);
   }
-  flushWeightStaging();
+  transform?.done?.();
   return vae;
 }
 
@@ -172,8 +173,7 @@ memory, the machine and the backend.
       io.err(`building ${name} with random weights …\n`);
       const rng = new Random(seed);
       model = new VarTransformer(VAR_PRESETS[name]);
-      if (!values.unpacked) model.packForInference();
-      initWeights(model, rng);
+      initWeights(model, rng, { transform: values.unpacked ? undefined : packWhileLoading(model) });
       vae = randomVqvae(vqvaeConfig({ patchNums: model.config.patchNums }), rng, !values.unpacked); // the official VQ-VAE at this resolution
     } else {
       const m = await loadModels({ vae: values.vae!, var: values.var! }, { pack: !values.unpacked });
@@ -277,7 +277,7 @@ memory, the machine and the backend.
           seed,
           repeats,
           scales: stopAfter,
-          packed_weights: model.packedWeights() + vae.packedWeights(),
+          packed_weights: packedWeightCount(model) + packedWeightCount(vae),
         },
         seconds_per_image: partial ? null : round(totalMs / 1000 / batch),
         seconds_per_image_from: partial ? null : warm.length ? `median of ${warm.length} warm run${warm.length > 1 ? "s" : ""}` : "first run",

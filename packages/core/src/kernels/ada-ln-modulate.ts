@@ -6,9 +6,8 @@
  * Notation: B batch, L tokens, C channels.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { AdaLNModulate, type AdaLNModulateAttrs } from "@nextscale/contract";
 import { fusedOp } from "./fused-op.js";
-
-export const ADA_LN_MODULATE = "AdaLNModulate";
 
 /** The plain-ops version. */
 export function adaLNModulateFallback(x: tf.Tensor3D, scale: tf.Tensor3D, shift: tf.Tensor3D, eps: number): tf.Tensor3D {
@@ -20,13 +19,13 @@ export function adaLNModulateFallback(x: tf.Tensor3D, scale: tf.Tensor3D, shift:
 }
 
 const grad: tf.GradConfig = {
-  kernelName: ADA_LN_MODULATE,
+  kernelName: AdaLNModulate,
   inputsToSave: ["x", "scale"],
   gradFunc: (dy, [x, scale], attrs) => {
     const g = dy as tf.Tensor;
     // n = (x - μ)/σ; y = n·(1 + s) + b
     const { mean, variance } = tf.moments(x, -1, true);
-    const rstd = tf.rsqrt(tf.add(variance, (attrs as { eps: number }).eps));
+    const rstd = tf.rsqrt(tf.add(variance, (attrs as unknown as AdaLNModulateAttrs).eps));
     const n = tf.mul(tf.sub(x, mean), rstd);
     return {
       x: () => {
@@ -49,5 +48,5 @@ export function adaLNModulate(x: tf.Tensor3D, scale: tf.Tensor3D, shift: tf.Tens
       `adaLNModulate: expected x (B, L, C), scale and shift (B, 1, C); got [${x.shape}], [${scale.shape}], [${shift.shape}]`,
     );
   }
-  return fusedOp(grad, { x, scale, shift }, { eps }, () => adaLNModulateFallback(x, scale, shift, eps));
+  return fusedOp<tf.Tensor3D, AdaLNModulateAttrs>(grad, { x, scale, shift }, { eps }, () => adaLNModulateFallback(x, scale, shift, eps));
 }

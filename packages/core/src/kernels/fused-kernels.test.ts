@@ -2,19 +2,16 @@ import * as tf from "@tensorflow/tfjs-core";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { registerGradients } from "../gradients.js";
 import { resampleTensor } from "../resample.js";
+import { AdaLNModulate, FUSED_KERNELS, GroupNormAct, KVAttention, Resample2d } from "@nextscale/contract";
 import {
-  ADA_LN_MODULATE,
   adaLNModulate,
   adaLNModulateFallback,
-  FUSED_KERNELS,
-  GROUP_NORM,
+  fusedOp,
   groupNorm,
   groupNormFallback,
   hasFusedKernel,
-  KV_ATTENTION,
   kvAttention,
   kvAttentionFallback,
-  RESAMPLE2D,
   resample2d,
   resample2dFallback,
 } from "./index.js";
@@ -97,7 +94,7 @@ interface Case {
 // Shapes of the VAR models: d16 widths, a scale of 10×10 tokens over the 1+4+…+100 cached.
 const CASES: Case[] = [
   {
-    name: RESAMPLE2D,
+    name: Resample2d,
     label: "bicubic 10→16 rows, area 10→7 columns",
     inputs: () => [rand([2, 10, 10, 32], 1), resampleTensor("bicubic", 10, 16), resampleTensor("area", 10, 7)],
     op: (x, mh, mw) => resample2d(x as tf.Tensor4D, mh as tf.Tensor2D, mw as tf.Tensor2D),
@@ -105,7 +102,7 @@ const CASES: Case[] = [
     diff: [0],
   },
   {
-    name: ADA_LN_MODULATE,
+    name: AdaLNModulate,
     label: "x (2, 100, 64)",
     inputs: () => [rand([2, 100, 64], 2, 3), rand([2, 1, 64], 3), rand([2, 1, 64], 4)],
     op: (x, s, b) => adaLNModulate(x as tf.Tensor3D, s as tf.Tensor3D, b as tf.Tensor3D, 1e-6),
@@ -113,7 +110,7 @@ const CASES: Case[] = [
     diff: [0, 1, 2],
   },
   {
-    name: KV_ATTENTION,
+    name: KVAttention,
     label: "q (2, 4, 100, 16) over 230 keys, scale 0.25",
     inputs: () => [rand([2, 4, 100, 16], 5), rand([2, 4, 230, 16], 6), rand([2, 4, 230, 16], 7)],
     op: (q, k, v) => kvAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, 0.25),
@@ -122,7 +119,7 @@ const CASES: Case[] = [
   },
   {
     // a coarse scale: small enough for wasm's batched path; scale 1 as with attn_l2_norm
-    name: KV_ATTENTION,
+    name: KVAttention,
     label: "q (2, 4, 4, 16) over 5 keys, scale 1",
     inputs: () => [rand([2, 4, 4, 16], 8, 4), rand([2, 4, 5, 16], 9), rand([2, 4, 5, 16], 10)],
     op: (q, k, v) => kvAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, 1),
@@ -130,7 +127,7 @@ const CASES: Case[] = [
     diff: [0, 1, 2],
   },
   {
-    name: GROUP_NORM,
+    name: GroupNormAct,
     label: "x (2, 6, 5, 32), 8 groups, SiLU",
     inputs: () => [rand([2, 6, 5, 32], 11, 3), tf.add(rand([32], 12, 0.5), 1), rand([32], 13)],
     op: (x, g, b) => groupNorm(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 8, 1e-6, true),
@@ -139,7 +136,7 @@ const CASES: Case[] = [
   },
   {
     // statistics far from 0 (mean 5, std 0.06): float32 sums of squares would lose them
-    name: GROUP_NORM,
+    name: GroupNormAct,
     label: "x (1, 7, 7, 12), 3 groups, mean 5, no SiLU",
     inputs: () => [tf.add(rand([1, 7, 7, 12], 14, 0.1), 5), rand([12], 15), rand([12], 16)],
     op: (x, g, b) => groupNorm(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 3, 1e-5, false),
@@ -168,7 +165,7 @@ function groupNormRef(X: ArrayLike<number>, G: ArrayLike<number>, Bt: ArrayLike<
 
 describe("fused ops: fallbacks against float64 references", () => {
   it("groupNorm is GroupNorm then (optionally) SiLU, on the fallback and on the engine path", async () => {
-    for (const c of CASES.filter((k) => k.name === GROUP_NORM)) {
+    for (const c of CASES.filter((k) => k.name === GroupNormAct)) {
       const [x, g, b] = c.inputs();
       const silu = c.label.endsWith(", SiLU");
       const groups = x.shape[3] === 32 ? 8 : 3;
@@ -177,7 +174,7 @@ describe("fused ops: fallbacks against float64 references", () => {
       const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       for (const [how, f] of [
         ["fallback", c.fallback],
-        [hasFusedKernel(GROUP_NORM) ? `${tf.getBackend()} kernel` : "op (fallback: no kernel here)", c.op],
+        [hasFusedKernel(GroupNormAct) ? `${tf.getBackend()} kernel` : "op (fallback: no kernel here)", c.op],
       ] as const) {
         const err = maxAbs(await f(x, g, b).data(), want);
         console.log(`[kernel] ${tf.getBackend()} GroupNormAct ${c.label} ${how} vs float64: max_abs=${err.toExponential(3)} (scale ${scale.toFixed(2)})`);
@@ -278,9 +275,9 @@ describe.each(CASES)("fused op $name through the engine: $label", (c) => {
         kernelFunc: ({ inputs, attrs }) => {
           const xs = Object.values(inputs) as tf.Tensor[];
           const a = attrs as { eps?: number; scale?: number };
-          if (c.name === ADA_LN_MODULATE) return adaLNModulateFallback(...(xs as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D]), a.eps!);
-          if (c.name === KV_ATTENTION) return kvAttentionFallback(...(xs as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D]), a.scale!);
-          if (c.name === GROUP_NORM) {
+          if (c.name === AdaLNModulate) return adaLNModulateFallback(...(xs as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D]), a.eps!);
+          if (c.name === KVAttention) return kvAttentionFallback(...(xs as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D]), a.scale!);
+          if (c.name === GroupNormAct) {
             const g = attrs as unknown as { groups: number; eps: number; silu: boolean };
             return groupNormFallback(...(xs as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D]), g.groups, g.eps, g.silu);
           }
@@ -302,6 +299,32 @@ describe.each(CASES)("fused op $name through the engine: $label", (c) => {
   });
 });
 
-it("FUSED_KERNELS names every fused op", () => {
-  expect([...FUSED_KERNELS].sort()).toEqual([...new Set(CASES.map((c) => c.name))].sort());
+it("the contract's FUSED_KERNELS are exactly the kernels core's ops dispatch", async () => {
+  // which kernel name each op runs under: a stand-in kernel registered under every contract name records it
+  const dispatched = new Set<string>();
+  const backend = tf.getBackend();
+  const saved = FUSED_KERNELS.map((name) => tf.getKernel(name, backend));
+  try {
+    for (const name of FUSED_KERNELS) {
+      if (tf.getKernel(name, backend)) tf.unregisterKernel(name, backend);
+      tf.registerKernel({
+        kernelName: name,
+        backendName: backend,
+        kernelFunc: ({ inputs, backend: be }) => {
+          dispatched.add(name);
+          return tf.getKernel("Identity", backend)!.kernelFunc({ inputs: { x: Object.values(inputs)[0]! }, backend: be, attrs: {} });
+        },
+      });
+    }
+    for (const c of CASES) tf.tidy(() => void c.op(...c.inputs()));
+  } finally {
+    FUSED_KERNELS.forEach((name, i) => {
+      tf.unregisterKernel(name, backend);
+      if (saved[i]) tf.registerKernel(saved[i]!);
+    });
+  }
+  expect([...dispatched].sort()).toEqual([...FUSED_KERNELS].sort());
+  // and a name outside the contract is refused, never silently run on its fallback
+  const bogus: tf.GradConfig = { kernelName: "KVAttn", gradFunc: () => ({}) };
+  expect(() => fusedOp(bogus, {}, {}, () => tf.scalar(0))).toThrow(/"KVAttn" is not a kernel name of @nextscale\/contract/);
 });

@@ -6,6 +6,7 @@
  * math; otherwise it runs the fallback, which autodiff sees op by op.
  * Model code calls the op and never knows which ran.
  */
+import { isFusedKernel } from "@nextscale/contract";
 import * as tf from "@tensorflow/tfjs-core";
 
 /** Whether the active backend has a fast kernel for `name`. */
@@ -13,14 +14,19 @@ export function hasFusedKernel(name: string): boolean {
   return tf.getKernel(name, tf.getBackend()) !== undefined;
 }
 
-export function fusedOp<T extends tf.Tensor>(
+/**
+ * Run the fused op `grad.kernelName` (a name from @nextscale/contract) on
+ * the active backend's kernel when it has one, else its fallback.
+ */
+export function fusedOp<T extends tf.Tensor, Attrs extends object = Record<string, never>>(
   grad: tf.GradConfig,
   inputs: tf.NamedTensorMap,
-  attrs: tf.NamedAttrMap,
+  attrs: Attrs,
   fallback: () => T,
 ): T {
+  if (!isFusedKernel(grad.kernelName)) throw new Error(`fusedOp: "${grad.kernelName}" is not a kernel name of @nextscale/contract`);
   // fast kernels are float32-only
   if (!hasFusedKernel(grad.kernelName) || Object.values(inputs).some((t) => t.dtype !== "float32")) return fallback();
   if (!tf.getGradient(grad.kernelName)) tf.registerGradient(grad);
-  return tf.engine().runKernel(grad.kernelName, inputs, attrs) as T;
+  return tf.engine().runKernel(grad.kernelName, inputs, attrs as unknown as tf.NamedAttrMap) as T;
 }

@@ -8,9 +8,8 @@
  * tokens, c head width.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { KVAttention, type KVAttentionAttrs } from "@nextscale/contract";
 import { fusedOp } from "./fused-op.js";
-
-export const KV_ATTENTION = "KVAttention";
 
 /** The plain-ops version. */
 export function kvAttentionFallback(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number): tf.Tensor4D {
@@ -21,11 +20,11 @@ export function kvAttentionFallback(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor
 }
 
 const grad: tf.GradConfig = {
-  kernelName: KV_ATTENTION,
+  kernelName: KVAttention,
   inputsToSave: ["q", "k", "v"],
   gradFunc: (dy, [q, k, v], attrs) => {
     const dO = dy as tf.Tensor;
-    const scale = (attrs as { scale: number }).scale;
+    const scale = (attrs as unknown as KVAttentionAttrs).scale;
     const p = tf.softmax(tf.mul(tf.matMul(q, k, false, true), scale)); // (B, H, Lq, Lk)
     const dP = tf.matMul(dO, v, false, true);
     const dS = tf.mul(p, tf.sub(dP, tf.sum(tf.mul(dP, p), -1, true))); // softmax backward
@@ -46,5 +45,5 @@ export function kvAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scal
       `kvAttention: expected q (B, H, Lq, c), k and v (B, H, Lk, c); got [${q.shape}], [${k.shape}], [${v.shape}]`,
     );
   }
-  return fusedOp(grad, { q, k, v }, { scale }, () => kvAttentionFallback(q, k, v, scale));
+  return fusedOp<tf.Tensor4D, KVAttentionAttrs>(grad, { q, k, v }, { scale }, () => kvAttentionFallback(q, k, v, scale));
 }

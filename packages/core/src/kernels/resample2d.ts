@@ -5,9 +5,8 @@
  * Notation: B batch, H×W in, h×w out, C channels (NHWC).
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { Resample2d } from "@nextscale/contract";
 import { fusedOp } from "./fused-op.js";
-
-export const RESAMPLE2D = "Resample2d";
 
 /** The plain-ops version: two batched matrix products. */
 export function resample2dFallback(x: tf.Tensor4D, mh: tf.Tensor2D, mw: tf.Tensor2D): tf.Tensor4D {
@@ -23,7 +22,7 @@ export function resample2dFallback(x: tf.Tensor4D, mh: tf.Tensor2D, mw: tf.Tenso
 }
 
 const grad: tf.GradConfig = {
-  kernelName: RESAMPLE2D,
+  kernelName: Resample2d,
   inputsToSave: ["mh", "mw"],
   gradFunc: (dy, [mh, mw]) => ({
     // the map is linear in x: dX = Mhᵀ · dY · Mw

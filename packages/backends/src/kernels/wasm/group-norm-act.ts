@@ -6,20 +6,16 @@
  * fallback runs about a dozen kernels, two of them transposes, and holds
  * their full-size intermediates (d16 decode: 39 GroupNorms, 0.95 s and
  * hundreds of MB at 256×256; see the README). The op and its fallback are
- * `groupNorm` in @nextscale/core (core/src/kernels/group-norm.ts).
+ * `groupNorm` in @nextscale/core (core/src/kernels/group-norm-act.ts).
  */
-import * as tf from "@tensorflow/tfjs-core";
+import { GroupNormAct, type GroupNormActAttrs, type GroupNormActInputs } from "@nextscale/contract";
+import type * as tf from "@tensorflow/tfjs-core";
+import { type KernelArgs, runWasmKernel, type WasmBackend } from "./backend-wasm.js";
 
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-  disposeData(dataId: object): boolean;
-}
-
-function groupNormAct({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) {
+function groupNormAct({ inputs, backend, attrs }: KernelArgs<GroupNormActInputs, GroupNormActAttrs>) {
   const be = backend as WasmBackend;
-  const { x, gamma, beta } = inputs as Record<"x" | "gamma" | "beta", tf.TensorInfo>;
-  const { groups, eps, silu } = attrs as unknown as { groups: number; eps: number; silu: boolean };
+  const { x, gamma, beta } = inputs;
+  const { groups, eps, silu } = attrs!;
   const [B, H, W, C] = x.shape;
   const P = H * W;
   const cg = C / groups;
@@ -68,7 +64,7 @@ function groupNormAct({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMa
     }
   }
   if (!silu) return out;
-  const s = tf.getKernel("Sigmoid", "wasm")!.kernelFunc({ inputs: { x: out }, backend: be as unknown as tf.KernelBackend, attrs: {} }) as tf.TensorInfo;
+  const s = runWasmKernel("Sigmoid", be, { x: out }, {});
   const Yh = be.typedArrayFromHeap(out);
   const S = be.typedArrayFromHeap(s);
   for (let i = 0; i < Yh.length; i++) Yh[i] *= S[i];
@@ -77,7 +73,7 @@ function groupNormAct({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMa
 }
 
 export const groupNormActConfig: tf.KernelConfig = {
-  kernelName: "GroupNormAct",
+  kernelName: GroupNormAct,
   backendName: "wasm",
   kernelFunc: groupNormAct as unknown as tf.KernelFunc,
 };

@@ -10,40 +10,32 @@
  * The op and its fallback are `kvAttention` in @nextscale/core
  * (core/src/kernels/kv-attention.ts).
  */
-import * as tf from "@tensorflow/tfjs-core";
-
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-  disposeData(dataId: object): boolean;
-}
+import { KVAttention, type KVAttentionAttrs, type KVAttentionInputs } from "@nextscale/contract";
+import type * as tf from "@tensorflow/tfjs-core";
+import { type KernelArgs, runWasmKernel, type WasmBackend } from "./backend-wasm.js";
 
 /** Multiply-adds per head (Lq·Lk·c) from which per-head XNNPACK products are faster (measured). */
 export const PER_HEAD_MIN_MACS = 1 << 16;
 
-function kvAttention({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) {
+function kvAttention({ inputs, backend, attrs }: KernelArgs<KVAttentionInputs, KVAttentionAttrs>) {
   const be = backend as WasmBackend;
-  const { q, k, v } = inputs as Record<"q" | "k" | "v", tf.TensorInfo>;
-  const scale = (attrs as { scale: number }).scale;
+  const { q, k, v } = inputs;
+  const { scale } = attrs!;
   const [, , Lq, c] = q.shape;
   const Lk = k.shape[2];
   if (Lq * Lk * c >= PER_HEAD_MIN_MACS) return perHead(be, q, k, v, scale);
   return batched(be, q, k, v, scale);
 }
 
-function kernel(name: string, be: WasmBackend, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
-  return tf.getKernel(name, "wasm")!.kernelFunc({ inputs, backend: be as unknown as tf.KernelBackend, attrs }) as tf.TensorInfo;
-}
-
 /** The fallback's kernels: batched q·kᵀ, scale, softmax, ·v. */
 function batched(be: WasmBackend, q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, scale: number): tf.TensorInfo {
-  const s = kernel("BatchMatMul", be, { a: q, b: k }, { transposeA: false, transposeB: true }); // (B, H, Lq, Lk)
+  const s = runWasmKernel("BatchMatMul", be, { a: q, b: k }, { transposeA: false, transposeB: true }); // (B, H, Lq, Lk)
   if (scale !== 1) {
     const S = be.typedArrayFromHeap(s);
     for (let i = 0; i < S.length; i++) S[i] *= scale;
   }
-  const p = kernel("Softmax", be, { logits: s }, { dim: 3 });
-  const o = kernel("BatchMatMul", be, { a: p, b: v }, { transposeA: false, transposeB: false });
+  const p = runWasmKernel("Softmax", be, { logits: s }, { dim: 3 });
+  const o = runWasmKernel("BatchMatMul", be, { a: p, b: v }, { transposeA: false, transposeB: false });
   be.disposeData(s.dataId);
   be.disposeData(p.dataId);
   return { dataId: o.dataId, shape: q.shape, dtype: "float32" };
@@ -57,7 +49,7 @@ function batched(be: WasmBackend, q: tf.TensorInfo, k: tf.TensorInfo, v: tf.Tens
 function perHead(be: WasmBackend, q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, scale: number): tf.TensorInfo {
   const [B, H, Lq, c] = q.shape;
   const Lk = k.shape[2];
-  const mm = (a: tf.TensorInfo, b: tf.TensorInfo) => kernel("BatchMatMul", be, { a, b }, { transposeA: false, transposeB: false });
+  const mm = (a: tf.TensorInfo, b: tf.TensorInfo) => runWasmKernel("BatchMatMul", be, { a, b }, { transposeA: false, transposeB: false });
   const out = be.makeOutput(q.shape, "float32");
   for (let bh = 0; bh < B * H; bh++) {
     const qh = be.makeOutput([1, Lq, c], "float32");
@@ -71,7 +63,7 @@ function perHead(be: WasmBackend, q: tf.TensorInfo, k: tf.TensorInfo, v: tf.Tens
       VH.set(V.subarray(bh * Lk * c, (bh + 1) * Lk * c));
     }
     const s = mm(qh, kT); // (1, Lq, Lk)
-    const p = kernel("Softmax", be, { logits: s }, { dim: 2 });
+    const p = runWasmKernel("Softmax", be, { logits: s }, { dim: 2 });
     const o = mm(p, vh); // (1, Lq, c)
     be.typedArrayFromHeap(out).set(be.typedArrayFromHeap(o), bh * Lq * c);
     for (const t of [qh, kT, vh, s, p, o]) be.disposeData(t.dataId);
@@ -80,7 +72,7 @@ function perHead(be: WasmBackend, q: tf.TensorInfo, k: tf.TensorInfo, v: tf.Tens
 }
 
 export const kvAttentionConfig: tf.KernelConfig = {
-  kernelName: "KVAttention",
+  kernelName: KVAttention,
   backendName: "wasm",
   kernelFunc: kvAttention as unknown as tf.KernelFunc,
 };

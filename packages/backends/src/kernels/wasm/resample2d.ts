@@ -5,12 +5,9 @@
  * on broadcast copies of the matrices. The op and its fallback are
  * `resample2d` in @nextscale/core (core/src/kernels/resample2d.ts).
  */
+import { Resample2d, type Resample2dInputs } from "@nextscale/contract";
 import type * as tf from "@tensorflow/tfjs-core";
-
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-}
+import type { KernelArgs, WasmBackend } from "./backend-wasm.js";
 
 /** The non-zero taps of each row of an (out × in) matrix. */
 function taps(M: Float32Array, rows: number, cols: number): { idx: Int32Array; w: Float32Array; start: Int32Array } {
@@ -30,7 +27,7 @@ function taps(M: Float32Array, rows: number, cols: number): { idx: Int32Array; w
   return { idx: Int32Array.from(idx), w: Float32Array.from(w), start };
 }
 
-function resample2d({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend: unknown }) {
+function resample2d({ inputs, backend }: KernelArgs<Resample2dInputs>) {
   const be = backend as WasmBackend;
   const { x, mh, mw } = inputs as Record<"x" | "mh" | "mw", tf.TensorInfo>;
   const [B, H, W, C] = x.shape;
@@ -65,7 +62,7 @@ function resample2d({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backen
 }
 
 export const resample2dConfig: tf.KernelConfig = {
-  kernelName: "Resample2d",
+  kernelName: Resample2d,
   backendName: "wasm",
   kernelFunc: resample2d as unknown as tf.KernelFunc,
 };

@@ -4,17 +4,14 @@
  * allocates their intermediates. The op and its fallback are `adaLNModulate`
  * in @nextscale/core (core/src/kernels/ada-ln-modulate.ts).
  */
+import { AdaLNModulate, type AdaLNModulateAttrs, type AdaLNModulateInputs } from "@nextscale/contract";
 import type * as tf from "@tensorflow/tfjs-core";
+import type { KernelArgs, WasmBackend } from "./backend-wasm.js";
 
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-}
-
-function adaLNModulate({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) {
+function adaLNModulate({ inputs, backend, attrs }: KernelArgs<AdaLNModulateInputs, AdaLNModulateAttrs>) {
   const be = backend as WasmBackend;
-  const { x, scale, shift } = inputs as Record<"x" | "scale" | "shift", tf.TensorInfo>;
-  const eps = (attrs as { eps: number }).eps;
+  const { x, scale, shift } = inputs;
+  const { eps } = attrs!;
   const [B, L, C] = x.shape;
   const out = be.makeOutput(x.shape, "float32");
   // typedArrayFromHeap after makeOutput: allocating may grow (and move) the heap
@@ -42,7 +39,7 @@ function adaLNModulate({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoM
 }
 
 export const adaLNModulateConfig: tf.KernelConfig = {
-  kernelName: "AdaLNModulate",
+  kernelName: AdaLNModulate,
   backendName: "wasm",
   kernelFunc: adaLNModulate as unknown as tf.KernelFunc,
 };

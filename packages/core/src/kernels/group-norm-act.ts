@@ -6,15 +6,8 @@
  * Notation: B batch, H×W pixels, C channels in G groups.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { GroupNormAct, type GroupNormActAttrs } from "@nextscale/contract";
 import { fusedOp } from "./fused-op.js";
-
-export const GROUP_NORM = "GroupNormAct";
-
-interface Attrs {
-  groups: number;
-  eps: number;
-  silu: boolean;
-}
 
 /** The normalised input (x − μ)/σ per (image, group), and 1/σ (B, 1, G, 1), as (B, HW, G, C/G). */
 function normalise(x: tf.Tensor4D, groups: number, eps: number): { n: tf.Tensor; rstd: tf.Tensor } {
@@ -45,10 +38,10 @@ export function groupNormFallback(
 }
 
 const grad: tf.GradConfig = {
-  kernelName: GROUP_NORM,
+  kernelName: GroupNormAct,
   inputsToSave: ["x", "gamma", "beta"],
   gradFunc: (dy, [x, gamma, beta], attrs) => {
-    const { groups, eps, silu } = attrs as unknown as Attrs;
+    const { groups, eps, silu } = attrs as unknown as GroupNormActAttrs;
     const [B, H, W, C] = x.shape;
     const { n: ng, rstd } = normalise(x as tf.Tensor4D, groups, eps);
     const n = tf.reshape(ng, [B, H, W, C]);
@@ -79,5 +72,5 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
       `groupNorm: expected x (B, H, W, C) with C divisible by ${groups} groups, gamma and beta (C); got [${x.shape}], [${gamma.shape}], [${beta.shape}]`,
     );
   }
-  return fusedOp(grad, { x, gamma, beta }, { groups, eps, silu }, () => groupNormFallback(x, gamma, beta, groups, eps, silu));
+  return fusedOp<tf.Tensor4D, GroupNormActAttrs>(grad, { x, gamma, beta }, { groups, eps, silu }, () => groupNormFallback(x, gamma, beta, groups, eps, silu));
 }

@@ -1,0 +1,29 @@
+/**
+ * @nextscale/contract: what model code and compute backends agree on, in
+ * one place both import (tfjs-core's `kernel_names.ts` pattern): the names,
+ * inputs and attributes of the fused kernels, and the weight-packing
+ * interface. No tensors are computed here.
+ */
+export {
+  AdaLNModulate,
+  type AdaLNModulateAttrs,
+  type AdaLNModulateInputs,
+  FUSED_KERNELS,
+  type FusedKernelName,
+  GroupNormAct,
+  type GroupNormActAttrs,
+  type GroupNormActInputs,
+  isFusedKernel,
+  KVAttention,
+  type KVAttentionAttrs,
+  type KVAttentionInputs,
+  Resample2d,
+  type Resample2dInputs,
+} from "./kernel-names.js";
+export {
+  getWeightPacking,
+  PackedWeightError,
+  type ProductWeight,
+  registerWeightPacking,
+  type WeightPacking,
+} from "./weight-packing.js";
