@@ -1,12 +1,10 @@
 // Fréchet distance of two full-rank 2048-d statistics, timed (not a test).
-// Run after `pnpm build`: `node bench/frechet.bench.mjs [dim] [samples]`;
-// NEXTSCALE_NO_SIMD=1 times the plain JavaScript path instead of the
-// WebAssembly SIMD kernels. Each covariance comes from `samples`
+// Run after `pnpm build`: `node bench/frechet.bench.mjs [dim] [samples]`.
+// Each covariance comes from `samples`
 // pseudo-random feature vectors with correlated dimensions (building them is
 // not timed).
 import { cpus } from "node:os";
 import { FeatureStatistics, frechetDistance } from "../dist/index.js";
-import { simd64 } from "../dist/simd64.js";
 
 const dim = Number(process.argv[2] ?? 2048);
 const samples = Number(process.argv[3] ?? dim + 512);
@@ -49,5 +47,5 @@ for (let i = 0; i < 3; i++) {
 }
 console.log(
   `frechetDistance ${dim}-d: ${runs.map((t) => `${t.toFixed(2)} s`).join(", ")} (best ${Math.min(...runs).toFixed(2)} s) ` +
-    `on ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}, ${simd64() ? "WebAssembly SIMD" : "plain JavaScript"}; FD = ${r.distance} (rank ${r.rank})`,
+    `on ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}; FD = ${r.distance} (rank ${r.rank})`,
 );

@@ -75,15 +75,11 @@ export function checkStatistics(s: GaussianStatistics, what = "statistics"): num
   return d;
 }
 
-/**
- * tr (S₁·S₂)^½ for symmetric positive semi-definite S₁, S₂ (d × d).
- * `simd: false` keeps to plain JavaScript (the SIMD kernels are used where
- * WebAssembly SIMD exists).
- */
-export function traceSqrtProduct(S1: Float64Array, S2: Float64Array, d: number, simd = true): { trace: number; rank: number } {
+/** tr (S₁·S₂)^½ for symmetric positive semi-definite S₁, S₂ (d × d). */
+export function traceSqrtProduct(S1: Float64Array, S2: Float64Array, d: number): { trace: number; rank: number } {
   const f = pivotedCholesky(S1, d);
   if (f.rank === 0) return { trace: 0, rank: 0 };
-  const lambda = congruenceEigenvalues(f, S2, d, simd);
+  const lambda = congruenceEigenvalues(f, S2, d);
   let trace = 0;
   for (const l of lambda) if (l > 0) trace += Math.sqrt(l);
   return { trace, rank: f.rank };

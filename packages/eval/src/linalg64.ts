@@ -8,12 +8,13 @@
  *
  * Matrices are row-major `Float64Array`s. The loops are arranged so that the
  * innermost one runs over contiguous memory (dot products of row segments,
- * 2×2 register blocks), which is what V8 turns into fast code; where
- * WebAssembly SIMD is available the innermost loops of the congruence and
- * the tridiagonalisation run in f64x2 kernels instead (`simd64.ts`). Two
- * 2048-d inputs take a few seconds on one core (`bench/frechet.bench.mjs`).
+ * 2×2 register blocks), which is what V8 turns into fast code. Two 2048-d
+ * inputs take about 7 s on one core (`bench/frechet.bench.mjs`), a fraction
+ * of a per mille of the Inception pass that makes an FID's statistics.
+ * (Hand-assembled WebAssembly SIMD kernels for the innermost loops measured
+ * 1.8× faster here, about 3 s saved per FID, and were removed as not worth
+ * their 371 lines.)
  */
-import { type Simd64, simd64 } from "./simd64.js";
 
 /** Machine epsilon of float64. */
 const EPS = 2 ** -52;
@@ -266,17 +267,6 @@ function dotRows(X: Float64Array, Y: Float64Array, out: Float64Array, stride: nu
 export function tridiagonalize(A: Float64Array, n: number): { d: Float64Array; e: Float64Array } {
   const v = new Float64Array(n);
   const w = new Float64Array(n);
-  return tridiagonalizeWith(A, n, v, w, { symv: (s) => symvLower(A, n, s, v, w), syr2: (s) => syr2Lower(A, n, s, v, w) });
-}
-
-/** `dsytd2` with the two O(n²)-per-step operations supplied (plain or SIMD); v and w are workspace. */
-function tridiagonalizeWith(
-  A: Float64Array,
-  n: number,
-  v: Float64Array,
-  w: Float64Array,
-  ops: { symv(s: number): void; syr2(s: number): void },
-): { d: Float64Array; e: Float64Array } {
   const d = new Float64Array(n);
   const e = new Float64Array(n);
   for (let k = 0; k < n - 2; k++) {
@@ -302,7 +292,7 @@ function tridiagonalizeWith(
     const tau = 2 / vtv;
     // w = tau·A22·v (symmetric, lower triangle)
     const s = k + 1;
-    ops.symv(s);
+    symvLower(A, n, s, v, w);
     let wv = 0;
     for (let i = s; i < n; i++) {
       w[i] *= tau;
@@ -311,7 +301,7 @@ function tridiagonalizeWith(
     // w ← w − (tau·wᵀv/2)·v, then A22 ← A22 − v·wᵀ − w·vᵀ
     const c = (tau * wv) / 2;
     for (let i = s; i < n; i++) w[i] -= c * v[i];
-    ops.syr2(s);
+    syr2Lower(A, n, s, v, w);
   }
   if (n >= 2) {
     d[n - 2] = A[(n - 2) * n + n - 2];
@@ -442,101 +432,7 @@ export function symmetricEigenvalues(A: Float64Array, n: number): Float64Array {
   return tridiagonalEigenvalues(d, e);
 }
 
-/**
- * The same congruence and tridiagonalisation with the WebAssembly SIMD
- * kernels (`simd64.ts`): identical loop structure, the innermost loops in
- * f64x2. Returns the eigenvalues of Lᵀ·(P·S·Pᵀ)·L.
- */
-function congruenceEigenvaluesSimd(f: PivotedCholesky, S: Float64Array, n: number, k: Simd64): Float64Array {
-  const r = f.rank;
-  // layout (float64 elements): Sp n², Lt r·n, Wt r·n, M r², v n, w n, out 4
-  const sizes = [n * n, r * n, r * n, r * r, n, n, 4];
-  const total = sizes.reduce((a, b) => a + b, 0) * 8;
-  const have = k.memory.buffer.byteLength;
-  if (total > have) k.memory.grow(Math.ceil((total - have) / 65536));
-  const ptrs: number[] = [];
-  let p = 0;
-  for (const s of sizes) {
-    ptrs.push(p);
-    p += s * 8;
-  }
-  const view = (i: number) => new Float64Array(k.memory.buffer, ptrs[i], sizes[i]);
-  const [Sp, Lt, Wt, M, v, w, out] = [0, 1, 2, 3, 4, 5, 6].map(view);
-  const [pSp, pLt, pWt, pM, pv, pw, pout] = ptrs;
-  for (let i = 0; i < n; i++) {
-    const src = f.perm[i] * n;
-    const dst = i * n;
-    for (let j = 0; j < n; j++) Sp[dst + j] = S[src + f.perm[j]];
-  }
-  Lt.set(f.Lt);
-  // Wt[b, i] = Σ_{k≥b} Lt[b, k]·Sp[i, k]
-  for (let a = 0; a < r; a += 2) {
-    const two = a + 1 < r;
-    const x0 = pLt + (a * n + a) * 8;
-    const x1 = two ? x0 + n * 8 : x0;
-    for (let i = 0; i < n; i += 2) {
-      const twoI = i + 1 < n;
-      const y0 = pSp + (i * n + a) * 8;
-      k.dot2x2(x0, x1, y0, twoI ? y0 + n * 8 : y0, n - a, pout);
-      Wt[a * n + i] = out[0];
-      if (twoI) Wt[a * n + i + 1] = out[1];
-      if (two) {
-        Wt[(a + 1) * n + i] = out[2];
-        if (twoI) Wt[(a + 1) * n + i + 1] = out[3];
-      }
-    }
-  }
-  // M[a, b] = Σ_{k≥a} Lt[a, k]·Wt[b, k] for b ≤ a
-  for (let a = 0; a < r; a += 2) {
-    const two = a + 1 < r;
-    const x0 = pLt + (a * n + a) * 8;
-    const x1 = two ? x0 + n * 8 : x0;
-    const lim = two ? a + 1 : a;
-    for (let b = 0; b <= lim; b += 2) {
-      const twoB = b + 1 <= lim;
-      const y0 = pWt + (b * n + a) * 8;
-      k.dot2x2(x0, x1, y0, twoB ? y0 + n * 8 : y0, n - a, pout);
-      if (b <= a) M[a * r + b] = out[0];
-      if (twoB && b + 1 <= a) M[a * r + b + 1] = out[1];
-      if (two) {
-        M[(a + 1) * r + b] = out[2];
-        if (twoB) M[(a + 1) * r + b + 1] = out[3];
-      }
-    }
-  }
-  const { d, e } = tridiagonalizeWith(M, r, v, w, {
-    symv(s) {
-      for (let i = s; i < r; i++) w[i] = 0;
-      let i = s;
-      for (; i + 1 < r; i += 2) {
-        const v0 = v[i];
-        const v1 = v[i + 1];
-        k.symv2(pM + (i * r + s) * 8, pM + ((i + 1) * r + s) * 8, pv + s * 8, pw + s * 8, i - s, v0, v1, pout);
-        const a10 = M[(i + 1) * r + i];
-        w[i] += out[0] + M[i * r + i] * v0 + a10 * v1;
-        w[i + 1] += out[1] + a10 * v0 + M[(i + 1) * r + i + 1] * v1;
-      }
-      if (i < r) {
-        k.symv2(pM + (i * r + s) * 8, pM + (i * r + s) * 8, pv + s * 8, pw + s * 8, i - s, v[i], 0, pout);
-        w[i] += out[0] + M[i * r + i] * v[i];
-      }
-    },
-    syr2(s) {
-      for (let i = s; i < r; i++) k.axpy2(pM + (i * r + s) * 8, pw + s * 8, pv + s * 8, i - s + 1, v[i], w[i]);
-    },
-  });
-  return tridiagonalEigenvalues(d, e);
-}
-
-/** Eigenvalues of Lᵀ·(P·S·Pᵀ)·L: with the SIMD kernels when available, else plain JavaScript. */
-export function congruenceEigenvalues(f: PivotedCholesky, S: Float64Array, n: number, useSimd = true): Float64Array {
-  const k = useSimd ? simd64() : null;
-  if (k) {
-    try {
-      return congruenceEigenvaluesSimd(f, S, n, k);
-    } catch (e) {
-      if (!(e instanceof RangeError)) throw e; // WebAssembly memory could not grow: use the plain path
-    }
-  }
+/** Eigenvalues of Lᵀ·(P·S·Pᵀ)·L. */
+export function congruenceEigenvalues(f: PivotedCholesky, S: Float64Array, n: number): Float64Array {
   return symmetricEigenvalues(congruence(f, S, n), f.rank);
 }

@@ -113,10 +113,8 @@ describe("feature statistics", () => {
 });
 
 describe("float64 linear algebra", () => {
-  it("SIMD kernels and plain JavaScript agree, and both find tr (S1·S2)^½ of a known case", async () => {
-    const { simd64 } = await import("./simd64.js");
+  it("tr (S1·S2)^½ has the rank of S1 and equals tr S for S1 = S2 = S", async () => {
     const { traceSqrtProduct } = await import("./frechet-distance.js");
-    console.log(`WebAssembly SIMD kernels: ${simd64() ? "available" : "unavailable"}`);
     for (const [n, samples] of [
       [67, 200],
       [40, 13], // rank-deficient
@@ -133,10 +131,9 @@ describe("float64 linear algebra", () => {
       };
       const a = mk(1);
       const b = mk(2);
-      const fast = traceSqrtProduct(a, b, n, true);
-      const plain = traceSqrtProduct(a, b, n, false);
-      expect(fast.rank).toBe(Math.min(n, samples - 1));
-      expect(Math.abs(fast.trace - plain.trace) / plain.trace).toBeLessThan(1e-12);
+      const r = traceSqrtProduct(a, b, n);
+      expect(r.rank).toBe(Math.min(n, samples - 1));
+      expect(r.trace).toBeGreaterThan(0);
       // tr (S·S)^½ = tr S for any PSD S
       let tr = 0;
       for (let i = 0; i < n; i++) tr += a[i * n + i];

@@ -8,7 +8,7 @@
  * Notation: B batch, H×W spatial size, C channels. Activations are NHWC.
  * Intermediates are freed as soon as they are used (`sequential`, `residual`).
  */
-import { Conv2d, GroupNorm, Module, residual, sequential } from "@nextscale/core";
+import { Conv2d, GroupNorm, Module, ModuleList, residual, sequential } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
 
 /** `Normalize`: GroupNorm with 32 groups, eps 1e-6, affine. */
@@ -109,5 +109,27 @@ export class Downsample2x extends Module {
   /** (B, H, W, C) -> (B, H/2, W/2, C) */
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return this.conv.forward(x);
+  }
+}
+
+/**
+ * One resolution level of the encoder or the decoder: its ResNet blocks,
+ * each followed by its attention block at the lowest resolution, then the
+ * resampling to the next level (`downsample` in the encoder, `upsample` in
+ * the decoder; none after the last level). Child names are the official ones.
+ */
+export class ResolutionLevel extends Module {
+  readonly block: ModuleList<ResnetBlock>;
+  readonly attn: ModuleList<AttnBlock>;
+  /** `downsample` or `upsample`, under that name in the state dict. */
+  readonly resample: Downsample2x | Upsample2x | null;
+  constructor(blocks: ResnetBlock[], attn: AttnBlock[], resample: ["downsample", Downsample2x] | ["upsample", Upsample2x] | null) {
+    super();
+    this.block = this.child("block", new ModuleList(blocks));
+    this.attn = this.child("attn", new ModuleList(attn));
+    this.resample = resample ? this.child(resample[0], resample[1]) : null;
+  }
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return sequential(x, ...this.block.items.flatMap((block, j) => [block, this.attn.items[j]]), this.resample);
   }
 }

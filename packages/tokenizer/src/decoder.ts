@@ -8,32 +8,15 @@
  */
 import { Conv2d, type GroupNorm, Module, ModuleList, sequential } from "@nextscale/core";
 import type * as tf from "@tensorflow/tfjs-core";
-import { AttnBlock, normalize, ResnetBlock, Upsample2x } from "./basic-vae.js";
+import { AttnBlock, normalize, ResnetBlock, ResolutionLevel, Upsample2x } from "./basic-vae.js";
 import type { VqvaeConfig } from "./config.js";
 import { MidBlock } from "./encoder.js";
-
-/** One resolution level: `block`, `attn`, and `upsample` except at level 0. */
-export class DecoderLevel extends Module {
-  readonly block: ModuleList<ResnetBlock>;
-  readonly attn: ModuleList<AttnBlock>;
-  readonly upsample: Upsample2x | null;
-  constructor(blocks: ResnetBlock[], attn: AttnBlock[], upsample: Upsample2x | null) {
-    super();
-    this.block = this.child("block", new ModuleList(blocks));
-    this.attn = this.child("attn", new ModuleList(attn));
-    this.upsample = upsample ? this.child("upsample", upsample) : null;
-  }
-  /** Each ResNet block (each followed by its attention, at the lowest level), then the upsampling. */
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    return sequential(x, ...this.block.items.flatMap((block, j) => [block, this.attn.items[j]]), this.upsample);
-  }
-}
 
 export class Decoder extends Module {
   readonly conv_in: Conv2d;
   readonly mid: MidBlock;
   /** `up[i]` is level i (0 = full resolution), built from the lowest level up as in the official code. */
-  readonly up: ModuleList<DecoderLevel>;
+  readonly up: ModuleList<ResolutionLevel>;
   readonly norm_out: GroupNorm;
   readonly conv_out: Conv2d;
   constructor(readonly config: VqvaeConfig) {
@@ -43,7 +26,7 @@ export class Decoder extends Module {
     let blockIn = ch * chMult[levels - 1];
     this.conv_in = this.child("conv_in", new Conv2d(zChannels, blockIn, 3, 1, 1));
     this.mid = this.child("mid", new MidBlock(blockIn, usingMidSa));
-    const up: DecoderLevel[] = [];
+    const up: ResolutionLevel[] = [];
     for (let i = levels - 1; i >= 0; i--) {
       const blockOut = ch * chMult[i];
       const blocks: ResnetBlock[] = [];
@@ -53,7 +36,7 @@ export class Decoder extends Module {
         blockIn = blockOut;
         if (i === levels - 1 && usingSa) attn.push(new AttnBlock(blockIn));
       }
-      up.unshift(new DecoderLevel(blocks, attn, i !== 0 ? new Upsample2x(blockIn) : null));
+      up.unshift(new ResolutionLevel(blocks, attn, i !== 0 ? ["upsample", new Upsample2x(blockIn)] : null));
     }
     this.up = this.child("up", new ModuleList(up));
     this.norm_out = this.child("norm_out", normalize(blockIn));

@@ -8,25 +8,8 @@
  */
 import { Conv2d, type GroupNorm, Module, ModuleList, sequential } from "@nextscale/core";
 import type * as tf from "@tensorflow/tfjs-core";
-import { AttnBlock, Downsample2x, normalize, ResnetBlock } from "./basic-vae.js";
+import { AttnBlock, Downsample2x, normalize, ResnetBlock, ResolutionLevel } from "./basic-vae.js";
 import type { VqvaeConfig } from "./config.js";
-
-/** One resolution level: `block`, `attn`, and `downsample` except at the last level. */
-export class EncoderLevel extends Module {
-  readonly block: ModuleList<ResnetBlock>;
-  readonly attn: ModuleList<AttnBlock>;
-  readonly downsample: Downsample2x | null;
-  constructor(blocks: ResnetBlock[], attn: AttnBlock[], downsample: Downsample2x | null) {
-    super();
-    this.block = this.child("block", new ModuleList(blocks));
-    this.attn = this.child("attn", new ModuleList(attn));
-    this.downsample = downsample ? this.child("downsample", downsample) : null;
-  }
-  /** Each ResNet block (each followed by its attention, at the lowest level), then the downsampling. */
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    return sequential(x, ...this.block.items.flatMap((block, j) => [block, this.attn.items[j]]), this.downsample);
-  }
-}
 
 /** The middle: ResNet block, attention (if `using_mid_sa`), ResNet block. */
 export class MidBlock extends Module {
@@ -46,7 +29,7 @@ export class MidBlock extends Module {
 
 export class Encoder extends Module {
   readonly conv_in: Conv2d;
-  readonly down: ModuleList<EncoderLevel>;
+  readonly down: ModuleList<ResolutionLevel>;
   readonly mid: MidBlock;
   readonly norm_out: GroupNorm;
   readonly conv_out: Conv2d;
@@ -57,7 +40,7 @@ export class Encoder extends Module {
     this.conv_in = this.child("conv_in", new Conv2d(3, ch, 3, 1, 1));
     const inChMult = [1, ...chMult];
     let blockIn = ch;
-    const down: EncoderLevel[] = [];
+    const down: ResolutionLevel[] = [];
     for (let i = 0; i < levels; i++) {
       blockIn = ch * inChMult[i];
       const blockOut = ch * chMult[i];
@@ -68,7 +51,7 @@ export class Encoder extends Module {
         blockIn = blockOut;
         if (i === levels - 1 && usingSa) attn.push(new AttnBlock(blockIn));
       }
-      down.push(new EncoderLevel(blocks, attn, i !== levels - 1 ? new Downsample2x(blockIn) : null));
+      down.push(new ResolutionLevel(blocks, attn, i !== levels - 1 ? ["downsample", new Downsample2x(blockIn)] : null));
     }
     this.down = this.child("down", new ModuleList(down));
     this.mid = this.child("mid", new MidBlock(blockIn, usingMidSa));

@@ -3,7 +3,7 @@
  * token maps with float32 parity to the official PyTorch model; loads
  * `vae_ch160v4096z32.pth` as it is.
  */
-export { AttnBlock, Downsample2x, normalize, ResnetBlock, Upsample2x } from "./basic-vae.js";
+export { AttnBlock, Downsample2x, normalize, ResnetBlock, ResolutionLevel, Upsample2x } from "./basic-vae.js";
 export {
   checkPatchNums,
   downsampleRatio,
@@ -17,8 +17,8 @@ export {
   type VqvaeKwargs,
   type VqvaePresetName,
 } from "./config.js";
-export { Decoder, DecoderLevel } from "./decoder.js";
-export { Encoder, EncoderLevel, MidBlock } from "./encoder.js";
+export { Decoder } from "./decoder.js";
+export { Encoder, MidBlock } from "./encoder.js";
 export { VqvaeInputError } from "./errors.js";
 export { MultiScaleQuantizer, type QuantizerTrainOutput } from "./multi-scale-quantizer.js";
 export {
