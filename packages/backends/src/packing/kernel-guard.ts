@@ -50,6 +50,7 @@ export class KernelGuard {
   private readonly originals = new Map<string, tf.KernelFunc>();
   private watching: { dataId: object; name: string; use?: Use } | null = null;
   private installed = false;
+  private guardedBackend: object | null = null;
 
   constructor(
     readonly backend: string,
@@ -57,17 +58,25 @@ export class KernelGuard {
     private readonly reroute: (call: KernelCall, input: string) => tf.KernelFunc | null = () => null,
   ) {}
 
-  /** Wrap every kernel registered for the backend now, and its reads (once; kernels registered later are not guarded). */
+  /**
+   * Wrap every kernel registered for the backend now (once; kernels
+   * registered later are not guarded), and the reads of its current
+   * instance.
+   */
   install(): void {
-    if (this.installed) return;
-    this.installed = true;
-    for (const config of tf.getKernelsForBackend(this.backend)) {
-      const original = config.kernelFunc;
-      this.originals.set(config.kernelName, original);
-      tf.unregisterKernel(config.kernelName, this.backend);
-      tf.registerKernel({ ...config, kernelFunc: (args) => this.run(config.kernelName, original, args) });
+    if (!this.installed) {
+      this.installed = true;
+      for (const config of tf.getKernelsForBackend(this.backend)) {
+        const original = config.kernelFunc;
+        this.originals.set(config.kernelName, original);
+        tf.unregisterKernel(config.kernelName, this.backend);
+        tf.registerKernel({ ...config, kernelFunc: (args) => this.run(config.kernelName, original, args) });
+      }
     }
-    const be = tf.findBackend(this.backend) as unknown as Record<"read" | "readSync", (dataId: object, ...rest: unknown[]) => unknown>;
+    const instance = tf.findBackend(this.backend);
+    if (!instance || instance === this.guardedBackend) return;
+    this.guardedBackend = instance;
+    const be = instance as unknown as Record<"read" | "readSync", (dataId: object, ...rest: unknown[]) => unknown>;
     for (const method of ["read", "readSync"] as const) {
       const read = be[method].bind(be);
       be[method] = (dataId, ...rest) => {
