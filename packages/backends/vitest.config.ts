@@ -1,5 +1,3 @@
-import { defineConfig } from "vitest/config";
+import { packageTestConfig } from "../../tools/test-utils/vitest.shared.ts";
 
-export default defineConfig({
-  test: { include: ["src/**/*.test.ts"], testTimeout: 60_000 },
-});
+export default packageTestConfig({ testTimeout: 60_000 });

@@ -1,13 +1,4 @@
-import { fileURLToPath } from "node:url";
-import { defineConfig } from "vitest/config";
+import { packageTestConfig } from "../../tools/test-utils/vitest.shared.ts";
 
-export default defineConfig({
-  resolve: {
-    alias: { "#open-path": fileURLToPath(new URL("./src/io/open-path.node.ts", import.meta.url)) },
-  },
-  test: {
-    include: ["src/**/*.test.ts"],
-    setupFiles: ["./src/test-setup.ts"],
-    testTimeout: 60_000,
-  },
-});
+// "#open-path" (package.json "imports") resolves to src/io/open-path.node.ts through the source condition.
+export default packageTestConfig({ setupFiles: ["./src/test-setup.ts"], testTimeout: 60_000 });

@@ -1,9 +1,3 @@
-import { defineConfig } from "vitest/config";
+import { packageTestConfig } from "../../tools/test-utils/vitest.shared.ts";
 
-export default defineConfig({
-  test: {
-    include: ["src/**/*.test.ts"],
-    setupFiles: ["./src/test-setup.ts"],
-    testTimeout: 120_000,
-  },
-});
+export default packageTestConfig({ setupFiles: ["./src/test-setup.ts"], testTimeout: 120_000 });
