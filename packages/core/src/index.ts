@@ -48,7 +48,7 @@ export {
 export { packedWeightCount, packForInference, packWhileLoading } from "./packing.js";
 export { Conv2d, Embedding, GroupNorm, geluTanh, LayerNorm, Linear, silu } from "./nn.js";
 export { isRecordingGradients, residual, sequential, type Step } from "./sequential.js";
-export { type ResampleMode, resampleMatrix, resampleTensor, resize2d } from "./resample.js";
+export { type BilinearTaps, bilinearTaps, type ResampleMode, resampleMatrix, resampleTensor, resize2d } from "./resample.js";
 export { decodeImage, encodePng, ImageFormatError, imageGrid, type RgbImage, toUint8Rgb } from "./image.js";
 export { Random } from "./random.js";
 export { GRADIENT_KERNELS, registerGradients, stopGradient } from "./gradients.js";

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { resampleMatrix, resize2d } from "./resample.js";
+import { bilinearTaps, resampleMatrix, resize2d } from "./resample.js";
 
 describe("resampling matrices", () => {
   it("rows of interpolation matrices sum to one", () => {
@@ -10,7 +10,8 @@ describe("resampling matrices", () => {
         for (let r = 0; r < o; r++) {
           let s = 0;
           for (let c = 0; c < i; c++) s += M[r * i + c];
-          expect(Math.abs(s - 1), `${mode} ${i}->${o} row ${r}`).toBeLessThan(1e-12);
+          // bilinear weights are PyTorch's float32 ones (bilinearTaps): λ0 + λ1 = 1 within float32 rounding
+          expect(Math.abs(s - 1), `${mode} ${i}->${o} row ${r}`).toBeLessThan(mode === "bilinear" ? 1.2e-7 : 1e-12);
         }
       }
     }
@@ -29,9 +30,29 @@ describe("resampling matrices", () => {
       for (let r = 4; r < o - 4; r++) {
         let y = 0;
         for (let c = 0; c < n; c++) y += M[r * n + c] * c;
-        expect(y).toBeCloseTo((r + 0.5) * (n / o) - 0.5, 12);
+        expect(y).toBeCloseTo((r + 0.5) * (n / o) - 0.5, 6);
       }
     }
+  });
+
+  it("bilinear weights are PyTorch's float32 weights, bit for bit", () => {
+    // F.interpolate(one-hot rows, size=(1, 10), mode="bilinear", align_corners=False) from 16 columns,
+    // Debian's torch 1.13.1 on the CPU: output o takes these two inputs with these float32 weights
+    const torch16to10: [number, number, number, number][] = [
+      [0, 1, 0.699999988079071, 0.30000001192092896],
+      [1, 2, 0.09999996423721313, 0.9000000357627869],
+      [3, 4, 0.4999999403953552, 0.5000000596046448],
+      [5, 6, 0.8999999165534973, 0.10000008344650269],
+      [6, 7, 0.2999998927116394, 0.7000001072883606],
+    ];
+    const t = bilinearTaps(16, 10);
+    torch16to10.forEach(([i0, i1, l0, l1], o) => {
+      expect([t.i0[o], t.i1[o], t.l0[o], t.l1[o]], `output ${o}`).toEqual([i0, i1, l0, l1]);
+    });
+    // float64 arithmetic would give 0.5 / 0.5 at output 2, and a threshold at 0.5 would then decide the other way
+    expect(t.l0[2]).not.toBe(0.5);
+    const same = bilinearTaps(5, 5);
+    expect([Array.from(same.i0), Array.from(same.l0), Array.from(same.l1)]).toEqual([[0, 1, 2, 3, 4], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]]);
   });
 
   it("resize2d applies M·X·Mᵀ per channel on NHWC", async () => {

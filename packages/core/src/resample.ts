@@ -15,12 +15,52 @@ const A = -0.75; // PyTorch's cubic convolution coefficient
 const c1 = (x: number) => ((A + 2) * x - (A + 3)) * x * x + 1;
 const c2 = (x: number) => ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
 
-/** The (out × in) matrix of a 1-D resize, row-major, float64. */
+/**
+ * The two taps of each output of a 1-D bilinear resize (`align_corners=False`)
+ * and their float32 weights, exactly as PyTorch's CPU kernels compute them
+ * (measured against Debian's torch 1.13.1: every weight bit for bit): the
+ * scale in float32, fl(in/out); the source index (o + 0.5)·scale − 0.5 in
+ * float64, clamped at 0; i0 its floor (at most in − 1); λ1 = fl(src − i0)
+ * clamped to [0, 1] and λ0 = fl(1 − λ1). Same sizes: a copy (λ0 = 1).
+ * Float64 weights differ in the last bits, which decides thresholds at
+ * exactly 0.5 (edit masks) the other way.
+ */
+export interface BilinearTaps {
+  i0: Int32Array;
+  i1: Int32Array;
+  l0: Float32Array;
+  l1: Float32Array;
+}
+
+export function bilinearTaps(inSize: number, outSize: number): BilinearTaps {
+  const t = { i0: new Int32Array(outSize), i1: new Int32Array(outSize), l0: new Float32Array(outSize), l1: new Float32Array(outSize) };
+  const scale = Math.fround(inSize / outSize);
+  for (let o = 0; o < outSize; o++) {
+    if (inSize === outSize) {
+      t.i0[o] = t.i1[o] = o;
+      t.l0[o] = 1;
+      continue;
+    }
+    const src = Math.max(scale * (o + 0.5) - 0.5, 0);
+    const i0 = Math.min(Math.floor(src), inSize - 1);
+    t.i0[o] = i0;
+    t.i1[o] = i0 < inSize - 1 ? i0 + 1 : i0;
+    t.l1[o] = Math.min(Math.max(src - i0, 0), 1);
+    t.l0[o] = 1 - t.l1[o];
+  }
+  return t;
+}
+
+/**
+ * The (out × in) matrix of a 1-D resize, row-major, float64 (bilinear:
+ * PyTorch's float32 weights, see `bilinearTaps`).
+ */
 export function resampleMatrix(mode: ResampleMode, inSize: number, outSize: number): Float64Array {
   if (!(Number.isInteger(inSize) && Number.isInteger(outSize) && inSize > 0 && outSize > 0)) {
     throw new RangeError(`resampleMatrix: sizes must be positive integers (got ${inSize} -> ${outSize})`);
   }
   const M = new Float64Array(outSize * inSize);
+  const bilinear = mode === "bilinear" ? bilinearTaps(inSize, outSize) : null;
   const s = inSize / outSize;
   const clamp = (i: number) => Math.min(Math.max(i, 0), inSize - 1);
   for (let o = 0; o < outSize; o++) {
@@ -37,11 +77,9 @@ export function resampleMatrix(mode: ResampleMode, inSize: number, outSize: numb
       const w = [c2(t + 1), c1(t), c1(1 - t), c2(2 - t)];
       for (let k = 0; k < 4; k++) M[row + clamp(f - 1 + k)] += w[k];
     } else if (mode === "bilinear") {
-      const src = Math.max((o + 0.5) * s - 0.5, 0);
-      const f = Math.min(Math.floor(src), inSize - 1);
-      const t = src - f;
-      M[row + f] += 1 - t;
-      M[row + Math.min(f + 1, inSize - 1)] += t;
+      const { i0, i1, l0, l1 } = bilinear!;
+      M[row + i0[o]] += l0[o];
+      M[row + i1[o]] += l1[o];
     } else {
       // nearest (PyTorch's legacy 'nearest': floor(o·in/out))
       M[row + Math.min(Math.floor(o * s), inSize - 1)] = 1;

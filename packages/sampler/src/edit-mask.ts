@@ -6,7 +6,8 @@
  * (align_corners=False) and thresholded at > 0.5; scales with pn² ≤ 3 keep
  * everything.
  */
-import { resampleMatrix } from "@nextscale/core";
+import { bilinearTaps } from "@nextscale/core";
+import { fmaf } from "./float32.js";
 
 export class EditMaskError extends Error {
   override name = "EditMaskError";
@@ -38,8 +39,10 @@ export function boxKeepMask(P: number, box: [number, number, number, number], mo
 
 /**
  * A token-space keep-mask from an image-space mask (H×W values in [0, 1],
- * 1 = the marked region): area-averaged to P×P; the marked region is
- * regenerated for in-painting and kept for out-painting.
+ * 1 = the marked region): area-averaged to P×P as `F.interpolate(mode='area')`
+ * does on the CPU (float32 sums over each window in row order, divided by
+ * its height, then by its width); the marked region is regenerated for
+ * in-painting (1 − value, in float32) and kept for out-painting.
  */
 export function imageKeepMask(
   mask: { width: number; height: number; data: Float32Array },
@@ -50,40 +53,66 @@ export function imageKeepMask(
   if (mask.width !== imageSize || mask.height !== imageSize) {
     throw new EditMaskError(`mask must be ${imageSize}×${imageSize} like the image, got ${mask.width}×${mask.height}`);
   }
-  const mh = resampleMatrix("area", mask.height, P);
-  const mw = resampleMatrix("area", mask.width, P);
+  const { width: W, height: H } = mask;
   const data = new Float32Array(P * P);
   for (let i = 0; i < P; i++) {
+    const [y0, y1] = [Math.floor((i * H) / P), Math.ceil(((i + 1) * H) / P)];
     for (let j = 0; j < P; j++) {
+      const [x0, x1] = [Math.floor((j * W) / P), Math.ceil(((j + 1) * W) / P)];
       let s = 0;
-      for (let y = 0; y < mask.height; y++) {
-        const wy = mh[i * mask.height + y];
-        if (wy === 0) continue;
-        for (let x = 0; x < mask.width; x++) s += wy * mw[j * mask.width + x] * mask.data[y * mask.width + x];
-      }
-      data[i * P + j] = mode === "inpaint" ? 1 - s : s;
+      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) s = Math.fround(s + mask.data[y * W + x]);
+      const v = Math.fround(Math.fround(s / (y1 - y0)) / (x1 - x0));
+      data[i * P + j] = mode === "inpaint" ? 1 - v : v;
     }
   }
   return { size: P, data };
 }
 
-/** The mask a scale with side pn uses: bilinear resize of the keep-mask, > 0.5 (pn² ≤ 3: all kept). */
-export function scaleKeepMask(mask: KeepMask, pn: number): Uint8Array {
-  const out = new Uint8Array(pn * pn);
-  if (pn * pn <= 3) return out.fill(1);
+/**
+ * The keep-mask resized to a scale of side pn before the threshold, as the
+ * official `replace_embedding` computes it on the CPU:
+ * `F.interpolate(mask.expand(B, 1, P, P), (pn, pn), mode='bilinear', align_corners=False)`
+ * in float32. PyTorch's CPU kernels round this differently for one image and
+ * for a batch (measured, Debian's torch 1.13.1 with AVX2: every value bit for
+ * bit in both cases, test-fixtures/edit-masks): one image takes the
+ * channels-last kernel, the four taps' float32 weights λy·λx multiplied
+ * with the mask and summed in float64; a batch (the mask expanded with a zero
+ * batch stride) takes the generic kernel, each row fl(m0·λ0 + m1·λ1) and then
+ * the rows the same way, every step a float32 fused multiply-add. Thresholds
+ * at 0.5 are met often (a box's edges land on half-tokens), so the rounding
+ * decides which tokens are kept.
+ */
+export function scaleKeepMaskValues(mask: KeepMask, pn: number, batch = 1): Float32Array {
   const P = mask.size;
-  const M = resampleMatrix("bilinear", P, pn);
-  // Accumulate in float32 as PyTorch's interpolate does on a float mask.
-  for (let i = 0; i < pn; i++) {
-    for (let j = 0; j < pn; j++) {
-      let s = 0;
-      for (let y = 0; y < P; y++) {
-        const wy = M[i * P + y];
-        if (wy === 0) continue;
-        for (let x = 0; x < P; x++) s += wy * M[j * P + x] * mask.data[y * P + x];
+  const m = mask.data;
+  const { i0, i1, l0, l1 } = bilinearTaps(P, pn);
+  const out = new Float32Array(pn * pn);
+  for (let oy = 0; oy < pn; oy++) {
+    const [ra, rb, h0, h1] = [i0[oy] * P, i1[oy] * P, l0[oy], l1[oy]];
+    for (let ox = 0; ox < pn; ox++) {
+      const [a, b, w0, w1] = [i0[ox], i1[ox], l0[ox], l1[ox]];
+      if (batch === 1) {
+        const w = [Math.fround(h0 * w0), Math.fround(h0 * w1), Math.fround(h1 * w0), Math.fround(h1 * w1)];
+        out[oy * pn + ox] = m[ra + a] * w[0] + m[ra + b] * w[1] + m[rb + a] * w[2] + m[rb + b] * w[3];
+      } else {
+        const top = fmaf(m[ra + a], w0, Math.fround(m[ra + b] * w1));
+        const bottom = fmaf(m[rb + a], w0, Math.fround(m[rb + b] * w1));
+        out[oy * pn + ox] = fmaf(top, h0, Math.fround(bottom * h1));
       }
-      out[i * pn + j] = Math.fround(s) > 0.5 ? 1 : 0;
     }
   }
+  return out;
+}
+
+/**
+ * The mask a scale with side pn uses for a batch of `batch` images: the
+ * resized keep-mask (`scaleKeepMaskValues`) > 0.5, and everything kept where
+ * pn² ≤ 3 (the official code's rule).
+ */
+export function scaleKeepMask(mask: KeepMask, pn: number, batch = 1): Uint8Array {
+  const out = new Uint8Array(pn * pn);
+  if (pn * pn <= 3) return out.fill(1);
+  const v = scaleKeepMaskValues(mask, pn, batch);
+  for (let i = 0; i < v.length; i++) out[i] = v[i] > 0.5 ? 1 : 0;
   return out;
 }

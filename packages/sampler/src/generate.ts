@@ -316,7 +316,7 @@ async function prepareKeep(keep: NonNullable<GenerateOptions["keep"]>, B: number
     for (let b = 0; b < B; b++) out.set(d, b * l);
     return out;
   }));
-  const masks = patchNums.map((pn) => scaleKeepMask(keep.mask, pn));
+  const masks = patchNums.map((pn) => scaleKeepMask(keep.mask, pn, B)); // PyTorch rounds the resize differently for one image and a batch
   return { indices, masks };
 }
 

@@ -4,7 +4,7 @@
  * seeded sampling, progress and cancellation, and zero-shot editing
  * (in-painting, out-painting, class-conditional editing) through keep-masks.
  */
-export { boxKeepMask, EditMaskError, imageKeepMask, type KeepMask, scaleKeepMask } from "./edit-mask.js";
+export { boxKeepMask, EditMaskError, imageKeepMask, type KeepMask, scaleKeepMask, scaleKeepMaskValues } from "./edit-mask.js";
 export {
   checkModelPair,
   GENERATE_DEFAULTS,

@@ -25,6 +25,15 @@ describe("top-k / top-p filtering (official rule)", () => {
     expect(filtered(row, 0, 0.5).map((x) => x === NEG)).toEqual([true, true, false, false]); // 0.6 > 0.5
   });
 
+  it("top-p decides in float32 as PyTorch does: float32 cumulative sums against fl32(1 - p)", () => {
+    // the smallest token's probability 0.04 + 1e-11: above 1 − 0.96 in float64 (0.040000000000000036), but its
+    // float32 cumsum rounds to fl32(0.04) = 0.03999999910593033 = fl32(1 − 0.96), so PyTorch drops it
+    const row = [0.04 + 1e-11, 0.96 - 1e-11].map(Math.log);
+    expect(Math.fround(0.04 + 1e-11)).toBe(Math.fround(1 - 0.96));
+    expect(0.04 + 1e-11 > 1 - 0.96).toBe(true);
+    expect(filtered(row, 0, 0.96).map((x) => x === NEG)).toEqual([true, false]);
+  });
+
   it("top-p always keeps the largest token, even when p is tiny", () => {
     const r = filtered([0, 0, 10], 0, 1e-9);
     expect(r.map((x) => x === NEG)).toEqual([true, true, false]);

@@ -7,7 +7,11 @@
  * - top-p: sort ascending, drop the tokens whose cumulative softmax
  *   probability is ≤ 1 − p; the largest token is always kept. Equal logits
  *   are ordered by index (a stable sort), so ties are broken the same way
- *   on every platform.
+ *   on every platform. As in PyTorch, the probabilities are float32, their
+ *   running sum is accumulated in float64 and stored as float32 (its CPU
+ *   `cumsum`), and 1 − p is a float32 (a Python float compared with a
+ *   float32 tensor); only the last bits of `exp` can still differ from
+ *   PyTorch's vectorised one, which a decision feels only at a near-tie.
  * - draw: one sample from the softmax of what is left.
  */
 import type { Random } from "@nextscale/core";
@@ -42,11 +46,12 @@ export function filterTopKTopP(row: Float32Array | Float64Array, opts: FilterOpt
     const max = row[order[V - 1]];
     let total = 0;
     for (let i = 0; i < V; i++) total += Math.exp(row[i] - max);
+    const limit = Math.fround(1 - topP);
     let cum = 0;
     for (let j = 0; j < V - 1; j++) {
       const i = order[j];
-      cum += Math.exp(row[i] - max) / total;
-      if (cum <= 1 - topP) row[i] = Number.NEGATIVE_INFINITY;
+      cum += Math.fround(Math.exp(row[i] - max) / total);
+      if (Math.fround(cum) <= limit) row[i] = Number.NEGATIVE_INFINITY;
       else break; // cumulative sums only grow
     }
   }
