@@ -91,6 +91,15 @@ export function referenceBundles(): Bundle[] {
   return discover("NEXTSCALE_REFERENCE_BUNDLES", (m) => m.vqvae !== undefined && m.var !== undefined);
 }
 
+/**
+ * Zero-shot editing bundles made by the official demo's code (`meta.inpaint`,
+ * see tools/fixtures/make_inpaint_10scale.py): the fixtures' own and any in
+ * NEXTSCALE_REFERENCE_BUNDLES.
+ */
+export function inpaintBundles(): Bundle[] {
+  return discover("NEXTSCALE_REFERENCE_BUNDLES", (m) => m.inpaint !== undefined);
+}
+
 /** FID bundles: the fixtures' own and NEXTSCALE_FID_BUNDLES. */
 export function fidBundles(): Bundle[] {
   return discover("NEXTSCALE_FID_BUNDLES", (m) => m.frechet_distance !== undefined);
