@@ -59,21 +59,8 @@ for (const bundle of inpaintBundles()) {
     const srcAll = await Promise.all(patchNums.map(async (_, k) => toInt32(await io.read(`idx_s${k}`))));
     const maskRef = toFloat32(await io.read("inpaint_mask_hw"));
 
-    it("the demo's box mask is the reference's (and how many of our VQ-VAE's tokens equal the reference's)", async () => {
+    it("the demo's box mask is the reference's", () => {
       expect(Array.from(boxKeepMask(P, meta.box, "inpaint").data)).toEqual(Array.from(maskRef));
-      const img = await io.read("img_B3HW");
-      const [Bi, C, H, W] = img.shape;
-      const x = tf.tensor4d(nchwToNhwc(toFloat32(img), img.shape), [Bi, H, W, C]);
-      const ours = vae.imageToIndices(x, patchNums);
-      let differ = 0;
-      for (let k = 0; k < patchNums.length; k++) {
-        const got = await ours[k].data();
-        for (let i = 0; i < got.length; i++) if (got[i] !== srcAll[k][i]) differ++;
-      }
-      // informational: the in-painting below uses the reference's tokens, and the tokenizer's suite owns the
-      // near-tie rule for the nearest-code search (this bundle holds no distance gaps)
-      console.log(`[parity] ${bundle.name} encoding: ${srcAll.reduce((a, t) => a + t.length, 0)} tokens, ${differ} differ from the official VQ-VAE's`);
-      tf.dispose([x, ...ours]);
     });
 
     for (const [run, rows] of Object.entries(meta.runs)) {
