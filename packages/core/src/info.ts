@@ -3,6 +3,7 @@
  * holds, how many tensors and parameters, and every key's shape.
  */
 import { DTYPE_SIZE, type DType, numel } from "./io/dtype.js";
+import { CheckpointFormatError } from "./io/source.js";
 import type { TensorStore } from "./io/store.js";
 
 export type CheckpointKind = "vae" | "var" | "inception" | "other";
@@ -40,14 +41,16 @@ export function guessKind(keys: string[]): CheckpointKind {
 }
 
 export function inspectCheckpoint(store: TensorStore): CheckpointSummary {
-  const keys: Record<string, number[]> = {};
-  const dtypes: Partial<Record<DType, number>> = {};
+  // null-prototype objects: a tensor named `__proto__` is an ordinary key
+  const keys: Record<string, number[]> = Object.create(null);
+  const dtypes: Partial<Record<DType, number>> = Object.create(null);
   let params = 0;
   let elements = 0;
   let bytes = 0;
   for (const k of store.keys()) {
     const { shape, dtype } = store.info(k);
     const n = numel(shape);
+    if (!Number.isSafeInteger(n)) throw new CheckpointFormatError(`${store.name}: tensor ${k.slice(0, 200)} has a shape whose size overflows: [${shape}]`);
     keys[k] = shape;
     elements += n;
     bytes += n * DTYPE_SIZE[dtype];

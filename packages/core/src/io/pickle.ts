@@ -7,14 +7,79 @@
  * beyond 2^53), float, str, bytes -> Uint8Array, list -> array,
  * tuple -> PyTuple, dict -> PyDict (an ordered Map with Python attributes).
  * Reference: CPython `Lib/pickle.py` and `Modules/_pickle.c` opcode tables.
+ *
+ * Bounded work: a hostile pickle can make a small file describe a huge
+ * structure (containers shared through the memo and passed again and
+ * again to a callable, "billion laughs"). Unpickling costs at most a small
+ * multiple of the data's length: every call's arguments and every state
+ * set by BUILD count against a budget of `WORK_PER_BYTE` units per byte,
+ * integers longer than any checkpoint needs are refused, and values are
+ * rendered into messages only up to a bounded length (`renderValue`).
  */
 import { CheckpointFormatError } from "./source.js";
+
+/** Work allowed per byte of pickle data (calls' argument sizes, BUILD states), plus a fixed allowance. */
+const WORK_PER_BYTE = 16;
+const WORK_BASE = 1 << 20;
+/** Longest integer accepted (LONG1/LONG4 bytes; LONG text digits): no checkpoint needs more than 64 bits. */
+const MAX_INT_BYTES = 64;
+const MAX_INT_DIGITS = 160;
+
+/**
+ * A short, bounded description of a value from a pickle, for error
+ * messages: at most `max` characters, containers shown a few items deep,
+ * shared and self-referencing containers never walked twice.
+ */
+export function renderValue(v: unknown, max = 200): string {
+  let out = "";
+  const seen = new Set<unknown>();
+  const emit = (x: unknown, depth: number): void => {
+    if (out.length > max) return;
+    if (x === null) out += "None";
+    else if (typeof x === "string") out += JSON.stringify(x.length > max ? `${x.slice(0, max)}…` : x);
+    else if (typeof x === "number" || typeof x === "boolean" || typeof x === "bigint") {
+      const t = String(x);
+      out += t.length > 40 ? `${t.slice(0, 40)}… (${t.length} digits)` : t;
+    } else if (x instanceof Uint8Array) out += `bytes(${x.length})`;
+    else if (Array.isArray(x) || x instanceof Set || x instanceof Map) {
+      const name = x instanceof PyTuple ? "tuple" : x instanceof Map ? "dict" : x instanceof Set ? "set" : "list";
+      const size = x instanceof Map || x instanceof Set ? x.size : x.length;
+      if (seen.has(x) || depth > 2) {
+        out += `${name}(${size} items)`;
+        return;
+      }
+      seen.add(x);
+      const [open, close] = x instanceof PyTuple ? ["(", ")"] : x instanceof Map || x instanceof Set ? ["{", "}"] : ["[", "]"];
+      out += open;
+      let i = 0;
+      for (const item of x instanceof Map ? x.entries() : x) {
+        if (i > 0) out += ", ";
+        if (i === 4 || out.length > max) {
+          out += `… ${size} items`;
+          break;
+        }
+        if (x instanceof Map) {
+          const [k, val] = item as [unknown, unknown];
+          emit(k, depth + 1);
+          out += ": ";
+          emit(val, depth + 1);
+        } else emit(item, depth + 1);
+        i++;
+      }
+      out += close;
+    } else if (typeof x === "object" && x !== null && "qualname" in x) out += `<${String((x as PyCallable).qualname).slice(0, 80)}>`;
+    else out += `<${typeof x === "object" && x ? (x.constructor?.name ?? "object") : typeof x}>`;
+  };
+  emit(v, 0);
+  return out.length > max ? `${out.slice(0, max)}…` : out;
+}
 
 /** A Python tuple (kept distinct from lists, which matters for persistent ids). */
 export class PyTuple extends Array<unknown> {}
 /** A Python dict / OrderedDict; `attrs` holds state set by BUILD (e.g. `_metadata`). */
 export class PyDict extends Map<unknown, unknown> {
-  attrs: Record<string, unknown> = {};
+  /** A null-prototype object: a name from the file (`__proto__` too) is an ordinary key. */
+  attrs: Record<string, unknown> = Object.create(null);
 }
 /** A whitelisted Python callable or class, resolved by the caller. */
 export interface PyCallable {
@@ -30,6 +95,8 @@ export interface UnpickleOptions {
   /** For error messages. */
   name?: string;
 }
+
+const clip = (s: string, max = 100) => (s.length > max ? `${s.slice(0, max)}…` : s);
 
 function tuple(items: unknown[]): PyTuple {
   const t = new PyTuple();
@@ -49,6 +116,21 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
   const stack: unknown[] = [];
   const marks: number[] = [];
   const memo = new Map<number, unknown>();
+  const budget = WORK_BASE + WORK_PER_BYTE * data.byteLength;
+  let work = 0;
+  /** Charge the size of what a call or BUILD is handed (shallow: containers count their items, strings their length). */
+  const charge = (xs: Iterable<unknown>, what: string) => {
+    for (const x of xs) {
+      work += 1;
+      if (typeof x === "string") work += x.length >> 4;
+      else if (Array.isArray(x)) work += x.length;
+      else if (x instanceof Map || x instanceof Set) work += x.size;
+      else if (x instanceof Uint8Array) work += x.length >> 4;
+    }
+    if (work > budget) {
+      fail(`${what}: the pickle makes more work than its ${data.byteLength} bytes can describe (shared containers passed again and again: refused)`);
+    }
+  };
 
   const need = (n: number) => {
     if (pos + n > data.byteLength) fail(`truncated data at byte ${pos} (needs ${n} more)`);
@@ -107,7 +189,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
     const c = opts.findClass(module, name);
     if (!c) {
       fail(
-        `refusing to load global "${module}.${name}": not in the whitelist of safe types (a checkpoint that needs it may run code; only tensor state dicts are read)`,
+        `refusing to load global "${clip(module)}.${clip(name)}": not in the whitelist of safe types (a checkpoint that needs it may run code; only tensor state dicts are read)`,
       );
     }
     return c as PyCallable;
@@ -123,10 +205,13 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
     if (kv.length % 2) fail("odd number of items in SETITEMS");
     for (let i = 0; i < kv.length; i += 2) (d as PyDict).set(kv[i], kv[i + 1]);
   };
+  /** A little-endian two's-complement integer, decoded in linear time (hex digits to one BigInt). */
   const intFromLE = (b: Uint8Array): number | bigint => {
     if (b.length === 0) return 0;
-    let v = 0n;
-    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+    if (b.length > MAX_INT_BYTES) fail(`an integer of ${b.length} bytes: no checkpoint needs more than ${MAX_INT_BYTES} (refused)`);
+    let hex = "";
+    for (let i = b.length - 1; i >= 0; i--) hex += b[i].toString(16).padStart(2, "0");
+    let v = BigInt(`0x${hex}`);
     if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
     return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   };
@@ -172,16 +257,18 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         // LONG4
         const n = i32();
         if (n < 0) fail("negative LONG4 length");
+        if (n > MAX_INT_BYTES) fail(`an integer of ${n} bytes: no checkpoint needs more than ${MAX_INT_BYTES} (refused)`);
         stack.push(intFromLE(bytes(n)));
         break;
       }
       case 0x49: {
         // INT (text); "01"/"00" are the protocol-0 booleans
         const s = line();
+        if (s.length > MAX_INT_DIGITS) fail(`an INT of ${s.length} characters (refused)`);
         if (s === "01" || s === "00") stack.push(s === "01");
         else {
           const v = Number(s);
-          if (!Number.isInteger(v)) fail(`bad INT ${JSON.stringify(s)}`);
+          if (!Number.isSafeInteger(v)) fail(`bad INT ${renderValue(s)}`);
           stack.push(v);
         }
         break;
@@ -189,6 +276,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
       case 0x4c: {
         // LONG (text)
         const s = line().replace(/L$/, "");
+        if (s.length > MAX_INT_DIGITS) fail(`a LONG of ${s.length} digits: no checkpoint needs one (refused)`);
         if (!/^-?\d+$/.test(s)) fail("bad LONG");
         const b = BigInt(s);
         stack.push(b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b);
@@ -375,6 +463,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         const args = pop();
         const f = asCallable(pop(), "REDUCE");
         if (!(args instanceof PyTuple)) fail("REDUCE arguments are not a tuple");
+        charge(args as PyTuple, `REDUCE ${f.qualname}`);
         stack.push(f.call([...(args as PyTuple)]));
         break;
       }
@@ -383,6 +472,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         const args = pop();
         const cls = asCallable(pop(), "NEWOBJ");
         if (!(args instanceof PyTuple)) fail("NEWOBJ arguments are not a tuple");
+        charge(args as PyTuple, `NEWOBJ ${cls.qualname}`);
         stack.push(cls.call([...(args as PyTuple)]));
         break;
       }
@@ -392,6 +482,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         const args = pop();
         const cls = asCallable(pop(), "NEWOBJ_EX");
         if (!(args instanceof PyTuple)) fail("NEWOBJ_EX arguments are not a tuple");
+        charge([...(args as PyTuple), kwargs], `NEWOBJ_EX ${cls.qualname}`);
         stack.push(cls.call([...(args as PyTuple)], kwargs instanceof PyDict ? kwargs : undefined));
         break;
       }
@@ -406,10 +497,14 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         }
         if (attrs === null) break;
         if (!(attrs instanceof PyDict)) fail("BUILD with a non-dict state");
+        charge([attrs], "BUILD");
         const target = obj as { attrs?: Record<string, unknown>; setState?: (s: PyDict) => void };
         if (typeof target?.setState === "function") target.setState(attrs as PyDict);
         else if (obj instanceof PyDict) {
-          for (const [k, v] of attrs as PyDict) obj.attrs[String(k)] = v;
+          for (const [k, v] of attrs as PyDict) {
+            if (typeof k !== "string") fail(`BUILD with an attribute name that is not a string: ${renderValue(k)}`);
+            obj.attrs[k as string] = v;
+          }
         } else fail("BUILD on an object that takes no state");
         break;
       }
@@ -417,6 +512,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         // BINPERSID
         const pid = pop();
         if (!opts.persistentLoad) fail("persistent id found but no persistent loader");
+        charge([pid], "BINPERSID");
         stack.push(opts.persistentLoad!(pid));
         break;
       }

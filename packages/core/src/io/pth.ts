@@ -4,9 +4,16 @@
  * `var_d*.pth`): `<top>/data.pkl` (pickle), `<top>/data/<key>` storages,
  * optional `<top>/byteorder`. The pickle is read by the restricted
  * unpickler with a whitelist that only rebuilds tensors and containers.
+ *
+ * Hostile files: every size, stride and offset is checked as an exact
+ * integer against its storage, a view may not materialise far more
+ * elements than its storage holds (stride-0 views), the tree of
+ * containers is walked iteratively with a bound on depth, on visits (shared
+ * containers) and on tensors, cycles are refused, and names become keys
+ * only in `Map`s and null-prototype objects.
  */
 import { byteSwap, DTYPE_SIZE, type DType, gatherStrided, type HostTensor, numel, viewAs } from "./dtype.js";
-import { PyDict, type PyCallable, PyTuple, unpickle } from "./pickle.js";
+import { PyDict, type PyCallable, PyTuple, renderValue, unpickle } from "./pickle.js";
 import { type ByteSource, CheckpointFormatError } from "./source.js";
 import { missingKey, type TensorInfo, type TensorStore } from "./store.js";
 import { type ZipEntry, ZipReader } from "./zip.js";
@@ -46,27 +53,51 @@ export class TensorRef {
 
 const callable = (qualname: string, call: PyCallable["call"]): PyCallable => ({ qualname, call });
 
+/** Most dimensions a tensor may have (PyTorch's own limit is 64). */
+const MAX_RANK = 64;
+/**
+ * A view may materialise at most this many times its storage's elements
+ * (plus `VIEW_SLACK`): more means stride-0 broadcasting, which a checkpoint
+ * of weights does not need and which would turn a small file into a huge
+ * allocation.
+ */
+const VIEW_FACTOR = 16;
+const VIEW_SLACK = 1 << 16;
+/** Most tensors a checkpoint may hold, and most containers the walk of its tree may visit per byte of pickle. */
+const MAX_TENSORS = 1_000_000;
+const VISITS_PER_BYTE = 4;
+/** Deepest nesting of containers walked (a state dict is one or two levels deep). */
+const MAX_DEPTH = 256;
+
 function intList(x: unknown, what: string): number[] {
-  if (!Array.isArray(x) || !x.every((v) => typeof v === "number" && Number.isInteger(v) && v >= 0)) {
-    throw new CheckpointFormatError(`malformed tensor ${what}: ${String(x)}`);
+  const ok = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+  if (!Array.isArray(x) || x.length > MAX_RANK || !x.every(ok)) {
+    throw new CheckpointFormatError(`malformed tensor ${what}: ${renderValue(x)} (expected at most ${MAX_RANK} non-negative integers)`);
   }
   return x as number[];
 }
 
 function rebuildTensor(args: unknown[]): TensorRef {
   const [storage, offset, size, stride] = args;
-  if (!(storage instanceof StorageRef)) throw new CheckpointFormatError("tensor rebuilt from something that is not a storage");
-  if (typeof offset !== "number" || !Number.isInteger(offset) || offset < 0) {
-    throw new CheckpointFormatError("malformed tensor storage offset");
+  if (!(storage instanceof StorageRef)) throw new CheckpointFormatError(`tensor rebuilt from something that is not a storage: ${renderValue(storage)}`);
+  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0) {
+    throw new CheckpointFormatError(`malformed tensor storage offset ${renderValue(offset)}`);
   }
   const shape = intList(size, "size");
   const st = intList(stride, "stride");
-  if (st.length !== shape.length) throw new CheckpointFormatError("tensor size and stride differ in length");
+  if (st.length !== shape.length) throw new CheckpointFormatError(`tensor size [${shape}] and stride [${st}] differ in length`);
   const n = numel(shape);
   let last = offset;
   for (let i = 0; i < shape.length; i++) if (shape[i] > 0) last += (shape[i] - 1) * st[i];
+  const where = `tensor view (offset ${offset}, size [${shape}], stride [${st}])`;
+  if (!Number.isSafeInteger(n) || !Number.isSafeInteger(last)) throw new CheckpointFormatError(`${where}: sizes overflow`);
   if (n > 0 && last >= storage.numel) {
-    throw new CheckpointFormatError(`tensor view (offset ${offset}, size [${shape}], stride [${st}]) exceeds its storage of ${storage.numel} elements`);
+    throw new CheckpointFormatError(`${where} exceeds its storage ${storage.key} of ${storage.numel} elements`);
+  }
+  if (n > VIEW_FACTOR * storage.numel + VIEW_SLACK) {
+    throw new CheckpointFormatError(
+      `${where} would materialise ${n} elements from storage ${storage.key} of ${storage.numel} (a stride-0 view): refused`,
+    );
   }
   return new TensorRef(storage, offset, shape, st);
 }
@@ -132,23 +163,30 @@ export async function openPth(source: ByteSource): Promise<TensorStore> {
     persistentLoad(pid) {
       // ('storage', storage_type, key, location, numel)
       if (!(pid instanceof PyTuple) || pid[0] !== "storage" || pid.length < 5) {
-        throw new CheckpointFormatError(`${source.name}: unsupported persistent id ${String(pid)}`);
+        throw new CheckpointFormatError(`${source.name}: unsupported persistent id ${renderValue(pid)}`);
       }
       const [, type, key, , n] = pid;
-      if (!(type instanceof StorageType)) throw new CheckpointFormatError(`${source.name}: unknown storage type`);
-      if (typeof key !== "string" || typeof n !== "number") throw new CheckpointFormatError(`${source.name}: malformed storage id`);
+      if (!(type instanceof StorageType)) throw new CheckpointFormatError(`${source.name}: unknown storage type ${renderValue(type)}`);
+      if (typeof key !== "string" || !/^[\w.-]{1,128}$/.test(key)) {
+        throw new CheckpointFormatError(`${source.name}: malformed storage key ${renderValue(key)}`);
+      }
+      if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
+        throw new CheckpointFormatError(`${source.name}: storage ${key} has a malformed element count ${renderValue(n)}`);
+      }
       let ref = storages.get(key);
       if (!ref) {
         ref = new StorageRef(key, type.dtype, n);
         storages.set(key, ref);
+      } else if (ref.dtype !== type.dtype || ref.numel !== n) {
+        throw new CheckpointFormatError(`${source.name}: storage ${key} is declared twice, as ${ref.numel} ${ref.dtype} and as ${n} ${type.dtype}`);
       }
       return ref;
     },
   });
 
   const tensors = new Map<string, TensorRef>();
-  const metadata: Record<string, unknown> = {};
-  flatten(root, "", tensors, metadata);
+  const metadata: Record<string, unknown> = Object.create(null);
+  flatten(root, tensors, metadata, VISITS_PER_BYTE * zip.entries.get(pkl)!.size + 1024, `${source.name} (${pkl})`);
   if (root instanceof PyDict && root.attrs._metadata !== undefined) metadata._metadata = root.attrs._metadata;
 
   for (const s of storages.values()) {
@@ -161,15 +199,105 @@ export async function openPth(source: ByteSource): Promise<TensorStore> {
   return new PthStore(source, zip, prefix, tensors, metadata, bigEndian);
 }
 
-function flatten(v: unknown, prefix: string, out: Map<string, TensorRef>, meta: Record<string, unknown>): void {
-  if (v instanceof TensorRef) {
-    out.set(prefix, v);
-  } else if (v instanceof PyDict) {
-    for (const [k, x] of v) flatten(x, prefix ? `${prefix}.${String(k)}` : String(k), out, meta);
-  } else if (Array.isArray(v) && v.some((x) => x instanceof TensorRef || x instanceof PyDict)) {
-    for (let i = 0; i < v.length; i++) flatten(v[i], prefix ? `${prefix}.${i}` : String(i), out, meta);
-  } else if (prefix) {
-    meta[prefix] = v;
+/**
+ * A non-tensor leaf as metadata: kept as it is when it is small and shallow
+ * (at most 10,000 values, 32 levels, no cycle), else replaced by a short
+ * description, so that printing or serialising metadata stays cheap.
+ */
+function metadataValue(v: unknown): unknown {
+  if (!(v instanceof Map || v instanceof Set || Array.isArray(v))) return v;
+  const pending: [unknown, number][] = [[v, 0]];
+  const seen = new Set<unknown>();
+  let count = 0;
+  while (pending.length) {
+    const [x, depth] = pending.pop()!;
+    if (!(x instanceof Map || x instanceof Set || Array.isArray(x))) continue;
+    if (seen.has(x) || depth > 32 || (count += 1 + (x instanceof Map || x instanceof Set ? x.size : x.length)) > 10_000) {
+      return `(omitted: ${renderValue(v, 120)})`;
+    }
+    seen.add(x);
+    for (const y of x instanceof Map ? [...x.keys(), ...x.values()] : x) pending.push([y, depth + 1]);
+  }
+  return v;
+}
+
+/**
+ * The tensors of the unpickled tree by dotted name (`blocks.3.attn.proj.weight`;
+ * list items by index), and its other leaves as metadata. Walked
+ * iteratively: at most `maxVisits` containers (a container shared through
+ * the memo counts each time it is reached), `MAX_DEPTH` levels and
+ * `MAX_TENSORS` tensors; a container inside itself is refused, and so are
+ * tensors where no name can reach them (in a set, as a dict key). Lists and
+ * tuples are walked when they hold a tensor anywhere below them; otherwise
+ * they are metadata values.
+ */
+function flatten(root: unknown, out: Map<string, TensorRef>, meta: Record<string, unknown>, maxVisits: number, where: string): void {
+  const fail = (msg: string): never => {
+    throw new CheckpointFormatError(`${where}: ${msg}`);
+  };
+  let visits = 0;
+  const visit = () => {
+    if (++visits > maxVisits) fail("its containers are shared or nested more than its size can describe (refused)");
+  };
+  const isContainer = (x: unknown): x is Map<unknown, unknown> | Set<unknown> | unknown[] =>
+    x instanceof Map || x instanceof Set || Array.isArray(x);
+  const children = (x: Map<unknown, unknown> | Set<unknown> | unknown[]): Iterable<unknown> =>
+    x instanceof Map ? [...x.keys(), ...x.values()] : x;
+  const holds = new Map<object, boolean>();
+  /** Whether a tensor lies anywhere below `v`: post-order, iterative, memoised (cycles count as no tensor here). */
+  const hasTensor = (v: unknown): boolean => {
+    if (v instanceof TensorRef) return true;
+    if (!isContainer(v)) return false;
+    const pending: [Map<unknown, unknown> | Set<unknown> | unknown[], boolean][] = [[v, false]];
+    while (pending.length) {
+      const [x, done] = pending.pop()!;
+      if (done) {
+        let any = false;
+        for (const y of children(x)) if (y instanceof TensorRef || (isContainer(y) && holds.get(y))) any = true;
+        holds.set(x, any);
+        continue;
+      }
+      if (holds.has(x)) continue;
+      visit();
+      holds.set(x, false);
+      pending.push([x, true]);
+      for (const y of children(x)) if (isContainer(y) && !holds.has(y)) pending.push([y, false]);
+    }
+    return holds.get(v)!;
+  };
+  // depth-first, in the file's order: [value, name, depth, the containers on the path]
+  const stack: [unknown, string, number, Set<object>][] = [[root, "", 0, new Set()]];
+  while (stack.length) {
+    const [v, prefix, depth, path] = stack.pop()!;
+    if (v instanceof TensorRef) {
+      if (out.size >= MAX_TENSORS && !out.has(prefix)) fail(`more than ${MAX_TENSORS} tensors (refused)`);
+      out.set(prefix, v);
+      continue;
+    }
+    const container = v instanceof PyDict || (Array.isArray(v) && hasTensor(v));
+    if (!container) {
+      if (v instanceof Set && hasTensor(v)) fail(`${prefix || "the root"} is a set holding tensors, which have no names there`);
+      if (prefix) meta[prefix] = metadataValue(v);
+      continue;
+    }
+    const c = v as PyDict | unknown[];
+    if (path.has(c)) fail(`${prefix || "the root"} contains itself (a cycle): refused`);
+    if (depth >= MAX_DEPTH) fail(`containers nested more than ${MAX_DEPTH} deep at ${prefix.slice(0, 200)}…`);
+    visit();
+    const below = new Set(path).add(c);
+    const items: [unknown, string][] = [];
+    if (c instanceof PyDict) {
+      for (const [k, x] of c) {
+        if (typeof k !== "string" && !(typeof k === "number" && Number.isSafeInteger(k))) {
+          if (k instanceof TensorRef || hasTensor(k)) fail(`a tensor used as a dict key in ${prefix || "the root"}`);
+          fail(`a dict key that is not a string or an integer in ${prefix || "the root"}: ${renderValue(k)}`);
+        }
+        items.push([x, prefix ? `${prefix}.${k}` : String(k)]);
+      }
+    } else {
+      for (let i = 0; i < c.length; i++) items.push([c[i], prefix ? `${prefix}.${i}` : String(i)]);
+    }
+    for (let i = items.length - 1; i >= 0; i--) stack.push([items[i][0], items[i][1], depth + 1, below]);
   }
 }
 
@@ -211,10 +339,14 @@ class PthStore implements TensorStore {
     const size = DTYPE_SIZE[dtype];
     const n = numel(r.shape);
     const entry = this.zip.entries.get(`${this.prefix}data/${r.storage.key}`) as ZipEntry;
-    // Read only the span of the storage this view touches.
+    // The whole storage entry, so that the zip reader checks its CRC-32, then the span this view touches.
     let span = n > 0 ? 1 : 0;
     for (let i = 0; i < r.shape.length; i++) if (r.shape[i] > 0) span += (r.shape[i] - 1) * r.stride[i];
-    const raw = await this.zip.readRange(entry, r.offset * size, span * size);
+    const storage = await this.zip.read(entry);
+    if (storage.byteLength < (r.offset + span) * size) {
+      throw new CheckpointFormatError(`${this.name}: tensor ${name} reads past its storage data/${r.storage.key} (${storage.byteLength} bytes)`);
+    }
+    const raw = storage.subarray(r.offset * size, (r.offset + span) * size);
     const bytes = this.bigEndian || raw.byteOffset % size ? raw.slice() : raw;
     if (this.bigEndian) byteSwap(bytes, size);
     const src = viewAs(dtype, bytes);
