@@ -212,7 +212,8 @@ function metadataValue(v: unknown): unknown {
   while (pending.length) {
     const [x, depth] = pending.pop()!;
     if (!(x instanceof Map || x instanceof Set || Array.isArray(x))) continue;
-    if (seen.has(x) || depth > 32 || (count += 1 + (x instanceof Map || x instanceof Set ? x.size : x.length)) > 10_000) {
+    count += 1 + (x instanceof Map || x instanceof Set ? x.size : x.length);
+    if (seen.has(x) || depth > 32 || count > 10_000) {
       return `(omitted: ${renderValue(v, 120)})`;
     }
     seen.add(x);
