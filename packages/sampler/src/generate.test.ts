@@ -5,6 +5,7 @@ import { loadVqvae, type VQVAE } from "@nextscale/tokenizer";
 import { VarTransformer } from "@nextscale/transformer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KeepMask, scaleKeepMask } from "./edit-mask.js";
+import { gaps, nchwToNhwc } from "./parity.testutil.js";
 import { generate, type ScaleProgress } from "./generate.js";
 
 const TOL = 1e-3;
@@ -14,31 +15,6 @@ const cfgKey = (c: number) => `cfg${String(c).replace(".", "p")}`;
 async function hostTensor(io: TensorStore, k: string) {
   const t = await io.read(k);
   return { shape: t.shape, f32: toFloat32(t), i32: t.dtype.startsWith("float") ? undefined : toInt32(t) };
-}
-
-/** NCHW reference images -> NHWC values. */
-function nchwToNhwc(data: Float32Array, [B, C, H, W]: number[]): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let b = 0; b < B; b++)
-    for (let c = 0; c < C; c++)
-      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) out[((b * H + y) * W + x) * C + c] = data[((b * C + c) * H + y) * W + x];
-  return out;
-}
-
-/** Top-1 minus top-2 of each row of a (rows × V) buffer. */
-function gaps(logits: Float32Array, V: number): Float64Array {
-  const out = new Float64Array(logits.length / V);
-  for (let r = 0; r < out.length; r++) {
-    let a = Number.NEGATIVE_INFINITY;
-    let b = Number.NEGATIVE_INFINITY;
-    for (let v = 0; v < V; v++) {
-      const x = logits[r * V + v];
-      if (x > a) [a, b] = [x, a];
-      else if (x > b) b = x;
-    }
-    out[r] = a - b;
-  }
-  return out;
 }
 
 for (const bundle of referenceBundles()) {

@@ -16,35 +16,13 @@ import { VarTransformer } from "@nextscale/transformer";
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
 import { boxKeepMask, scaleKeepMask } from "./edit-mask.js";
+import { gaps, nchwToNhwc } from "./parity.testutil.js";
 import { generate } from "./generate.js";
 
 const TOL = 1e-3;
 const GAP = 1e-3;
 /** A 256×256 decode of the VQ-VAE per run: minutes on webgpu under SwiftShader (WebGPU emulated on the CPU). */
 const TIMEOUT = process.env.NEXTSCALE_BACKEND === "webgpu" ? 900_000 : 120_000;
-
-/** Top-1 minus top-2 of each row of a (rows × V) buffer. */
-function gaps(logits: Float32Array, V: number): Float64Array {
-  const out = new Float64Array(logits.length / V);
-  for (let r = 0; r < out.length; r++) {
-    let [a, b] = [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY];
-    for (let v = 0; v < V; v++) {
-      const x = logits[r * V + v];
-      if (x > a) [a, b] = [x, a];
-      else if (x > b) b = x;
-    }
-    out[r] = a - b;
-  }
-  return out;
-}
-
-function nchwToNhwc(data: Float32Array, [B, C, H, W]: readonly number[]): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let b = 0; b < B; b++)
-    for (let c = 0; c < C; c++)
-      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) out[((b * H + y) * W + x) * C + c] = data[((b * C + c) * H + y) * W + x];
-  return out;
-}
 
 for (const bundle of inpaintBundles()) {
   const meta = bundle.meta.inpaint as { patch_nums: number[]; vae: string; var: string; box: [number, number, number, number]; cfg: number; runs: Record<string, number[]>; made_with: string };
