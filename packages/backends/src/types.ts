@@ -32,7 +32,7 @@ export interface BackendInfo {
   /** Named fused kernels with a fast version registered on this backend. */
   fusedKernels: string[];
   /**
-   * Whether `Module.packForInference()` frees unpacked weights here (wasm,
+   * Whether `packForInference` (core) frees unpacked weights here (wasm,
    * after its start-up self-test); `weightPackingNote` says why not when a
    * backend that normally can does not.
    */
