@@ -13,7 +13,19 @@ export {
   toFloat32,
   toInt32,
 } from "./io/dtype.js";
-export { type NpyHeader, openNpy, openNpz, parseNpyHeader, readNpy, writeNpy, writeNpz } from "./io/npy.js";
+export {
+  checkNpyDataSize,
+  NPY_MAX_HEADER,
+  type NpyHeader,
+  openNpy,
+  openNpz,
+  parseNpyHeader,
+  parseNpyPreamble,
+  readNpy,
+  readNpzHeader,
+  writeNpy,
+  writeNpz,
+} from "./io/npy.js";
 export { openSource, type SourceInput } from "./io/open.js";
 export { PyDict, PyTuple, unpickle, type UnpickleOptions } from "./io/pickle.js";
 export { openPth } from "./io/pth.js";

@@ -14,10 +14,12 @@
  * it; a folder without images is an error.
  */
 import {
+  checkNpyDataSize,
   decodeImage,
+  type NpyHeader,
   openSource,
-  parseNpyHeader,
   type RgbImage,
+  readNpzHeader,
   type SourceInput,
   ZipReader,
 } from "@nextscale/core";
@@ -114,8 +116,14 @@ export async function npzImages(input: SourceInput, key = "arr_0"): Promise<Imag
     await source.close();
     throw new EvalInputError(`${source.name}: no "${key}" image array`);
   }
-  const head = entry.method === 0 ? await zip.readRange(entry, 0, Math.min(entry.size, 4096)) : await zip.read(entry);
-  const h = parseNpyHeader(head, `${source.name}:${key}`);
+  let h: NpyHeader;
+  try {
+    h = await readNpzHeader(zip, entry, `${source.name}:${key}`);
+    checkNpyDataSize(h, entry.size - h.dataOffset, `${source.name}:${key}`);
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
   const [N, H, W, C] = h.shape;
   if (h.shape.length !== 4 || C !== 3 || h.dtype !== "uint8" || h.fortran) {
     await source.close();
@@ -124,13 +132,17 @@ export async function npzImages(input: SourceInput, key = "arr_0"): Promise<Imag
     );
   }
   const per = H * W * 3;
+  let inflated: Uint8Array | undefined;
   async function* images(): AsyncGenerator<RgbImage> {
     try {
       const chunk = Math.max(1, Math.floor((8 << 20) / per));
       for (let i = 0; i < N; i += chunk) {
         const k = Math.min(chunk, N - i);
+        // stored: ranged reads; deflated: the entry inflated once (ZipReader stops at its declared size)
         const bytes =
-          entry!.method === 0 ? await zip.readRange(entry!, h.dataOffset + i * per, k * per) : head.subarray(h.dataOffset + i * per, h.dataOffset + (i + k) * per);
+          entry!.method === 0
+            ? await zip.readRange(entry!, h.dataOffset + i * per, k * per)
+            : (inflated ??= await zip.read(entry!)).subarray(h.dataOffset + i * per, h.dataOffset + (i + k) * per);
         for (let j = 0; j < k; j++) {
           const data = new Float32Array(per);
           const o = j * per;
