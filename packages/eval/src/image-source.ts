@@ -139,10 +139,10 @@ export async function npzImages(input: SourceInput, key = "arr_0"): Promise<Imag
       for (let i = 0; i < N; i += chunk) {
         const k = Math.min(chunk, N - i);
         // stored: ranged reads; deflated: the entry inflated once (ZipReader stops at its declared size)
-        const bytes =
-          entry!.method === 0
-            ? await zip.readRange(entry!, h.dataOffset + i * per, k * per)
-            : (inflated ??= await zip.read(entry!)).subarray(h.dataOffset + i * per, h.dataOffset + (i + k) * per);
+        if (entry!.method !== 0 && !inflated) inflated = await zip.read(entry!);
+        const bytes = inflated
+          ? inflated.subarray(h.dataOffset + i * per, h.dataOffset + (i + k) * per)
+          : await zip.readRange(entry!, h.dataOffset + i * per, k * per);
         for (let j = 0; j < k; j++) {
           const data = new Float32Array(per);
           const o = j * per;

@@ -2,11 +2,11 @@
  * `openCheckpoint`: open any supported tensor file by content, not by file
  * extension: PyTorch zip `.pth`, safetensors, `.npz` and `.npy`.
  */
-import { NPY_MAGIC, openNpy, openNpz, shown } from "./npy.js";
+import { NPY_MAGIC, openNpy, openNpz } from "./npy.js";
 import { type SourceInput, openSource } from "./open.js";
 import { openPth } from "./pth.js";
 import { openSafetensors } from "./safetensors.js";
-import { CheckpointFormatError, type UrlSourceOptions } from "./source.js";
+import { CheckpointFormatError, quoted, type UrlSourceOptions } from "./source.js";
 import type { TensorStore } from "./store.js";
 import { type ZipEntry, ZipReader } from "./zip.js";
 
@@ -42,7 +42,7 @@ function isTorchRecord(relative: string): boolean {
 }
 
 function listed(names: string[], max = 4): string {
-  const head = names.slice(0, max).map((n) => shown(n, 80));
+  const head = names.slice(0, max).map((n) => quoted(n, 80));
   return names.length > max ? `${head.join(", ")} and ${names.length - max} more` : head.join(", ");
 }
 
@@ -72,14 +72,14 @@ export function zipLayout(name: string, entries: ZipEntry[]): "pth" | "npz" {
     const prefix = pkl[0].slice(0, -"data.pkl".length); // "<top>/" or "" (no top folder)
     if (prefix.slice(0, -1).includes("/")) {
       throw new CheckpointFormatError(
-        `${name}: ${shown(pkl[0])} is not in the archive's top folder: a PyTorch checkpoint is <top>/data.pkl and <top>/data/<key>`,
+        `${name}: ${quoted(pkl[0])} is not in the archive's top folder: a PyTorch checkpoint is <top>/data.pkl and <top>/data/<key>`,
       );
     }
     const stray = files.filter((n) => !n.startsWith(prefix) || !isTorchRecord(n.slice(prefix.length)));
     stray.push(...folders.filter((f) => !f.startsWith(prefix) && f !== prefix));
     if (stray.length) {
       throw new CheckpointFormatError(
-        `${name}: a PyTorch checkpoint (${shown(pkl[0])}) with entries torch.save does not write: ${listed(stray)} (expected ${shown(prefix)} + data.pkl, data/<key>, byteorder, version, .format_version, .storage_alignment, .data/…)`,
+        `${name}: a PyTorch checkpoint (${quoted(pkl[0])}) with entries torch.save does not write: ${listed(stray)} (expected ${quoted(prefix)} + data.pkl, data/<key>, byteorder, version, .format_version, .storage_alignment, .data/…)`,
       );
     }
     return "pth";

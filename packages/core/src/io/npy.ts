@@ -17,7 +17,7 @@
  * header implies.
  */
 import { byteSwap, DTYPE_SIZE, type DType, gatherStrided, type HostTensor, numel, viewAs } from "./dtype.js";
-import { type ByteSource, CheckpointFormatError } from "./source.js";
+import { type ByteSource, CheckpointFormatError, quoted } from "./source.js";
 import { missingKey, type TensorInfo, type TensorStore } from "./store.js";
 import { writeZipStored } from "./zip-write.js";
 import { type ZipEntry, ZipReader } from "./zip.js";
@@ -49,14 +49,7 @@ export const NPY_MAX_HEADER = 1 << 20;
 const MAX_RANK = 64;
 /** Nesting of tuples and lists within the header (numpy's structured dtypes nest a few levels). */
 const MAX_DEPTH = 32;
-/** How much of any text taken from a file goes into a message. */
-const MESSAGE_CAP = 200;
 
-/** A value from a file, quoted and cut to a bounded length for an error message. */
-export function shown(value: string, cap = MESSAGE_CAP): string {
-  if (value.length <= cap) return JSON.stringify(value);
-  return `${JSON.stringify(value.slice(0, cap))}… (${value.length} characters)`;
-}
 
 export interface NpyHeader {
   dtype: DType;
@@ -205,11 +198,11 @@ const SIMPLE_ESCAPES = new Map([
 function describe(v: PyLit): string {
   switch (v.t) {
     case "str":
-      return `the string ${shown(v.v, 60)}`;
+      return `the string ${quoted(v.v, 60)}`;
     case "bool":
       return v.v ? "True" : "False";
     case "int":
-      return `the integer ${shown(String(v.v), 40).slice(1, -1)}`;
+      return `the integer ${quoted(String(v.v), 40).slice(1, -1)}`;
     case "tuple":
       return `a tuple of ${v.v.length}`;
     case "list":
@@ -227,7 +220,7 @@ class HeaderParser {
   ) {}
 
   private fail(what: string, at = this.pos): never {
-    const near = at < this.s.length ? ` near ${shown(this.s.slice(at, at + 24), 24)}` : " at the end";
+    const near = at < this.s.length ? ` near ${quoted(this.s.slice(at, at + 24), 24)}` : " at the end";
     throw new CheckpointFormatError(`${this.name}: .npy header is not a valid header literal: ${what} at offset ${at}${near}`);
   }
 
@@ -254,7 +247,7 @@ class HeaderParser {
       const key = this.value(1);
       if (key.t !== "str") this.fail(`dict key is ${describe(key)}; header keys are strings`, keyAt);
       if (out.has(key.v)) {
-        this.fail(`duplicate key ${shown(key.v, 40)} (numpy would silently take the last one)`, keyAt);
+        this.fail(`duplicate key ${quoted(key.v, 40)} (numpy would silently take the last one)`, keyAt);
       }
       this.ws();
       if (this.s[this.pos] !== ":") this.unexpected("':'");
@@ -290,7 +283,7 @@ class HeaderParser {
       while (isNameChar(this.s[this.pos])) this.pos++;
       const word = this.s.slice(start, this.pos);
       if (word === "True" || word === "False") return { t: "bool", v: word === "True" };
-      this.fail(`unexpected name ${shown(word, 40)} (the only names allowed are True and False)`, start);
+      this.fail(`unexpected name ${quoted(word, 40)} (the only names allowed are True and False)`, start);
     }
     this.unexpected("a string, an integer, True, False, a tuple or a list");
   }
@@ -433,7 +426,7 @@ function unsupportedName(code: string, size: string, unit: string): string | und
 
 function dtypeOf(descr: PyLit, name: string): { dtype: DType; bigEndian: boolean } {
   if (containsObject(descr)) {
-    const what = descr.t === "str" ? `dtype ${shown(descr.v)}` : descr.t === "list" ? "a structured dtype with an object field" : "an object subarray dtype";
+    const what = descr.t === "str" ? `dtype ${quoted(descr.v)}` : descr.t === "list" ? "a structured dtype with an object field" : "an object subarray dtype";
     throw new CheckpointFormatError(`${name}: .npy array has ${what}: ${OBJECT_MESSAGE}`);
   }
   if (descr.t === "list") {
@@ -458,10 +451,10 @@ function dtypeOf(descr: PyLit, name: string): { dtype: DType; bigEndian: boolean
   }
   const unsupported = m ? unsupportedName(m[2], m[3], m[4] ?? "") : undefined;
   if (unsupported) {
-    throw new CheckpointFormatError(`${name}: unsupported .npy dtype ${shown(s)} (${unsupported}); the dtypes read are ${READABLE}`);
+    throw new CheckpointFormatError(`${name}: unsupported .npy dtype ${quoted(s)} (${unsupported}); the dtypes read are ${READABLE}`);
   }
   throw new CheckpointFormatError(
-    `${name}: .npy descr ${shown(s)} is not a dtype string in the form numpy writes (byte order, type code and size, such as '<f4' or '|u1')`,
+    `${name}: .npy descr ${quoted(s)} is not a dtype string in the form numpy writes (byte order, type code and size, such as '<f4' or '|u1')`,
   );
 }
 
@@ -479,7 +472,7 @@ function shapeOf(v: PyLit, itemSize: number, name: string): number[] {
     if (d.t !== "int") throw new CheckpointFormatError(`${name}: .npy shape holds ${describe(d)}, not an integer`);
     if (d.v < 0n) throw new CheckpointFormatError(`${name}: .npy shape has a negative dimension ${d.v}`);
     if (d.v > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new CheckpointFormatError(`${name}: .npy shape dimension ${shown(String(d.v), 40).slice(1, -1)} is too large`);
+      throw new CheckpointFormatError(`${name}: .npy shape dimension ${quoted(String(d.v), 40).slice(1, -1)} is too large`);
     }
     if (d.v > 0n) nonZero *= d.v;
     dims.push(Number(d.v));
@@ -492,7 +485,7 @@ function shapeOf(v: PyLit, itemSize: number, name: string): number[] {
 }
 
 function listShown(names: string[], max = 5): string {
-  const head = names.slice(0, max).map((n) => shown(n, 60));
+  const head = names.slice(0, max).map((n) => quoted(n, 60));
   return names.length > max ? `${head.join(", ")} and ${names.length - max} more` : head.join(", ");
 }
 
@@ -572,7 +565,7 @@ export async function openNpz(source: ByteSource): Promise<TensorStore> {
   const entries = new Map<string, { entry: ZipEntry; header: NpyHeader; label: string }>();
   for (const [k, entry] of zip.entries) {
     if (k.endsWith("/") && entry.size === 0) continue; // a folder
-    const label = `${source.name}: ${shown(k)}`;
+    const label = `${source.name}: ${quoted(k)}`;
     if (!k.endsWith(".npy")) {
       throw new CheckpointFormatError(`${label} is not an .npy array; an .npz holds only <key>.npy arrays`);
     }

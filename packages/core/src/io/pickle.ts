@@ -16,7 +16,7 @@
  * integers longer than any checkpoint needs are refused, and values are
  * rendered into messages only up to a bounded length (`renderValue`).
  */
-import { CheckpointFormatError } from "./source.js";
+import { CheckpointFormatError, quoted } from "./source.js";
 
 /** Work allowed per byte of pickle data (calls' argument sizes, BUILD states), plus a fixed allowance. */
 const WORK_PER_BYTE = 16;
@@ -36,7 +36,7 @@ export function renderValue(v: unknown, max = 200): string {
   const emit = (x: unknown, depth: number): void => {
     if (out.length > max) return;
     if (x === null) out += "None";
-    else if (typeof x === "string") out += JSON.stringify(x.length > max ? `${x.slice(0, max)}…` : x);
+    else if (typeof x === "string") out += quoted(x, max);
     else if (typeof x === "number" || typeof x === "boolean" || typeof x === "bigint") {
       const t = String(x);
       out += t.length > 40 ? `${t.slice(0, 40)}… (${t.length} digits)` : t;
@@ -95,8 +95,6 @@ export interface UnpickleOptions {
   /** For error messages. */
   name?: string;
 }
-
-const clip = (s: string, max = 100) => (s.length > max ? `${s.slice(0, max)}…` : s);
 
 function tuple(items: unknown[]): PyTuple {
   const t = new PyTuple();
@@ -189,7 +187,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
     const c = opts.findClass(module, name);
     if (!c) {
       fail(
-        `refusing to load global "${clip(module)}.${clip(name)}": not in the whitelist of safe types (a checkpoint that needs it may run code; only tensor state dicts are read)`,
+        `refusing to load global ${quoted(`${module}.${name}`)}: not in the whitelist of safe types (a checkpoint that needs it may run code; only tensor state dicts are read)`,
       );
     }
     return c as PyCallable;

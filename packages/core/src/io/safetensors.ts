@@ -6,9 +6,8 @@
  * `safetensors.torch.load_file` accepts (contiguous offsets, 8-byte aligned header).
  */
 import { DTYPE_SIZE, type DType, type HostTensor, numel, viewAs } from "./dtype.js";
-import { type ByteSource, CheckpointFormatError } from "./source.js";
+import { type ByteSource, CheckpointFormatError, quoted } from "./source.js";
 import { missingKey, type TensorInfo, type TensorStore } from "./store.js";
-import { renderName } from "./zip.js";
 
 const DTYPES: [string, DType][] = [
   ["F64", "float64"],
@@ -35,7 +34,7 @@ interface Entry extends TensorInfo {
 
 /** A value from the file for a message: strings quoted, anything else as JSON, at most 200 characters. */
 function render(v: unknown): string {
-  if (typeof v === "string") return renderName(v);
+  if (typeof v === "string") return quoted(v);
   let s: string;
   try {
     s = JSON.stringify(v) ?? String(v);
@@ -94,18 +93,18 @@ export async function openSafetensors(source: ByteSource): Promise<TensorStore> 
   }
   // JSON.parse keeps the last of two equal keys; the file would mean two things.
   const dup = duplicateKey(text);
-  if (dup !== undefined) throw fail(`safetensors header has the key ${renderName(dup)} twice (corrupt or ambiguous)`);
+  if (dup !== undefined) throw fail(`safetensors header has the key ${quoted(dup)} twice (corrupt or ambiguous)`);
   const dataStart = 8 + headerLen;
   const dataLen = source.size - dataStart;
   const entries = new Map<string, Entry>();
   const metadata: Record<string, unknown> = Object.create(null);
   for (const [key, v] of Object.entries(header)) {
-    const what = `tensor ${renderName(key)}`;
+    const what = `tensor ${quoted(key)}`;
     if (key === "__metadata__") {
       if (v === null) continue; // serde's Option: null is no metadata
       if (typeof v !== "object" || Array.isArray(v)) throw fail(`safetensors __metadata__ is ${render(v)}, not an object of strings`);
       for (const [mk, mv] of Object.entries(v as Record<string, unknown>)) {
-        if (typeof mv !== "string") throw fail(`safetensors __metadata__ value for ${renderName(mk)} is ${render(mv)}, not a string (the format allows only strings)`);
+        if (typeof mv !== "string") throw fail(`safetensors __metadata__ value for ${quoted(mk)} is ${render(mv)}, not a string (the format allows only strings)`);
         metadata[mk] = mv;
       }
       continue;
@@ -146,11 +145,11 @@ export async function openSafetensors(source: ByteSource): Promise<TensorStore> 
   let prev: Entry | undefined;
   for (const e of sorted) {
     if (e.begin < at) {
-      throw fail(`tensors ${renderName(prev!.name)} [${prev!.begin}, ${prev!.end}] and ${renderName(e.name)} [${e.begin}, ${e.end}] overlap in the data section (corrupt)`);
+      throw fail(`tensors ${quoted(prev!.name)} [${prev!.begin}, ${prev!.end}] and ${quoted(e.name)} [${e.begin}, ${e.end}] overlap in the data section (corrupt)`);
     }
     if (e.begin > at) {
       throw fail(
-        `${e.begin - at} bytes of the data section before tensor ${renderName(e.name)} [${e.begin}, ${e.end}] belong to no tensor${prev ? ` (after ${renderName(prev.name)}, which ends at ${prev.end})` : ""}: the format requires packed data (corrupt)`,
+        `${e.begin - at} bytes of the data section before tensor ${quoted(e.name)} [${e.begin}, ${e.end}] belong to no tensor${prev ? ` (after ${quoted(prev.name)}, which ends at ${prev.end})` : ""}: the format requires packed data (corrupt)`,
       );
     }
     at = e.end;
@@ -260,7 +259,7 @@ export function writeSafetensors(
   if (metadata && Object.keys(metadata).length) {
     const meta: Record<string, string> = Object.create(null);
     for (const [k, v] of Object.entries(metadata)) {
-      if (typeof v !== "string") throw new Error(`safetensors metadata ${renderName(k)}: the value must be a string, not ${typeof v}`);
+      if (typeof v !== "string") throw new Error(`safetensors metadata ${quoted(k)}: the value must be a string, not ${typeof v}`);
       meta[k] = v;
     }
     header.__metadata__ = meta;
@@ -268,11 +267,11 @@ export function writeSafetensors(
   let off = 0;
   for (const [k, t] of list) {
     if (k === "__metadata__") throw new Error('"__metadata__" is reserved in safetensors');
-    if (Object.hasOwn(header, k)) throw new Error(`tensor ${renderName(k)} is given twice`);
+    if (Object.hasOwn(header, k)) throw new Error(`tensor ${quoted(k)} is given twice`);
     const dtype = FROM_DTYPE.get(t.dtype);
-    if (!dtype) throw new Error(`tensor ${renderName(k)}: safetensors has no dtype for ${t.dtype}`);
+    if (!dtype) throw new Error(`tensor ${quoted(k)}: safetensors has no dtype for ${t.dtype}`);
     const len = numel(t.shape) * DTYPE_SIZE[t.dtype];
-    if (t.data.byteLength !== len) throw new Error(`tensor ${renderName(k)}: data has ${t.data.byteLength} bytes, shape [${t.shape}] of ${t.dtype} needs ${len}`);
+    if (t.data.byteLength !== len) throw new Error(`tensor ${quoted(k)}: data has ${t.data.byteLength} bytes, shape [${t.shape}] of ${t.dtype} needs ${len}`);
     header[k] = { dtype, shape: t.shape, data_offsets: [off, off + len] };
     off += len;
   }

@@ -31,6 +31,15 @@ export class CheckpointFormatError extends Error {
   override name = "CheckpointFormatError";
 }
 
+/** How much of any text taken from a file goes into an error message. */
+export const MESSAGE_CAP = 200;
+
+/** A name or text from a file, quoted and cut to a bounded length, for an error message. */
+export function quoted(value: string, cap = MESSAGE_CAP): string {
+  if (value.length <= cap) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, cap))}… (${value.length} characters)`;
+}
+
 export function checkRange(src: { size: number; name: string }, offset: number, length: number): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
     throw new CheckpointFormatError(`${src.name}: invalid read of ${length} bytes at offset ${offset}`);

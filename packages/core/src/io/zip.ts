@@ -30,7 +30,7 @@
  * tampering: anyone who can edit the file can fix up the CRC too. Fields no
  * reader needs (times, versions, attributes, comments) are not checked.
  */
-import { type ByteSource, CheckpointFormatError } from "./source.js";
+import { type ByteSource, CheckpointFormatError, quoted } from "./source.js";
 import { crc32 } from "./zip-write.js";
 
 export interface ZipEntry {
@@ -77,13 +77,7 @@ const DEFLATE_SLACK = 1024;
 const VERIFY_WHOLE_BELOW = 1 << 20;
 /** Compressed bytes handed to the inflater per step: bounds what one step can emit (≤ 1032× this). */
 const INFLATE_STEP = 16 << 10;
-const MAX_RENDER = 200;
 
-/** A name or value from a file, quoted and cut to at most 200 characters, for messages. */
-export function renderName(s: string, max = MAX_RENDER): string {
-  if (s.length <= max) return JSON.stringify(s);
-  return `${JSON.stringify(s.slice(0, max))}… (${s.length} characters)`;
-}
 
 const hex32 = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, "0")}`;
 
@@ -190,7 +184,7 @@ export class ZipReader {
       } catch {
         name = lenient.decode(nameBytes);
       }
-      const what = `zip entry ${renderName(name)}`;
+      const what = `zip entry ${quoted(name)}`;
       const bad = (msg: string) => fail(`${what}: ${msg}`);
       if (entries.has(name)) throw bad("appears twice in the central directory (duplicate name)");
       if (flags & 0x2041) throw bad("is encrypted (not supported)");
@@ -245,8 +239,8 @@ export class ZipReader {
       if (minEnd > l.limit) {
         throw fail(
           nextEntry
-            ? `zip entries ${renderName(e.name)} (offset ${e.localHeaderOffset}, ${e.compressedSize} bytes of data) and ${renderName(nextEntry.name)} (offset ${nextEntry.localHeaderOffset}) overlap (corrupt or a zip bomb)`
-            : `zip entry ${renderName(e.name)} (offset ${e.localHeaderOffset}, ${e.compressedSize} bytes of data) overlaps the central directory at ${cdOffset} (corrupt or truncated)`,
+            ? `zip entries ${quoted(e.name)} (offset ${e.localHeaderOffset}, ${e.compressedSize} bytes of data) and ${quoted(nextEntry.name)} (offset ${nextEntry.localHeaderOffset}) overlap (corrupt or a zip bomb)`
+            : `zip entry ${quoted(e.name)} (offset ${e.localHeaderOffset}, ${e.compressedSize} bytes of data) overlaps the central directory at ${cdOffset} (corrupt or truncated)`,
         );
       }
     }
@@ -255,12 +249,12 @@ export class ZipReader {
 
   private layout(entry: ZipEntry): Layout {
     const l = this.layouts.get(entry) ?? this.layouts.get(this.entries.get(entry.name) as ZipEntry);
-    if (!l) throw new Error(`${this.source.name}: ${renderName(entry.name)} is not an entry of this zip reader`);
+    if (!l) throw new Error(`${this.source.name}: ${quoted(entry.name)} is not an entry of this zip reader`);
     return l;
   }
 
   private fail(l: Layout, msg: string): CheckpointFormatError {
-    return new CheckpointFormatError(`${this.source.name}: zip entry ${renderName(l.entry.name)}: ${msg}`);
+    return new CheckpointFormatError(`${this.source.name}: zip entry ${quoted(l.entry.name)}: ${msg}`);
   }
 
   /** Byte offset of an entry's data (after its local header), checking that header against the central directory. */
@@ -285,7 +279,7 @@ export class ZipReader {
     const lextraLen = dv.getUint16(28, true);
     if (lnameLen !== nameLen || !sameBytes(h.subarray(LOCAL_MIN, LOCAL_MIN + nameLen), l.nameBytes)) {
       const got = new TextDecoder().decode(h.subarray(LOCAL_MIN, Math.min(h.length, LOCAL_MIN + lnameLen)));
-      throw bad(`its local header names ${renderName(got)} (${lnameLen} bytes), unlike the central directory (corrupt)`);
+      throw bad(`its local header names ${quoted(got)} (${lnameLen} bytes), unlike the central directory (corrupt)`);
     }
     if (method !== e.method) throw bad(`its local header says compression method ${method}, the central directory ${e.method} (corrupt)`);
     if ((flags ^ e.flags) & 0x2049) {
@@ -475,7 +469,7 @@ function allocate(n: number, l: Layout, zip: ZipReader): Uint8Array {
   try {
     return new Uint8Array(n);
   } catch {
-    throw new CheckpointFormatError(`${zip.source.name}: zip entry ${renderName(l.entry.name)}: cannot allocate ${n} bytes for it`);
+    throw new CheckpointFormatError(`${zip.source.name}: zip entry ${quoted(l.entry.name)}: cannot allocate ${n} bytes for it`);
   }
 }
 
