@@ -69,25 +69,7 @@ const limitsOf = (size: number) => ({
  * reported as pending, not failed. A pending case that passes is reported
  * so that its entry can go.
  */
-const PENDING: { id: RegExp; failure: RegExp; why: string }[] = [
-  {
-    id: /^(pickle-amplification\/(tuple-bomb-as-(size|stride)|deep-tuples-1e5-as-size)|big-integers\/long1-2\^(63-as-offset|53\+1-as-size)|views-sizes\/(stride-0-2\^(40|24)|shape-product-overflows|rank-100|(offset-)?past-storage))$/,
-    failure: /^the message does not name the file: (malformed tensor|tensor view)/,
-    why: "pth.ts: rebuildTensor's errors (thrown inside REDUCE) carry no file name",
-  },
-  { id: /^pickle-amplification\/(tuple|list|deep-tuples-1e5)-(bomb-)?as-codecs-argument$/, failure: /^(hang|RangeError|memory blow-up)/, why: "pth.ts: _codecs.encode stringifies any argument (String() of a shared or deep container)" },
-  {
-    id: /^pickle-amplification\/(empty-(dicts|sets|lists|tuples|bytes)-1MiB|memoize-1MiB|deep-(dicts|lists)-1e5(-over-tensor)?)$/,
-    failure: /^memory blow-up/,
-    why: "pickle.ts: each opcode byte may allocate a 40-200 byte object (PyDict and its attrs object, Set, PyTuple, Uint8Array, a memo entry), with no bound on the total",
-  },
-  { id: /^pickle-amplification\/wide-at-depth-250$/, failure: /^(memory blow-up|hang)/, why: "pth.ts flatten: copies the path Set for every container it visits (O(depth) time and memory per visit)" },
-  { id: /^views-sizes\/empty-tensor-(0x3|4x0x2)$/, failure: /^refused a valid file/, why: "pth.ts read: the span of a view with a zero dimension counts its other dimensions" },
-  { id: /^views-sizes\/2048-views-of-one-1MiB-storage$/, failure: /^(read amplification|memory blow-up|hang)/, why: "pth.ts read: every view reads and checks its whole storage again" },
-  { id: /^keys\/pth-colliding-/, failure: /^loaded a file that must be refused/, why: "pth.ts flatten: a second tensor with the same flattened name silently replaces the first" },
-  { id: /^integrity\/safetensors-metadata-deep$/, failure: /^RangeError/, why: "safetensors.ts render(): the String() fallback after JSON.stringify overflows the stack on a deep value" },
-  { id: /^decompression-bombs\/(storage|npz-member)-honest-1GiB$/, failure: /^memory blow-up/, why: "zip.ts policy: a deflated entry may honestly declare up to 1032x its compressed size, so a 1 MiB file materialises 1 GiB" },
-];
+const PENDING: { id: RegExp; failure: RegExp; why: string }[] = [];
 
 type Verdict = "clean error" | "verified load" | "undetectable load";
 interface Run {

@@ -21,6 +21,16 @@ import { CheckpointFormatError, quoted } from "./source.js";
 /** Work allowed per byte of pickle data (calls' argument sizes, BUILD states), plus a fixed allowance. */
 const WORK_PER_BYTE = 16;
 const WORK_BASE = 1 << 20;
+/**
+ * Memory the unpickled values may take (estimated: a dict 200 bytes, a list
+ * or tuple 64 + 8 per item, a memo entry 32 …) per byte of pickle, plus a
+ * fixed allowance: one opcode byte can make an object of a hundred bytes
+ * and more, so a megabyte of EMPTY_DICT would otherwise take 200 MB.
+ */
+const ALLOC_PER_BYTE = 4;
+const ALLOC_BASE = 16 << 20;
+/** A memo entry, with the Map's growth (its table doubles, briefly holding both). */
+const MEMO_ENTRY = 64;
 /** Longest integer accepted (LONG1/LONG4 bytes; LONG text digits): no checkpoint needs more than 64 bits. */
 const MAX_INT_BYTES = 64;
 const MAX_INT_DIGITS = 160;
@@ -78,8 +88,12 @@ export function renderValue(v: unknown, max = 200): string {
 export class PyTuple extends Array<unknown> {}
 /** A Python dict / OrderedDict; `attrs` holds state set by BUILD (e.g. `_metadata`). */
 export class PyDict extends Map<unknown, unknown> {
-  /** A null-prototype object: a name from the file (`__proto__` too) is an ordinary key. */
-  attrs: Record<string, unknown> = Object.create(null);
+  private state: Record<string, unknown> | undefined;
+  /** Attributes set by BUILD; a null-prototype object (a name from the file, `__proto__` too, is an ordinary key), made on first use. */
+  get attrs(): Record<string, unknown> {
+    this.state ??= Object.create(null) as Record<string, unknown>;
+    return this.state;
+  }
 }
 /** A whitelisted Python callable or class, resolved by the caller. */
 export interface PyCallable {
@@ -116,6 +130,15 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
   const memo = new Map<number, unknown>();
   const budget = WORK_BASE + WORK_PER_BYTE * data.byteLength;
   let work = 0;
+  const allocBudget = ALLOC_BASE + ALLOC_PER_BYTE * data.byteLength;
+  let allocated = 0;
+  /** Account for `bytes` (estimated) of new values. */
+  const alloc = (bytes: number) => {
+    allocated += bytes;
+    if (allocated > allocBudget) {
+      fail(`the pickle's values would take more memory than its ${data.byteLength} bytes can describe (${allocated} bytes estimated): refused`);
+    }
+  };
   /** Charge the size of what a call or BUILD is handed (shallow: containers count their items, strings their length). */
   const charge = (xs: Iterable<unknown>, what: string) => {
     for (const x of xs) {
@@ -198,9 +221,19 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
     }
     return f as PyCallable;
   };
+  /** Call a whitelisted callable; its errors name the file too. */
+  const invoke = (f: PyCallable, args: unknown[], kwargs?: PyDict): unknown => {
+    try {
+      return f.call(args, kwargs);
+    } catch (e) {
+      if (e instanceof CheckpointFormatError && !e.message.startsWith(label)) throw new CheckpointFormatError(`${label}: ${e.message}`);
+      throw e;
+    }
+  };
   const setItems = (d: unknown, kv: unknown[]) => {
     if (!(d instanceof PyDict)) fail("SETITEM(S) on a non-dict");
     if (kv.length % 2) fail("odd number of items in SETITEMS");
+    alloc(12 * kv.length);
     for (let i = 0; i < kv.length; i += 2) (d as PyDict).set(kv[i], kv[i + 1]);
   };
   /** A little-endian two's-complement integer, decoded in linear time (hex digits to one BigInt). */
@@ -228,6 +261,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         if (stack.length !== 1) fail(`malformed: ${stack.length} values on the stack at STOP`);
         return stack[0];
       case 0x28: // MARK
+        alloc(8);
         marks.push(stack.length);
         break;
       case 0x4e: // NONE
@@ -294,6 +328,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
       }
       case 0x58: // BINUNICODE
         stack.push(utf8(bytes(u32())));
+        alloc(32 + (stack[stack.length - 1] as string).length);
         break;
       case 0x8c: // SHORT_BINUNICODE
         stack.push(utf8(bytes(u8())));
@@ -312,27 +347,28 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         stack.push(latin1.decode(bytes(u8())));
         break;
       case 0x42: // BINBYTES
-        stack.push(bytes(u32()).slice());
-        break;
       case 0x43: // SHORT_BINBYTES
-        stack.push(bytes(u8()).slice());
-        break;
       case 0x8e: // BINBYTES8
-        stack.push(bytes(u64()).slice());
+      case 0x96: {
+        // BYTEARRAY8
+        const b = bytes(op === 0x42 ? u32() : op === 0x43 ? u8() : u64());
+        alloc(192 + b.length); // a typed array and its buffer
+        stack.push(b.slice());
         break;
-      case 0x96: // BYTEARRAY8
-        stack.push(bytes(u64()).slice());
-        break;
+      }
       case 0x29: // EMPTY_TUPLE
+        alloc(64);
         stack.push(new PyTuple());
         break;
       case 0x85: // TUPLE1
+        alloc(72);
         stack.push(tuple([pop()]));
         break;
       case 0x86: {
         // TUPLE2
         const b = pop();
         const a = pop();
+        alloc(80);
         stack.push(tuple([a, b]));
         break;
       }
@@ -341,23 +377,34 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         const c = pop();
         const b = pop();
         const a = pop();
+        alloc(88);
         stack.push(tuple([a, b, c]));
         break;
       }
-      case 0x74: // TUPLE
-        stack.push(tuple(popMark()));
+      case 0x74: {
+        // TUPLE
+        const items = popMark();
+        alloc(64 + 8 * items.length);
+        stack.push(tuple(items));
         break;
+      }
       case 0x5d: // EMPTY_LIST
+        alloc(64);
         stack.push([]);
         break;
-      case 0x6c: // LIST
-        stack.push(popMark());
+      case 0x6c: {
+        // LIST
+        const items = popMark();
+        alloc(64 + 8 * items.length);
+        stack.push(items);
         break;
+      }
       case 0x61: {
         // APPEND
         const v = pop();
         const l = top();
         if (!Array.isArray(l) || l instanceof PyTuple) fail("APPEND on a non-list");
+        alloc(8);
         (l as unknown[]).push(v);
         break;
       }
@@ -366,14 +413,17 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         const items = popMark();
         const l = top();
         if (!Array.isArray(l) || l instanceof PyTuple) fail("APPENDS on a non-list");
+        alloc(8 * items.length);
         for (const x of items) (l as unknown[]).push(x);
         break;
       }
       case 0x7d: // EMPTY_DICT
+        alloc(200);
         stack.push(new PyDict());
         break;
       case 0x64: {
         // DICT
+        alloc(200);
         const d = new PyDict();
         setItems(d, popMark());
         stack.push(d);
@@ -393,6 +443,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         break;
       }
       case 0x8f: // EMPTY_SET
+        alloc(200);
         stack.push(new Set());
         break;
       case 0x90: {
@@ -400,12 +451,17 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         const items = popMark();
         const s = top();
         if (!(s instanceof Set)) fail("ADDITEMS on a non-set");
+        alloc(16 * items.length);
         for (const x of items) (s as Set<unknown>).add(x);
         break;
       }
-      case 0x91: // FROZENSET
-        stack.push(new Set(popMark()));
+      case 0x91: {
+        // FROZENSET
+        const items = popMark();
+        alloc(200 + 16 * items.length);
+        stack.push(new Set(items));
         break;
+      }
       case 0x30: // POP
         if (marks.length && marks[marks.length - 1] === stack.length) marks.pop();
         else pop();
@@ -420,16 +476,20 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         // PUT (text)
         const i = Number(line());
         if (!Number.isInteger(i)) fail("bad PUT");
+        alloc(MEMO_ENTRY);
         memo.set(i, top());
         break;
       }
       case 0x71: // BINPUT
+        alloc(MEMO_ENTRY);
         memo.set(u8(), top());
         break;
       case 0x72: // LONG_BINPUT
+        alloc(MEMO_ENTRY);
         memo.set(u32(), top());
         break;
       case 0x94: // MEMOIZE
+        alloc(MEMO_ENTRY);
         memo.set(memo.size, top());
         break;
       case 0x67: // GET (text)
@@ -462,7 +522,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         const f = asCallable(pop(), "REDUCE");
         if (!(args instanceof PyTuple)) fail("REDUCE arguments are not a tuple");
         charge(args as PyTuple, `REDUCE ${f.qualname}`);
-        stack.push(f.call([...(args as PyTuple)]));
+        stack.push(invoke(f, [...(args as PyTuple)]));
         break;
       }
       case 0x81: {
@@ -471,7 +531,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         const cls = asCallable(pop(), "NEWOBJ");
         if (!(args instanceof PyTuple)) fail("NEWOBJ arguments are not a tuple");
         charge(args as PyTuple, `NEWOBJ ${cls.qualname}`);
-        stack.push(cls.call([...(args as PyTuple)]));
+        stack.push(invoke(cls, [...(args as PyTuple)]));
         break;
       }
       case 0x92: {
@@ -481,7 +541,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
         const cls = asCallable(pop(), "NEWOBJ_EX");
         if (!(args instanceof PyTuple)) fail("NEWOBJ_EX arguments are not a tuple");
         charge([...(args as PyTuple), kwargs], `NEWOBJ_EX ${cls.qualname}`);
-        stack.push(cls.call([...(args as PyTuple)], kwargs instanceof PyDict ? kwargs : undefined));
+        stack.push(invoke(cls, [...(args as PyTuple)], kwargs instanceof PyDict ? kwargs : undefined));
         break;
       }
       case 0x62: {

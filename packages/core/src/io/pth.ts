@@ -14,7 +14,7 @@
  */
 import { byteSwap, DTYPE_SIZE, type DType, gatherStrided, type HostTensor, numel, viewAs } from "./dtype.js";
 import { PyDict, type PyCallable, PyTuple, renderValue, unpickle } from "./pickle.js";
-import { type ByteSource, CheckpointFormatError } from "./source.js";
+import { type ByteSource, CheckpointFormatError, quoted } from "./source.js";
 import { missingKey, type TensorInfo, type TensorStore } from "./store.js";
 import { type ZipEntry, ZipReader } from "./zip.js";
 
@@ -111,7 +111,9 @@ const SAFE_GLOBALS: Record<string, PyCallable> = {
   "builtins.set": callable("builtins.set", (a) => new Set(Array.isArray(a[0]) ? a[0] : [])),
   "builtins.frozenset": callable("builtins.frozenset", (a) => new Set(Array.isArray(a[0]) ? a[0] : [])),
   "_codecs.encode": callable("_codecs.encode", (a) => {
-    const s = String(a[0]);
+    // torch.save writes bytes as _codecs.encode(str, "latin1"): a string argument, nothing else
+    if (typeof a[0] !== "string") throw new CheckpointFormatError(`_codecs.encode of ${renderValue(a[0])}, not a string`);
+    const s = a[0];
     const out = new Uint8Array(s.length);
     for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
     return out;
@@ -249,56 +251,92 @@ function flatten(root: unknown, out: Map<string, TensorRef>, meta: Record<string
   const hasTensor = (v: unknown): boolean => {
     if (v instanceof TensorRef) return true;
     if (!isContainer(v)) return false;
-    const pending: [Map<unknown, unknown> | Set<unknown> | unknown[], boolean][] = [[v, false]];
+    // post-order without a tuple per node: a container is pushed twice, the second time after a `null` marker
+    const pending: (Map<unknown, unknown> | Set<unknown> | unknown[] | null)[] = [v];
     while (pending.length) {
-      const [x, done] = pending.pop()!;
-      if (done) {
+      let x = pending.pop()!;
+      if (x === null) {
+        x = pending.pop()!;
         let any = false;
-        for (const y of children(x)) if (y instanceof TensorRef || (isContainer(y) && holds.get(y))) any = true;
-        holds.set(x, any);
+        for (const y of children(x!)) if (y instanceof TensorRef || (isContainer(y) && holds.get(y))) any = true;
+        holds.set(x!, any);
         continue;
       }
       if (holds.has(x)) continue;
       visit();
       holds.set(x, false);
-      pending.push([x, true]);
-      for (const y of children(x)) if (isContainer(y) && !holds.has(y)) pending.push([y, false]);
+      pending.push(x, null);
+      for (const y of children(x)) if (isContainer(y) && !holds.has(y)) pending.push(y);
     }
     return holds.get(v)!;
   };
-  // depth-first, in the file's order: [value, name, depth, the containers on the path]
-  const stack: [unknown, string, number, Set<object>][] = [[root, "", 0, new Set()]];
-  while (stack.length) {
-    const [v, prefix, depth, path] = stack.pop()!;
+
+  // Depth-first in the file's order, one frame per open container (its children are taken one at a
+  // time, so a container of 3e5 items costs no list of 3e5 pending entries), the path one Set.
+  interface Frame {
+    c: PyDict | unknown[];
+    prefix: string;
+    depth: number;
+    i: number;
+    entries: Iterator<[unknown, unknown]> | null;
+  }
+  const frames: Frame[] = [];
+  const path = new Set<object>();
+  const name = (prefix: string) => quoted(prefix || "the root");
+  const claim = (prefix: string) => {
+    if (out.has(prefix) || Object.hasOwn(meta, prefix)) fail(`two values have the same name ${name(prefix)} (e.g. "a.b" and "a": {"b"}): refused, one would be lost`);
+  };
+  const handle = (v: unknown, prefix: string, depth: number) => {
     if (v instanceof TensorRef) {
-      if (out.size >= MAX_TENSORS && !out.has(prefix)) fail(`more than ${MAX_TENSORS} tensors (refused)`);
+      claim(prefix);
+      if (out.size >= MAX_TENSORS) fail(`more than ${MAX_TENSORS} tensors (refused)`);
       out.set(prefix, v);
-      continue;
+      return;
     }
-    const container = v instanceof PyDict || (Array.isArray(v) && hasTensor(v));
-    if (!container) {
-      if (v instanceof Set && hasTensor(v)) fail(`${prefix || "the root"} is a set holding tensors, which have no names there`);
-      if (prefix) meta[prefix] = metadataValue(v);
-      continue;
+    if (!(v instanceof PyDict || (Array.isArray(v) && hasTensor(v)))) {
+      if (v instanceof Set && hasTensor(v)) fail(`${name(prefix)} is a set holding tensors, which have no names there`);
+      if (prefix) {
+        claim(prefix);
+        meta[prefix] = metadataValue(v);
+      }
+      return;
     }
     const c = v as PyDict | unknown[];
-    if (path.has(c)) fail(`${prefix || "the root"} contains itself (a cycle): refused`);
-    if (depth >= MAX_DEPTH) fail(`containers nested more than ${MAX_DEPTH} deep at ${prefix.slice(0, 200)}…`);
+    if (path.has(c)) fail(`${name(prefix)} contains itself (a cycle): refused`);
+    if (depth >= MAX_DEPTH) fail(`containers nested more than ${MAX_DEPTH} deep at ${quoted(prefix)}`);
     visit();
-    const below = new Set(path).add(c);
-    const items: [unknown, string][] = [];
-    if (c instanceof PyDict) {
-      for (const [k, x] of c) {
-        if (typeof k !== "string" && !(typeof k === "number" && Number.isSafeInteger(k))) {
-          if (k instanceof TensorRef || hasTensor(k)) fail(`a tensor used as a dict key in ${prefix || "the root"}`);
-          fail(`a dict key that is not a string or an integer in ${prefix || "the root"}: ${renderValue(k)}`);
-        }
-        items.push([x, prefix ? `${prefix}.${k}` : String(k)]);
+    path.add(c);
+    frames.push({ c, prefix, depth, i: 0, entries: c instanceof PyDict ? c.entries() : null });
+  };
+  handle(root, "", 0);
+  while (frames.length) {
+    const f = frames[frames.length - 1];
+    let child: unknown;
+    let key: string | number;
+    if (f.entries) {
+      const next = f.entries.next();
+      if (next.done) {
+        frames.pop();
+        path.delete(f.c);
+        continue;
       }
+      const [k, x] = next.value;
+      if (typeof k !== "string" && !(typeof k === "number" && Number.isSafeInteger(k))) {
+        if (k instanceof TensorRef || hasTensor(k)) fail(`a tensor used as a dict key in ${name(f.prefix)}`);
+        fail(`a dict key that is not a string or an integer in ${name(f.prefix)}: ${renderValue(k)}`);
+      }
+      [child, key] = [x, k as string | number];
     } else {
-      for (let i = 0; i < c.length; i++) items.push([c[i], prefix ? `${prefix}.${i}` : String(i)]);
+      const arr = f.c as unknown[];
+      if (f.i >= arr.length) {
+        frames.pop();
+        path.delete(f.c);
+        continue;
+      }
+      [child, key] = [arr[f.i], f.i];
+      f.i++;
     }
-    for (let i = items.length - 1; i >= 0; i--) stack.push([items[i][0], items[i][1], depth + 1, below]);
+    handle(child, f.prefix ? `${f.prefix}.${key}` : String(key), f.depth + 1);
   }
 }
 
@@ -342,8 +380,8 @@ class PthStore implements TensorStore {
     const entry = this.zip.entries.get(`${this.prefix}data/${r.storage.key}`) as ZipEntry;
     // The whole storage entry, so that the zip reader checks its CRC-32, then the span this view touches.
     let span = n > 0 ? 1 : 0;
-    for (let i = 0; i < r.shape.length; i++) if (r.shape[i] > 0) span += (r.shape[i] - 1) * r.stride[i];
-    const storage = await this.zip.read(entry);
+    if (n > 0) for (let i = 0; i < r.shape.length; i++) span += (r.shape[i] - 1) * r.stride[i];
+    const storage = await this.storageBytes(entry);
     if (storage.byteLength < (r.offset + span) * size) {
       throw new CheckpointFormatError(`${this.name}: tensor ${name} reads past its storage data/${r.storage.key} (${storage.byteLength} bytes)`);
     }
@@ -354,7 +392,14 @@ class PthStore implements TensorStore {
     if (isContiguous(r.shape, r.stride)) return { dtype, shape: [...r.shape], data: src };
     return { dtype, shape: [...r.shape], data: gatherStrided(src, r.shape, r.stride) };
   }
+  /** A storage entry's bytes, read whole (its CRC checked); the last one is kept, so views of one storage read it once. */
+  private async storageBytes(entry: ZipEntry): Promise<Uint8Array> {
+    if (this.cached?.entry !== entry) this.cached = { entry, bytes: await this.zip.read(entry) };
+    return this.cached.bytes;
+  }
+  private cached: { entry: ZipEntry; bytes: Uint8Array } | null = null;
   async close(): Promise<void> {
+    this.cached = null;
     await this.source.close();
   }
 }

@@ -35,12 +35,16 @@ interface Entry extends TensorInfo {
 /** A value from the file for a message: strings quoted, anything else as JSON, at most 200 characters. */
 function render(v: unknown): string {
   if (typeof v === "string") return quoted(v);
-  let s: string;
-  try {
-    s = JSON.stringify(v) ?? String(v);
-  } catch {
-    s = String(v);
-  }
+  if (v === null || typeof v !== "object") return String(v).slice(0, 200);
+  // a container from the file: shown as JSON when small and shallow (it may be nested 1e5 deep)
+  let nodes = 0;
+  const small = (x: unknown, depth: number): boolean => {
+    if (x === null || typeof x !== "object") return true;
+    if (depth > 8 || ++nodes > 64) return false;
+    return Object.values(x).every((y) => small(y, depth + 1));
+  };
+  if (!small(v, 0)) return Array.isArray(v) ? `an array of ${v.length} items` : `an object of ${Object.keys(v).length} keys`;
+  const s = JSON.stringify(v);
   return s.length > 200 ? `${s.slice(0, 200)}…` : s;
 }
 

@@ -70,6 +70,15 @@ const CDIR_MIN = 46;
 const LOCAL_MIN = 30;
 /** Smallest data descriptor (CRC and two 32-bit sizes, no signature). */
 const DESCRIPTOR_MIN = 12;
+/**
+ * Entries that inflate to more than this many times their compressed size
+ * (beyond `INFLATE_ALLOWANCE`) are refused even when honest: a loader's
+ * memory may grow with the file's size, not past a small multiple of it.
+ * Weights compress about 1.1:1, images 2–3:1; only long runs of one value
+ * compress further.
+ */
+const MAX_INFLATE_RATIO = 32;
+const INFLATE_ALLOWANCE = 16 << 20;
 /** Deflate cannot expand more than 1032:1 (a 258-byte match per two bits); the slack covers tiny streams. */
 const MAX_DEFLATE_RATIO = 1032;
 const DEFLATE_SLACK = 1024;
@@ -215,6 +224,12 @@ export class ZipReader {
       if (method === 0 && compressedSize !== size) throw bad(`is stored, yet its compressed size ${compressedSize} differs from its size ${size} (corrupt)`);
       if (method === 8 && size > MAX_DEFLATE_RATIO * compressedSize + DEFLATE_SLACK) {
         throw bad(`declares ${size} bytes, more than deflate can produce from its ${compressedSize} compressed bytes (corrupt)`);
+      }
+      if (method === 8 && size > MAX_INFLATE_RATIO * compressedSize + INFLATE_ALLOWANCE) {
+        throw bad(
+          `declares ${size} bytes from ${compressedSize} compressed bytes (${Math.round(size / Math.max(1, compressedSize))}:1): ` +
+            `more than the ${MAX_INFLATE_RATIO}:1 (beyond ${INFLATE_ALLOWANCE >> 20} MiB) this reader inflates, so that a small file cannot take a large memory (weights compress about 1.1:1)`,
+        );
       }
       if (localHeaderOffset + LOCAL_MIN + nameLen > cdOffset) {
         throw bad(`local header at offset ${localHeaderOffset} lies inside or past the central directory at ${cdOffset} (corrupt)`);

@@ -974,7 +974,7 @@ export async function generateCorpus(opts: GenerateOptions): Promise<Corpus> {
     A("memoize-1MiB", "the root memoized 2^20 times (MEMOIZE; a valid pickle)", (p) => {
       for (let i = 0; i < 1 << 20; i++) p.op(0x94);
     }, "clean", {});
-    A("wide-at-depth-250", "a tensor and 3e5 references to one empty dict in a list 250 dicts deep (the walk copies its path per container)", (p) => {
+    A("wide-at-depth-250", "a tensor and 3e5 references to one empty dict in a list 250 dicts deep (cost once grew with depth x width)", (p) => {
       p.str("x");
       for (let i = 0; i < 250; i++) p.op(0x7d).sstr("a");
       p.op(0x7d).put(0).pop().op(0x5d).mark();
@@ -983,7 +983,7 @@ export async function generateCorpus(opts: GenerateOptions): Promise<Corpus> {
       p.op(0x65);
       for (let i = 0; i < 250; i++) p.op(0x73);
       p.op(0x73);
-    });
+    }, "clean", { [`x.${"a.".repeat(250)}0`]: wExpected.w });
     A("memo-1e5-keys", "1e5 distinct memo keys holding copies of one list", (p) => {
       p.op(0x5d).put(0);
       for (let i = 1; i < 100_000; i++) p.put(i * 7919);
