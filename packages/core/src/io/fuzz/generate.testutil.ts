@@ -15,7 +15,7 @@
  * cannot detect the change: `detectable: false`). Files are built lazily
  * (`make()`), so the whole corpus is never in memory at once.
  */
-import type { DType } from "../dtype.js";
+import { DTYPE_SIZE, type DType } from "../dtype.js";
 import { writeNpy, writeNpz } from "../npy.js";
 import { writeSafetensors } from "../safetensors.js";
 import { crc32 } from "../zip-write.js";
@@ -568,18 +568,7 @@ const STORAGE_OF: Record<DType, string> = {
   uint8: "ByteStorage",
   bool: "BoolStorage",
 };
-const SIZE_OF: Record<DType, number> = {
-  float64: 8,
-  float32: 4,
-  float16: 2,
-  bfloat16: 2,
-  int64: 8,
-  int32: 4,
-  int16: 2,
-  int8: 1,
-  uint8: 1,
-  bool: 1,
-};
+const SIZE_OF = DTYPE_SIZE;
 
 export interface Storage {
   key: string;
