@@ -45,6 +45,15 @@ describe("backends", () => {
     if (!webgpu.available) await expect(initBackend("webgpu")).rejects.toThrow(webgpu.reason);
   });
 
+  it("the wasm module leaves Node's own error reporting in place (no Emscripten process handlers)", async (ctx) => {
+    if (tf.getBackend() !== "wasm") ctx.skip("only on wasm");
+    // Emscripten's glue adds these when the module loads; left in place, every uncaught error in the
+    // user's program prints the module's minified source (about 55 KB) and exits with code 7
+    const emscripten = (l: unknown) => /ExitStatus|^function\s*\(reason\)\s*\{\s*throw reason\s*\}$/.test(String(l));
+    const found = [...process.listeners("uncaughtException"), ...process.listeners("unhandledRejection")].filter(emscripten);
+    expect(found.map(String)).toEqual([]);
+  });
+
   it("a missing WebGPU adapter on Linux names the missing piece", () => {
     const has = (files: string[]) => (f: string) => files.includes(f);
     const loader = "/usr/lib/x86_64-linux-gnu/libvulkan.so.1";

@@ -120,6 +120,31 @@ async function registerNodeThreaded(threads: number): Promise<void> {
 
 let registered = false;
 
+/**
+ * Emscripten's Node glue (tfjs-wasm is built with it) installs process-wide
+ * `uncaughtException` and `unhandledRejection` handlers when its module
+ * loads: every later uncaught error in the user's program then prints the
+ * module's minified source (about 55 KB) and exits with code 7. The
+ * handlers found before the wasm module loads are kept; the ones it added
+ * are removed in `afterInit`, which restores Node's own error reporting.
+ */
+const PROCESS_EVENTS = ["uncaughtException", "unhandledRejection"] as const;
+let listenersBefore: Map<string, Set<unknown>> | null = null;
+
+function snapshotProcessListeners(): void {
+  if (!isNode || listenersBefore) return;
+  listenersBefore = new Map(PROCESS_EVENTS.map((e) => [e, new Set<unknown>(process.listeners(e))]));
+}
+
+function restoreProcessListeners(): void {
+  if (!isNode || !listenersBefore) return;
+  for (const e of PROCESS_EVENTS) {
+    for (const l of process.listeners(e)) {
+      if (!listenersBefore.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);
+    }
+  }
+}
+
 export const wasmLoader: Loader = {
   async probe() {
     if (typeof WebAssembly !== "object") return "wasm: WebAssembly is not available in this environment";
@@ -141,6 +166,7 @@ export const wasmLoader: Loader = {
     if (!(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`threads must be a positive integer (got ${threads})`);
     if (registered) return; // the first initialisation fixes the build and the thread count
     registered = true;
+    snapshotProcessListeners();
     const wasm = await import("@tensorflow/tfjs-backend-wasm");
     wasm.setThreadsCount(threads);
     const dir = opts.wasmPaths ?? (isNode ? await nodeWasmDir() : undefined);
@@ -155,6 +181,7 @@ export const wasmLoader: Loader = {
     }
   },
   afterInit() {
+    restoreProcessListeners();
     registerWasmWeightPacking();
   },
   info() {
