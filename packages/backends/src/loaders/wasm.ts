@@ -128,20 +128,21 @@ let registered = false;
  * handlers found before the wasm module loads are kept; the ones it added
  * are removed in `afterInit`, which restores Node's own error reporting.
  */
-const PROCESS_EVENTS = ["uncaughtException", "unhandledRejection"] as const;
-let listenersBefore: Map<string, Set<unknown>> | null = null;
+const PROCESS_EVENTS = ["uncaughtException", "unhandledRejection"];
+type Listener = (...args: unknown[]) => void;
+/** The process's listeners of an event, loosely typed (the two events' listener types differ). */
+const listenersOf = (e: string) => (process as unknown as { listeners(e: string): Listener[] }).listeners(e);
+let listenersBefore: Map<string, Set<Listener>> | null = null;
 
 function snapshotProcessListeners(): void {
   if (!isNode || listenersBefore) return;
-  listenersBefore = new Map(PROCESS_EVENTS.map((e) => [e, new Set<unknown>(process.listeners(e))]));
+  listenersBefore = new Map(PROCESS_EVENTS.map((e) => [e, new Set(listenersOf(e))]));
 }
 
 function restoreProcessListeners(): void {
   if (!isNode || !listenersBefore) return;
   for (const e of PROCESS_EVENTS) {
-    for (const l of process.listeners(e)) {
-      if (!listenersBefore.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);
-    }
+    for (const l of listenersOf(e)) if (!listenersBefore.get(e)!.has(l)) process.removeListener(e, l);
   }
 }
 

@@ -86,8 +86,34 @@ async function installDawn(): Promise<string | undefined> {
   return undefined;
 }
 
+/**
+ * Whether Dawn finds an adapter, asked in a child process (about 70 ms):
+ * when it finds none, Dawn and the Vulkan loader print warnings with paths
+ * of the machine Dawn was built on to the process's stderr, which a library
+ * cannot silence; in a child they are dropped. Resolves to a reason when
+ * there is no adapter, else undefined (then the in-process probe decides).
+ */
+async function probeDawnQuietly(): Promise<string | undefined> {
+  const { createRequire } = await import("node:module");
+  let dawn: string;
+  try {
+    dawn = createRequire(import.meta.url).resolve("webgpu");
+  } catch {
+    return undefined; // not installed: installDawn says so
+  }
+  const { spawnSync } = await import("node:child_process");
+  const code = `require(${JSON.stringify(dawn)}).create([]).requestAdapter().then((a) => process.stdout.write(a ? "yes" : "no"), () => process.stdout.write("?")).then(() => process.exit(0))`;
+  const r = spawnSync(process.execPath, ["-e", code], { encoding: "utf8", timeout: 60_000, env: process.env });
+  if (r.stdout !== "no") return undefined;
+  const { existsSync } = await import("node:fs");
+  const hint = process.platform === "linux" ? vulkanHint(process.env, existsSync) : "the driver offers none";
+  return `webgpu: no adapter (${hint})`;
+}
+
 async function probeOnce(): Promise<Probe> {
   if (isNode) {
+    const quiet = await probeDawnQuietly();
+    if (quiet) return { reason: quiet };
     const reason = await installDawn();
     if (reason) return { reason };
   }
