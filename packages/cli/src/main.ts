@@ -3,7 +3,7 @@
  * printing a clear message and a non-zero exit code on bad input.
  */
 import { BackendUnavailableError } from "@nextscale/backends";
-import { CheckpointFormatError, ImageFormatError, StateDictError } from "@nextscale/core";
+import { CheckpointFormatError, ImageFormatError, ModelDownloadError, ModelNotCachedError, StateDictError } from "@nextscale/core";
 import { EditMaskError, GenerationCancelledError } from "@nextscale/sampler";
 import { COMMANDS } from "./commands/index.js";
 import { type CommandIO, UsageError } from "./commands/types.js";
@@ -14,7 +14,7 @@ function usage(): string {
 }
 
 /** Errors that come from the user's input: shown as one line, exit status 1. */
-const USER_ERRORS = [BackendUnavailableError, CheckpointFormatError, EditMaskError, GenerationCancelledError, ImageFormatError, StateDictError, UsageError];
+const USER_ERRORS = [BackendUnavailableError, CheckpointFormatError, EditMaskError, GenerationCancelledError, ImageFormatError, ModelDownloadError, ModelNotCachedError, StateDictError, UsageError];
 
 export async function main(
   argv: string[],

@@ -9,9 +9,10 @@ export function progressBar(io: CommandIO, label: string, unit = "img") {
   const tty = !!process.stderr.isTTY;
   const t0 = Date.now();
   let lastStep = -1;
-  return (p: { done: number; total?: number }) => {
+  // from: units done before this run (a resumed download), left out of the rate
+  return (p: { done: number; total?: number; from?: number }) => {
     const secs = (Date.now() - t0) / 1000;
-    const rate = p.done / Math.max(secs, 1e-3);
+    const rate = (p.done - (p.from ?? 0)) / Math.max(secs, 1e-3);
     let line: string;
     let step: number;
     if (p.total) {

@@ -27,6 +27,37 @@ export {
   writeNpz,
 } from "./io/npy.js";
 export { openSource, type SourceInput } from "./io/open.js";
+export {
+  type CacheEntry,
+  type CacheOptions,
+  cachedModelPath,
+  type DownloadFileOptions,
+  type DownloadFileResult,
+  type DownloadModelOptions,
+  type DownloadModelResult,
+  type DownloadProgress,
+  downloadFile,
+  downloadModel,
+  type IntegrityCheck,
+  modelCacheDir,
+  modelCacheStatus,
+  type ResolveModelOptions,
+  resolveModel,
+} from "#model-cache";
+export {
+  FID_WEIGHTS_BASE_URL,
+  fileNameHashPrefix,
+  formatBytes,
+  HUB_BASE_URL,
+  ModelDownloadError,
+  ModelNotCachedError,
+  type ModelUrlOptions,
+  OFFICIAL_MODELS,
+  type OfficialModel,
+  type OfficialModelName,
+  officialModel,
+  officialModelUrl,
+} from "./hub/registry.js";
 export { PyDict, PyTuple, unpickle, type UnpickleOptions } from "./io/pickle.js";
 export { openPth } from "./io/pth.js";
 export { openSafetensors, writeSafetensors } from "./io/safetensors.js";

@@ -22,6 +22,7 @@ import {
   Conv2d,
   Linear,
   Module,
+  OFFICIAL_MODELS,
   type Parameter,
   resize2d,
   StateDictError,
@@ -78,9 +79,13 @@ export function legacyBilinearMatrix(inSize: number, outSize: number): Float32Ar
   return M;
 }
 
-/** The checkpoint pytorch-fid downloads; we never download it. */
-export const FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth";
-export const FID_WEIGHTS_URL = `https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/${FID_WEIGHTS_FILE}`;
+/**
+ * The checkpoint pytorch-fid downloads (core's registry: `nextscale download
+ * inception` or `downloadModel("inception")` fetch it when asked; loading
+ * never downloads).
+ */
+export const FID_WEIGHTS_FILE = OFFICIAL_MODELS.inception.file;
+export const FID_WEIGHTS_URL = OFFICIAL_MODELS.inception.url;
 
 /** `nn.BatchNorm2d` in eval mode (running statistics). */
 class BatchNorm2d extends Module {

@@ -1,11 +1,12 @@
 /**
  * The page the browser smoke test loads: initialise the backend it is asked
  * for, then run a Linear and a Conv2d with known weights, unpacked and
- * packed for inference, and hand back what they computed and what the
- * backend reported. The test (src/browser.test.ts) checks the numbers.
+ * packed for inference, and hand back what they computed, what the
+ * backend reported and what a model name resolves to (core's browser build
+ * of the model cache). The test (src/browser.test.ts) checks them.
  */
 import { type BackendName, backendInfo, initBackend } from "@nextscale/backends";
-import { Conv2d, Linear, Module, packedWeightCount, packForInference } from "@nextscale/core";
+import { cachedModelPath, Conv2d, Linear, Module, packedWeightCount, packForInference, resolveModel } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
 
 class Net extends Module {
@@ -43,6 +44,8 @@ async function smoke(name: BackendName, wasmPaths: string) {
     plain: await compute(plain),
     packed: await compute(packed),
     packedWeights: packedWeightCount(packed),
+    // core's browser build of the model cache: a name is its URL, nothing is cached
+    models: { d16: await resolveModel("var-d16"), vaeCached: cachedModelPath("vae") ?? null },
   };
   plain.dispose();
   packed.dispose();

@@ -111,6 +111,7 @@ describe("browser (headless Chromium)", () => {
         plain: { linear: number[]; conv: number[] };
         packed: { linear: number[]; conv: number[] };
         packedWeights: number;
+        models: { d16: string; vaeCached: string | null };
       };
       console.log(`backend: ${res.backend} (in Chromium: ${res.info.device}; cross-origin isolated ${res.crossOriginIsolated}; weight packing ${res.info.weightPacking})`);
       expect(errors).toEqual([]);
@@ -128,6 +129,7 @@ describe("browser (headless Chromium)", () => {
       }
       expect(res.packedWeights).toBe(res.info.weightPacking ? 2 : 0);
       if (res.backend === "wasm") expect(res.info.weightPacking).toBe(true);
+      expect(res.models).toEqual({ d16: "https://huggingface.co/FoundationVision/var/resolve/main/var_d16.pth", vaeCached: null });
     } finally {
       await browser.close();
     }

@@ -134,3 +134,5 @@ export function report(bundle: string, what: string, s: ErrorStats): void {
     `[parity] ${bundle} ${what}: max_abs=${s.maxAbs.toExponential(3)} max_rel_to_scale=${s.scaledMax.toExponential(3)}`,
   );
 }
+
+export { type FileServer, type LoggedRequest, type Route, startFileServer } from "./file-server.js";

@@ -112,7 +112,8 @@ memory, the machine and the backend.
                      optional and checked against the checkpoint
   --random-weights   build the preset with random weights (no download: the
                      cost does not depend on the values)
-  --vae F, --var F   or time real checkpoints
+  --vae F, --var F   or time real checkpoints (paths, URLs, or cached names:
+                     --vae vae --var var-d16, see nextscale download)
   --batch B          images per generation (default 1)
   --backend B        webgpu, wasm or cpu (default: NEXTSCALE_BACKEND, else wasm)
   --repeats N        generations in all (default 2): the first (cold) is

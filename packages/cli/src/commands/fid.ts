@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { openCheckpoint } from "@nextscale/core";
+import { openCheckpoint, resolveModel } from "@nextscale/core";
 import {
   type EvalInput,
   EvalInputError,
@@ -21,7 +21,7 @@ import { chooseBackend } from "../backend.js";
 import { progressBar } from "../progress.js";
 import { type Command, UsageError } from "./types.js";
 
-const WEIGHTS_HELP = `computing Inception features needs pytorch-fid's FID Inception weights, which are never downloaded automatically: download ${FID_WEIGHTS_FILE} (${FID_WEIGHTS_URL}) and pass --inception-weights /path/to/${FID_WEIGHTS_FILE} (or set NEXTSCALE_INCEPTION_WEIGHTS), or pass --features module.js for a domain feature extractor`;
+const WEIGHTS_HELP = `computing Inception features needs pytorch-fid's FID Inception weights, which are never downloaded automatically: run \`nextscale download inception\` (${FID_WEIGHTS_FILE} from ${FID_WEIGHTS_URL}) and pass --inception-weights inception, or pass --inception-weights /path/to/${FID_WEIGHTS_FILE} (or set NEXTSCALE_INCEPTION_WEIGHTS), or pass --features module.js for a domain feature extractor`;
 
 async function loadExtractorModule(path: string): Promise<FeatureExtractor> {
   const mod = await import(pathToFileURL(resolve(path)).href).catch((e: Error) => {
@@ -74,10 +74,11 @@ VIRTUAL_imagenet256_labeled.npz), or an .npz of uint8 images in arr_0.
 Features are pytorch-fid's: FID-Inception pool3, images resized to 299x299
 (bilinear), numbers equal to pytorch-fid's on the same inputs.
 
-  --inception-weights F  pytorch-fid's ${FID_WEIGHTS_FILE} (path or URL); also
+  --inception-weights F  pytorch-fid's ${FID_WEIGHTS_FILE} (path, URL, or
+                         inception: the cached file); also
                          NEXTSCALE_INCEPTION_WEIGHTS. Nothing is downloaded
-                         automatically: get it from
-                         ${FID_WEIGHTS_URL}
+                         automatically: \`nextscale download inception\` gets
+                         it from ${FID_WEIGHTS_URL}
   --features module.js   a domain feature extractor instead of Inception: a
                          module exporting (default or createFeatureExtractor) a
                          FeatureExtractor of @nextscale/eval, or a function
@@ -140,7 +141,7 @@ chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
         } else {
           const weights = values["inception-weights"] ?? process.env.NEXTSCALE_INCEPTION_WEIGHTS;
           if (!weights) throw new UsageError(WEIGHTS_HELP, 1);
-          const store = await openCheckpoint(weights);
+          const store = await openCheckpoint(await resolveModel(weights));
           try {
             extractor = inceptionFeatureExtractor(await loadFidInception(store), { preprocess });
           } finally {

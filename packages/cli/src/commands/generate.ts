@@ -10,7 +10,7 @@ import { progressBar } from "../progress.js";
 import { type Command, type CommandIO, UsageError } from "./types.js";
 
 export const NO_DEFAULT_MODEL =
-  "no bundled default model yet: pass --vae and --var (for example the official vae_ch160v4096z32.pth and var_d16.pth)";
+  "no bundled default model yet: pass --vae and --var, e.g. --vae vae --var var-d16 after `nextscale download vae var-d16` (the official vae_ch160v4096z32.pth and var_d16.pth)";
 
 /** Options shared by `generate` and `edit`. */
 export const SAMPLING_OPTIONS = {
@@ -27,8 +27,10 @@ export const SAMPLING_OPTIONS = {
   out: { type: "string" },
 } as const;
 
-export const SAMPLING_USAGE = `  --vae F, --var F   checkpoints (.pth or .safetensors; paths or URLs); the VAR's
-                     configuration (depth, patch_nums …) is inferred
+export const SAMPLING_USAGE = `  --vae F, --var F   checkpoints (.pth or .safetensors; paths or URLs), or names
+                     of cached official files: vae, var-d16 … var-d36 (see
+                     nextscale download); the VAR's configuration (depth,
+                     patch_nums …) is inferred
   --class N …        class labels (repeat the flag or separate with commas);
                      -1 = unconditional
   --cfg X            classifier-free guidance, reached at the last scale (default ${GENERATE_DEFAULTS.cfg})

@@ -1,5 +1,6 @@
 /** Every subcommand, in the order `nextscale help` lists them. Add new ones here. */
 import { bench } from "./bench.js";
+import { download } from "./download.js";
 import { edit } from "./edit.js";
 import { fid } from "./fid.js";
 import { generateCommand } from "./generate.js";
@@ -7,4 +8,4 @@ import { info } from "./info.js";
 import { reconstruct } from "./reconstruct.js";
 import type { Command } from "./types.js";
 
-export const COMMANDS: Command[] = [info, generateCommand, edit, reconstruct, fid, bench];
+export const COMMANDS: Command[] = [info, download, generateCommand, edit, reconstruct, fid, bench];

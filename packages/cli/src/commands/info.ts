@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { listBackends } from "@nextscale/backends";
-import { inspectCheckpoint, openCheckpoint, type TensorStore, toInt32 } from "@nextscale/core";
+import { inspectCheckpoint, openCheckpoint, resolveModel, type TensorStore, toInt32 } from "@nextscale/core";
 import { inferVqvaeConfig, VQVAE, VQVAE_PRESETS } from "@nextscale/tokenizer";
 import { inferVarConfig, patchNumsFromLevels, VAR_PRESETS, type VarPresetName, VarTransformer } from "@nextscale/transformer";
 import { type Command, UsageError } from "./types.js";
@@ -36,14 +36,15 @@ async function inferredConfig(store: TensorStore, kind: string): Promise<Record<
 export const info: Command = {
   name: "info",
   summary: "print a JSON summary of a checkpoint, a preset's keys (--preset d16) or the backends (--backends)",
-  usage: `usage: nextscale info <file> [--no-keys]
+  usage: `usage: nextscale info <file | name> [--no-keys]
        nextscale info --preset d16|d20|d24|d30|d36 [--no-keys]
        nextscale info --backends
 
 <file> (.pth, .safetensors, .npz, .npy): JSON with file, format, kind
 (vae/var/inception/other), tensors, params (learnable; known buffers
 excluded), elements, bytes, dtype, dtypes, the inferred model config (for VAR
-and VQ-VAE checkpoints) and keys (name -> shape).
+and VQ-VAE checkpoints) and keys (name -> shape). A name (var-d16, vae,
+inception: see nextscale download --list) reads the file from the model cache.
 --preset: {"var": {"config", "params", "keys"}, "vae": {…}} of an official
 model, exactly the official state dicts' keys and shapes (no weights needed).
 --no-keys leaves out the key lists.
@@ -77,7 +78,7 @@ and cpu (reason says why one cannot run, or what it runs on).`,
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError("expected exactly one checkpoint file (or --preset NAME, or --backends)");
-    const store = await openCheckpoint(positionals[0]);
+    const store = await openCheckpoint(await resolveModel(positionals[0]));
     try {
       const { keys, ...rest } = inspectCheckpoint(store);
       const config = await inferredConfig(store, rest.kind);

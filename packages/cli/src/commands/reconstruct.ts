@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { encodePng, imageGrid } from "@nextscale/core";
+import { encodePng, imageGrid, resolveModel } from "@nextscale/core";
 import { loadVqvae, type VQVAE, VqvaeInputError } from "@nextscale/tokenizer";
 import * as tf from "@tensorflow/tfjs-core";
 import { chooseBackend } from "../backend.js";
@@ -38,7 +38,8 @@ export const reconstruct: Command = {
 Encodes the image into the VQ-VAE's token maps, one per scale, and decodes
 them back, as the official img_to_reconstructed_img does.
 
-  --vae F            VQ-VAE checkpoint (vae_ch160v4096z32.pth; path or URL)
+  --vae F            VQ-VAE checkpoint (vae_ch160v4096z32.pth; path, URL, or
+                     vae: the cached file, see nextscale download)
   --image in.png     PNG or JPEG of exactly the model's image size (256×256 for
                      the 256 px token maps, 512×512 with --patch-nums of 512 px)
   --out rec.png      where to write the reconstruction (PNG)
@@ -70,7 +71,7 @@ them back, as the official img_to_reconstructed_img does.
     const rgb = readImageFile(image, "--image");
 
     await chooseBackend(values.backend);
-    const vae: VQVAE = await asUserError(`--vae ${vaePath}`, () => loadVqvae(vaePath, { patchNums, pack: true }));
+    const vae: VQVAE = await asUserError(`--vae ${vaePath}`, async () => loadVqvae(await resolveModel(vaePath), { patchNums, pack: true }));
     try {
       const S = vae.imageSize();
       if (rgb.width !== S || rgb.height !== S) {
