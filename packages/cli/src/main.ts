@@ -2,15 +2,31 @@
  * The `nextscale` command: a registry of subcommands (`commands/`), each
  * printing a clear message and a non-zero exit code on bad input.
  */
+import { createRequire } from "node:module";
 import { BackendUnavailableError } from "@nextscale/backends";
 import { CheckpointFormatError, ImageFormatError, ModelDownloadError, ModelNotCachedError, StateDictError } from "@nextscale/core";
 import { EditMaskError, GenerationCancelledError } from "@nextscale/sampler";
 import { COMMANDS } from "./commands/index.js";
 import { type CommandIO, UsageError } from "./commands/types.js";
 
+/** This package's version, and those of the packages it runs (`nextscale --version`). */
+function version(): string {
+  const require = createRequire(import.meta.url);
+  const own = (require("../package.json") as { version: string }).version;
+  const of = (pkg: string) => {
+    try {
+      return (require(`${pkg}/package.json`) as { version: string }).version;
+    } catch {
+      return "not installed";
+    }
+  };
+  const deps = ["@nextscale/core", "@nextscale/sampler", "@nextscale/backends", "@tensorflow/tfjs-core"].map((p) => `${p} ${of(p)}`);
+  return `nextscale ${own} (${deps.join(", ")}; Node ${process.versions.node})`;
+}
+
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
-  return `usage: nextscale <command> [options]\n\ncommands:\n${COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join("\n")}\n  ${"help".padEnd(w)}  show this message (nextscale <command> --help for one command)\n`;
+  return `usage: nextscale <command> [options]\n\ncommands:\n${COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join("\n")}\n  ${"help".padEnd(w)}  show this message (nextscale <command> --help for one command)\n\n  --version  the version of nextscale and of the packages it runs\n`;
 }
 
 /** Errors that come from the user's input: shown as one line, exit status 1. */
@@ -22,6 +38,10 @@ export async function main(
   err: (s: string) => void = (s) => process.stderr.write(s),
 ): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === "--version" || name === "-v" || name === "version") {
+    out(`${version()}\n`);
+    return 0;
+  }
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     out(usage());
     return name === undefined ? 1 : 0;
