@@ -86,6 +86,72 @@ describe("nextscale fid", () => {
     expect(Math.abs(k.sfid - j.sfid) / j.sfid).toBeLessThan(1e-9);
   });
 
+  it("--merge: the statistics of shards (i mod 2) merge into those of one run; the FID against them is the same", async () => {
+    const seeds = [11, 12, 13, 14, 15, 16];
+    const all = folder("all", seeds);
+    const shard0 = folder("shard0", seeds.filter((_, i) => i % 2 === 0));
+    const shard1 = folder("shard1", seeds.filter((_, i) => i % 2 === 1));
+    const f = (name: string) => join(tmp, name);
+    const w = ["--inception-weights", weights];
+    // batches of different sizes on purpose: the features of an image must not depend on its batch
+    expect((await run(["fid", all, "--save-stats", f("all.npz"), "--batch", "4", ...w])).code).toBe(0);
+    expect((await run(["fid", shard0, "--save-stats", f("s0.npz"), "--batch", "2", ...w])).code).toBe(0);
+    expect((await run(["fid", shard1, "--save-stats", f("s1.npz"), ...w])).code).toBe(0);
+    const m = await run(["fid", "--merge", f("s0.npz"), f("s1.npz"), "--save-stats", f("merged.npz"), "--json"]);
+    expect(m.code, m.err).toBe(0);
+    expect(JSON.parse(m.out)).toMatchObject({ count: 6, parts: [{ count: 3 }, { count: 3 }] });
+    expect(m.err).toMatch(/merged 2 statistics files \(3 \+ 3 = 6 images\)/);
+    const [one, merged] = await Promise.all([loadStatistics(readFileSync(f("all.npz"))), loadStatistics(readFileSync(f("merged.npz")))]);
+    expect(merged.stats.count).toBe(6);
+    expect(merged.extractor).toBe(one.extractor);
+    const maxRel = (a: Float64Array, b: Float64Array) => {
+      let err = 0;
+      let scale = 0;
+      for (let i = 0; i < a.length; i++) {
+        err = Math.max(err, Math.abs(a[i] - b[i]));
+        scale = Math.max(scale, Math.abs(a[i]));
+      }
+      return err / scale;
+    };
+    const errs = {
+      mu: maxRel(one.stats.mu, merged.stats.mu),
+      sigma: maxRel(one.stats.sigma, merged.stats.sigma),
+      mu_s: maxRel(one.spatial!.mu, merged.spatial!.mu),
+      sigma_s: maxRel(one.spatial!.sigma, merged.spatial!.sigma),
+    };
+    expect(Math.max(...Object.values(errs))).toBeLessThan(1e-12);
+    // the FID (and sFID) of a reference set against the merged statistics equals the one against one run's
+    expect((await run(["fid", folder("ref", [1, 2, 3, 7, 9]), "--save-stats", f("ref.npz"), ...w])).code).toBe(0);
+    const fid1 = JSON.parse((await run(["fid", f("ref.npz"), f("all.npz"), "--json"])).out);
+    const fid2 = JSON.parse((await run(["fid", f("ref.npz"), f("merged.npz"), "--json"])).out);
+    console.log(
+      `[merge] 6 images as one run vs shards 0/2 + 1/2 merged: max difference of mu ${errs.mu.toExponential(2)}, sigma ${errs.sigma.toExponential(2)}, mu_s ${errs.mu_s.toExponential(2)}, sigma_s ${errs.sigma_s.toExponential(2)} (of their scale); FID ${fid1.fid} vs ${fid2.fid} (${Math.abs(fid1.fid - fid2.fid).toExponential(2)}), sFID ${fid1.sfid} vs ${fid2.sfid} (${Math.abs(fid1.sfid - fid2.sfid).toExponential(2)})`,
+    );
+    expect(Math.abs(fid2.fid - fid1.fid) / fid1.fid).toBeLessThan(1e-9);
+    expect(Math.abs(fid2.sfid - fid1.sfid) / fid1.sfid).toBeLessThan(1e-9);
+  });
+
+  it("--merge fails clearly: no --save-stats, no files, files without counts, missing files", async () => {
+    let r = await run(["fid", "--merge", join(tmp, "x.npz")]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/pass --save-stats all\.npz/);
+    r = await run(["fid", "--merge", "--save-stats", join(tmp, "m.npz")]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/needs the statistics files/);
+    const noCount = join(tmp, "nocount.npz");
+    writeFileSync(noCount, statisticsToNpz({ stats: { mu: new Float64Array(2), sigma: Float64Array.of(1, 0, 0, 1) } })); // like OpenAI's reference batches
+    const withCount = statsFile("withcount.npz", [
+      [0, 1],
+      [1, 0],
+    ]);
+    r = await run(["fid", "--merge", withCount, noCount, "--save-stats", join(tmp, "m.npz")]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/nocount\.npz statistics: no sample count/);
+    r = await run(["fid", "--merge", withCount, join(tmp, "missing.npz"), "--save-stats", join(tmp, "m.npz")]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/missing\.npz/);
+  });
+
   it("takes a domain feature extractor module instead of Inception", async () => {
     const mod = join(tmp, "features.mjs");
     writeFileSync(

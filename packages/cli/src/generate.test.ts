@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -63,6 +64,74 @@ describe("nextscale generate", () => {
     const backend = await run(["generate", ...models, "--backend", "cuda", "--out", join(dir, "x.png")]);
     expect(backend.code).toBe(1);
     expect(backend.err).toMatch(/cuda/);
+  });
+});
+
+describe("nextscale generate: same seed, same images, whatever the batch, shard or start", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ns-shard-"));
+  const gen = (out: string, ...more: string[]) => run(["generate", ...models, "--seed", "21", ...more, "--out-dir", join(dir, out)]);
+  /** File name -> SHA-256 of its bytes. */
+  const files = (sub: string) =>
+    Object.fromEntries(readdirSync(join(dir, sub)).sort().map((f) => [f, createHash("sha256").update(readFileSync(join(dir, sub, f))).digest("hex")]));
+  const classes = ["--class", "1,3", "--n-per-class", "3"];
+  let one: Record<string, string>;
+
+  it("byte-identical PNGs at --batch 1, 3 and 8", async () => {
+    for (const b of ["1", "3", "8"]) {
+      const r = await gen(`b${b}`, ...classes, "--batch", b);
+      expect(r.code, r.err).toBe(0);
+    }
+    one = files("b1");
+    expect(Object.keys(one)).toEqual(["1_0.png", "1_1.png", "1_2.png", "3_0.png", "3_1.png", "3_2.png"]);
+    expect(new Set(Object.values(one)).size).toBe(6);
+    expect(files("b3")).toEqual(one);
+    expect(files("b8")).toEqual(one);
+  });
+
+  it("--shard 0/2 + --shard 1/2 into one folder equal one run, file for file (any --batch per shard)", async () => {
+    const a = await gen("shards", ...classes, "--shard", "0/2", "--batch", "2");
+    expect(a.code, a.err).toBe(0);
+    expect(a.err).toMatch(/images 0 … 4 \(i mod 2 = 0\): 3 of 6/);
+    expect(Object.keys(files("shards"))).toEqual(["1_0.png", "1_2.png", "3_1.png"]); // i = 0, 2, 4
+    const b = await gen("shards", ...classes, "--shard", "1/2", "--batch", "3");
+    expect(b.code, b.err).toBe(0);
+    expect(files("shards")).toEqual(one);
+  });
+
+  it("--start S resumes at image S (alone and with --shard), writing only those files", async () => {
+    const r = await gen("resume", ...classes, "--start", "4", "--batch", "8");
+    expect(r.code, r.err).toBe(0);
+    expect(files("resume")).toEqual({ "3_1.png": one["3_1.png"], "3_2.png": one["3_2.png"] });
+    const s = await gen("resume2", ...classes, "--start", "1", "--shard", "1/3");
+    expect(s.code, s.err).toBe(0);
+    expect(files("resume2")).toEqual({ "1_1.png": one["1_1.png"], "3_1.png": one["3_1.png"] }); // i >= 1 with i mod 3 = 1: 1 and 4
+  });
+
+  it("classes drawn from the seed: the same classes and images in 3 shards as in one run; the grid too", async () => {
+    expect((await gen("drawn", "--n-per-class", "5", "--batch", "2")).code).toBe(0);
+    for (const k of ["0/3", "1/3", "2/3"]) expect((await gen("drawn-shards", "--n-per-class", "5", "--shard", k, "--batch", "4")).code).toBe(0);
+    expect(Object.keys(files("drawn"))).toHaveLength(5);
+    expect(files("drawn-shards")).toEqual(files("drawn"));
+    const grid = (name: string, b: string) => run(["generate", ...models, "--seed", "21", ...classes, "--batch", b, "--out", join(dir, name)]);
+    expect((await grid("g1.png", "1")).code).toBe(0);
+    expect((await grid("g8.png", "8")).code).toBe(0);
+    expect(readFileSync(join(dir, "g1.png")).equals(readFileSync(join(dir, "g8.png")))).toBe(true);
+  });
+
+  it("clear errors: bad --shard, --start past the end, --shard/--start with a grid", async () => {
+    for (const bad of ["2/2", "1", "a/b", "-1/2", "0/0", "1.5/2"]) {
+      const r = await gen("x", ...classes, `--shard=${bad}`);
+      expect(r.code, bad).toBe(2);
+      expect(r.err).toMatch(/--shard must be K\/N with 0 <= K < N/);
+    }
+    const past = await gen("x", ...classes, "--start", "7");
+    expect(past.code).toBe(2);
+    expect(past.err).toMatch(/--start 7 is past the run's last image \(6 images: 0 … 5\)/);
+    const neg = await gen("x", ...classes, "--start=-1");
+    expect(neg.err).toMatch(/--start must be a non-negative integer/);
+    const grid = await run(["generate", ...models, ...classes, "--shard", "0/2", "--out", join(dir, "g.png")]);
+    expect(grid.code).toBe(2);
+    expect(grid.err).toMatch(/use --out-dir/);
   });
 });
 

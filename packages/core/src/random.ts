@@ -8,6 +8,21 @@
  * nearby seeds give unrelated streams. Floats: `random()` = 53 random bits
  * scaled into [0, 1); `normal()` = Box-Muller (the cosine branch only, so
  * every call consumes exactly two `random()` draws).
+ *
+ * Indexed streams (`Random.forIndex(seed, index)`): one generator per item of
+ * a run (an image of a generation run), so item i gets the same numbers
+ * whatever other items are computed with it, in which batch, process or
+ * order. The four xoshiro128** state words come from SplitMix64 (Steele,
+ * Lea & Flood 2014; its 64-bit finaliser `mix64`) over a key that hashes
+ * both numbers, as 64-bit two's-complement words:
+ *
+ *   key = mix64(seed ^ mix64(index + γ))           γ = 0x9e3779b97f4a7c15
+ *   z1 = mix64(key + γ),  z2 = mix64(key + 2γ)     (SplitMix64's first two outputs)
+ *   state (a, b, c, d) = (low32 z1, high32 z1, low32 z2, high32 z2)
+ *
+ * mix64 is a bijection of 64-bit words, so for one seed distinct indices
+ * give distinct keys and distinct first state words (and for one index,
+ * distinct seeds do), and unrelated pairs collide with probability 2⁻⁶⁴.
  */
 
 function splitmix32(state: { s: number }): number {
@@ -18,22 +33,59 @@ function splitmix32(state: { s: number }): number {
   return (z ^ (z >>> 16)) >>> 0;
 }
 
+const MASK64 = (1n << 64n) - 1n;
+const GAMMA64 = 0x9e3779b97f4a7c15n;
+
+/** SplitMix64's finaliser: a bijection of 64-bit words. */
+function mix64(z: bigint): bigint {
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
+  return z ^ (z >> 31n);
+}
+
 export class Random {
   private a: number;
   private b: number;
   private c: number;
   private d: number;
+  /** The item index of a stream made by `Random.forIndex` (undefined for `new Random(seed)`). */
+  readonly index: number | undefined;
 
-  /** `seed`: any integer (or a non-negative number below 2^53); 0 is valid. */
-  constructor(readonly seed: number) {
+  /**
+   * `seed`: any integer (or a non-negative number below 2^53); 0 is valid.
+   * With `index` (a non-negative safe integer): the indexed stream of
+   * `Random.forIndex(seed, index)`.
+   */
+  constructor(readonly seed: number, index?: number) {
     if (!Number.isSafeInteger(seed)) throw new RangeError(`Random: seed must be a safe integer (got ${seed})`);
-    // Fold the high and low 32 bits of the seed into the SplitMix state.
-    const st = { s: (seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32) | 0, 0x9e3779b9) };
-    this.a = splitmix32(st);
-    this.b = splitmix32(st);
-    this.c = splitmix32(st);
-    this.d = splitmix32(st);
+    this.index = index;
+    if (index !== undefined) {
+      if (!(Number.isSafeInteger(index) && index >= 0)) throw new RangeError(`Random: index must be a non-negative safe integer (got ${index})`);
+      const key = mix64(BigInt.asUintN(64, BigInt(seed)) ^ mix64((BigInt(index) + GAMMA64) & MASK64));
+      const z1 = mix64((key + GAMMA64) & MASK64);
+      const z2 = mix64((key + 2n * GAMMA64) & MASK64);
+      this.a = Number(z1 & 0xffffffffn) | 0;
+      this.b = Number(z1 >> 32n) | 0;
+      this.c = Number(z2 & 0xffffffffn) | 0;
+      this.d = Number(z2 >> 32n) | 0;
+    } else {
+      // Fold the high and low 32 bits of the seed into the SplitMix state.
+      const st = { s: (seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32) | 0, 0x9e3779b9) };
+      this.a = splitmix32(st);
+      this.b = splitmix32(st);
+      this.c = splitmix32(st);
+      this.d = splitmix32(st);
+    }
     if ((this.a | this.b | this.c | this.d) === 0) this.a = 1; // the all-zero state is a fixed point
+  }
+
+  /**
+   * The stream of item `index` of a run seeded by `seed` (image i of a
+   * generation run): a function of (seed, index) only, unrelated to
+   * `new Random(seed)` and to the other indices (see the file comment).
+   */
+  static forIndex(seed: number, index: number): Random {
+    return new Random(seed, index);
   }
 
   /** The next 32 random bits as an unsigned integer. */

@@ -18,6 +18,7 @@ export {
   FeatureStatistics,
   hasStatistics,
   loadStatistics,
+  mergeStatistics,
   readStatistics,
   type StatisticsFile,
   statisticsToNpz,

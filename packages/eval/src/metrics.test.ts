@@ -1,10 +1,10 @@
-import { openCheckpoint, type TensorStore, toFloat32 } from "@nextscale/core";
+import { openCheckpoint, Random, type TensorStore, toFloat32 } from "@nextscale/core";
 import { fidBundles } from "@nextscale/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { frechetDistance, StatisticsError } from "./frechet-distance.js";
 import { inceptionScore } from "./inception-score.js";
 import { precisionRecall } from "./precision-recall.js";
-import { FeatureStatistics, loadStatistics, statisticsToNpz } from "./statistics.js";
+import { FeatureStatistics, loadStatistics, mergeStatistics, statisticsToNpz } from "./statistics.js";
 
 const rel = (got: number, want: number) => Math.abs(got - want) / Math.abs(want);
 
@@ -94,6 +94,84 @@ describe("feature statistics", () => {
     expect(back.stats.count).toBe(n);
     expect(back.spatial?.mu.length).toBe(d);
     expect(frechetDistance(s, back.stats).distance).toBeCloseTo(0, 9);
+  });
+
+  it("statistics of shards (i mod N = K, saved and reloaded) merge into the one-run statistics, FID equal to float64 rounding", async () => {
+    const d = 64;
+    const n = 2000;
+    // seeded full-rank features (n > d, as 50,000 Inception features are) with an offset mean and correlated dimensions
+    const rng = new Random(5);
+    const x = new Float32Array(n * d);
+    for (let r = 0; r < n; r++) {
+      const common = rng.normal();
+      for (let j = 0; j < d; j++) x[r * d + j] = 50 + j + rng.normal() * (1 + (j % 5)) + common * 2;
+    }
+    const ref = statsOf(x.map((v, i) => v * 1.01 + (i % 7) * 0.1), d);
+    /** Statistics of the rows `pick` in batches of 50, as computeStatistics accumulates a folder. */
+    const batched = (pick: number[], dim = d, size = 50) => {
+      const s = new FeatureStatistics(dim);
+      for (let o = 0; o < pick.length; o += size) {
+        const rows = pick.slice(o, o + size);
+        const b = new Float32Array(rows.length * dim);
+        for (const [k, r] of rows.entries()) b.set(x.subarray(r * d, r * d + dim), k * dim);
+        s.add(b);
+      }
+      return s.result();
+    };
+    // the reference's first 8 dimensions stand in for the spatial reference
+    const refS = { mu: ref.mu.slice(0, 8), sigma: Float64Array.from({ length: 64 }, (_, i) => ref.sigma[Math.floor(i / 8) * d + (i % 8)]) };
+    const all = Array.from({ length: n }, (_, i) => i);
+    const one = { stats: batched(all), spatial: batched(all, 8), extractor: "test" };
+    // the rounding floor: the same images in batches of 37 instead of 50
+    const fOne = frechetDistance(ref, one.stats).distance;
+    const floor = rel(frechetDistance(ref, batched(all, d, 37)).distance, fOne);
+    console.log(`[merge] one run in batches of 37 instead of 50: FID ${floor.toExponential(2)} relative (the float64 rounding floor)`);
+    for (const N of [2, 3, 7]) {
+      const shards = await Promise.all(
+        Array.from({ length: N }, async (_, K) => {
+          const pick = all.filter((i) => i % N === K);
+          const file = await loadStatistics(statisticsToNpz({ stats: batched(pick), spatial: batched(pick, 8), extractor: "test" }));
+          return { ...file, name: `shard ${K}/${N}` };
+        }),
+      );
+      const merged = mergeStatistics(shards);
+      expect(merged.stats.count).toBe(n);
+      expect(merged.spatial?.count).toBe(n);
+      expect(merged.extractor).toBe("test");
+      let muErr = 0;
+      let sigmaErr = 0;
+      let scale = 0;
+      for (let i = 0; i < d; i++) muErr = Math.max(muErr, Math.abs(merged.stats.mu[i] - one.stats.mu[i]) / Math.abs(one.stats.mu[i]));
+      for (let i = 0; i < d * d; i++) {
+        sigmaErr = Math.max(sigmaErr, Math.abs(merged.stats.sigma[i] - one.stats.sigma[i]));
+        scale = Math.max(scale, Math.abs(one.stats.sigma[i]));
+      }
+      const fMerged = frechetDistance(ref, merged.stats).distance;
+      const sOne = frechetDistance(refS, one.spatial).distance;
+      console.log(
+        `[merge] ${N} shards of ${n}×${d}: mean ${muErr.toExponential(2)} relative, covariance ${(sigmaErr / scale).toExponential(2)} of its scale; FID one run ${fOne}, merged ${fMerged} (difference ${Math.abs(fMerged - fOne).toExponential(2)}, ${rel(fMerged, fOne).toExponential(2)} relative)`,
+      );
+      expect(muErr).toBeLessThan(1e-14);
+      expect(sigmaErr / scale).toBeLessThan(1e-13);
+      expect(rel(fMerged, fOne)).toBeLessThan(1e-10);
+      expect(rel(frechetDistance(refS, merged.spatial!).distance, sOne)).toBeLessThan(1e-10);
+    }
+    // a single part is itself; merging is associative up to rounding
+    const halves = [batched(all.slice(0, 700)), batched(all.slice(700))].map((stats) => ({ stats, extractor: "test" }));
+    expect(rel(frechetDistance(ref, mergeStatistics(halves).stats).distance, fOne)).toBeLessThan(1e-10);
+    expect(Array.from(mergeStatistics([halves[0]]).stats.mu)).toEqual(Array.from(halves[0].stats.mu));
+  });
+
+  it("merging refuses parts without counts, of different extractors or dimensions, and spatial statistics on some parts only", () => {
+    const a = { stats: { mu: new Float64Array(2), sigma: Float64Array.of(1, 0, 0, 1), count: 10 }, extractor: "x", name: "a.npz" };
+    const b = { ...a, name: "b.npz" };
+    expect(mergeStatistics([a, b]).stats.count).toBe(20);
+    expect(() => mergeStatistics([])).toThrow(/nothing to merge/);
+    expect(() => mergeStatistics([a, { ...b, stats: { mu: b.stats.mu, sigma: b.stats.sigma } }])).toThrow(/b\.npz statistics: no sample count/);
+    expect(() => mergeStatistics([a, { ...b, extractor: "y" }])).toThrow(/different feature extractors/);
+    expect(() => mergeStatistics([a, { ...b, stats: { mu: new Float64Array(3), sigma: new Float64Array(9), count: 4 } }])).toThrow(/feature dimensions differ/);
+    expect(() => mergeStatistics([a, { ...b, spatial: a.stats }])).toThrow(/a\.npz has no spatial/);
+    expect(() => mergeStatistics([a, { ...b, stats: { ...b.stats, count: 2.5 } }])).toThrow(/count must be a positive integer/);
   });
 
   it("rejects mismatched dimensions, too few samples and non-statistics files clearly", async () => {

@@ -6,7 +6,9 @@
  * N − 1), what pytorch-fid and OpenAI's evaluator compute. Batches are merged
  * with Chan et al.'s pairwise update (each batch centred on its own mean),
  * so 50,000 features accumulate without the cancellation of raw second
- * moments.
+ * moments. The same update merges whole sets: statistics of disjoint shards
+ * (mean, covariance, count) combine into those of their union
+ * (`mergeStatistics`), equal to one run's up to float64 rounding.
  *
  * Files: our own `.npz` has `mu` (d), `sigma` (d × d), `count` and, when
  * spatial (sFID) features were collected, `mu_s` / `sigma_s` / `count_s`,
@@ -33,6 +35,51 @@ export class FeatureStatistics {
 
   get count(): number {
     return this.n;
+  }
+
+  /**
+   * The running state of statistics already computed: mean, unbiased
+   * covariance and count (Σ (x − mean)(x − mean)ᵀ = sigma·(count − 1)), e.g.
+   * a shard's statistics file, to `merge` with others.
+   */
+  static fromStatistics(s: GaussianStatistics & { count?: number }, what = "statistics"): FeatureStatistics {
+    const d = checkStatistics(s, what);
+    const n = s.count;
+    if (n === undefined) {
+      throw new StatisticsError(`${what}: no sample count (OpenAI's reference batches and pytorch-fid's files have none); statistics merge only with their counts`);
+    }
+    if (!(Number.isSafeInteger(n) && n >= 1)) throw new StatisticsError(`${what}: count must be a positive integer (got ${n})`);
+    const out = new FeatureStatistics(d);
+    out.mean.set(s.mu);
+    const k = n - 1;
+    for (let i = 0; i < d; i++) for (let j = 0; j <= i; j++) out.m2[i * d + j] = s.sigma[i * d + j] * k;
+    out.n = n;
+    return out;
+  }
+
+  /**
+   * Add the samples of another (disjoint) set, given by its running state:
+   * afterwards this holds the statistics of the union (Chan et al.'s
+   * pairwise update, M₂ = M₂ᵃ + M₂ᵇ + δδᵀ·nₐn_b/(nₐ + n_b)).
+   */
+  merge(other: FeatureStatistics): void {
+    const d = this.dim;
+    if (other.dim !== d) throw new StatisticsError(`cannot merge statistics of different feature dimensions: ${d} vs ${other.dim}`);
+    const na = this.n;
+    const nb = other.n;
+    if (nb === 0) return;
+    const n = na + nb;
+    const w = (na * nb) / n;
+    const delta = new Float64Array(d);
+    for (let j = 0; j < d; j++) delta[j] = other.mean[j] - this.mean[j];
+    const m2 = this.m2;
+    for (let i = 0; i < d; i++) {
+      const di = delta[i] * w;
+      const ri = i * d;
+      for (let j = 0; j <= i; j++) m2[ri + j] += other.m2[ri + j] + di * delta[j];
+    }
+    for (let j = 0; j < d; j++) this.mean[j] += (delta[j] * nb) / n;
+    this.n = n;
   }
 
   /** Add a batch of features, row-major (rows × dim). */
@@ -123,6 +170,51 @@ export interface StatisticsFile {
 }
 
 const f64 = (shape: number[], data: Float64Array): HostTensor => ({ dtype: "float64", shape, data });
+
+/**
+ * Merge the statistics of disjoint image sets (e.g. the shards of a sharded
+ * generation, each embedded on its own) into those of their union: count,
+ * mean and unbiased covariance, and the spatial (sFID) statistics when every
+ * part has them. Every part needs its sample count (our files store
+ * `count` and `count_s`) and the same feature extractor. The result equals
+ * the statistics of one run over all the images up to float64 rounding
+ * (each run itself accumulates batch by batch in the same way).
+ */
+export function mergeStatistics(parts: readonly StatisticsFile[]): StatisticsFile & { stats: { count: number } } {
+  if (parts.length === 0) throw new StatisticsError("nothing to merge: no statistics given");
+  const name = (p: StatisticsFile, i: number) => p.name ?? `statistics ${i + 1}`;
+  let extractor: string | undefined;
+  parts.forEach((p, i) => {
+    if (p.extractor === undefined) return;
+    if (extractor !== undefined && p.extractor !== extractor) {
+      throw new StatisticsError(`${name(p, i)} was embedded by "${p.extractor}", an earlier part by "${extractor}": statistics of different feature extractors cannot be merged`);
+    }
+    extractor = p.extractor;
+  });
+  const withSpatial = parts.filter((p) => p.spatial).length;
+  if (withSpatial !== 0 && withSpatial !== parts.length) {
+    const missing = parts.findIndex((p) => !p.spatial);
+    throw new StatisticsError(`${name(parts[missing], missing)} has no spatial (sFID) statistics but other parts do: compute every part the same way`);
+  }
+  const merge = (get: (p: StatisticsFile) => (GaussianStatistics & { count?: number }) | undefined, what: string) => {
+    let acc: FeatureStatistics | undefined;
+    parts.forEach((p, i) => {
+      const s = get(p)!;
+      const part = FeatureStatistics.fromStatistics({ ...s, count: s.count ?? (what === "spatial statistics" ? p.stats.count : undefined) }, `${name(p, i)} ${what}`);
+      if (acc && acc.dim !== part.dim) {
+        throw new StatisticsError(`${name(p, i)}: ${what} have ${part.dim} dimensions, an earlier part ${acc.dim}: feature dimensions differ`);
+      }
+      if (acc) acc.merge(part);
+      else acc = part;
+    });
+    const r = acc!.result();
+    return { mu: r.mu, sigma: r.sigma, count: r.count };
+  };
+  const out: StatisticsFile & { stats: { count: number } } = { stats: merge((p) => p.stats, "statistics") };
+  if (withSpatial) out.spatial = merge((p) => p.spatial, "spatial statistics");
+  if (extractor !== undefined) out.extractor = extractor;
+  return out;
+}
 
 /** Serialise statistics as an `.npz` (mu, sigma, count[, mu_s, sigma_s, count_s]) that numpy and OpenAI's evaluator read. */
 export function statisticsToNpz(s: StatisticsFile): Uint8Array {

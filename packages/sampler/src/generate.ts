@@ -15,6 +15,20 @@
  *
  * Token decisions are made on the host with our seeded `Random`, so the
  * same seed, settings and backend give the same images every time.
+ *
+ * Per-image streams: image i of a run (its global index: `firstIndex + b`
+ * for row b of the batch, or `imageIndices[b]`) draws only from its own
+ * generator `Random.forIndex(seed, i)` (core: xoshiro128** whose state is
+ * SplitMix64 of a hash of seed and i), in a fixed order:
+ *   1. its label, `int(numClasses)`, drawn whether or not `labels` are given
+ *      (a given label replaces it), so an image is the same whether its
+ *      class was drawn or passed;
+ *   2. for each scale k = 0…K−1, for each token of the scale in row-major
+ *      order: one `random()` for the multinomial draw (none when greedy,
+ *      topK = 1), then with `moreSmooth` V `gumbel()` draws, one per code.
+ * No draw depends on the other images of the batch, so image i is the same
+ * at any batch size, in any shard or resumed run (given logits that do not
+ * depend on the batch: see the README, "Reproducibility").
  * Notation: B images, K scales, l = pn² tokens of a scale, V codebook size.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -56,10 +70,11 @@ export interface ScaleProgress {
 export interface GenerateOptions {
   /**
    * Class of each image (its length is the batch size). `numClasses` or −1
-   * means unconditional. Omitted: `batchSize` labels drawn uniformly with the seed.
+   * means unconditional. Omitted: each image's label is drawn uniformly from
+   * its own stream (the first draw of `Random.forIndex(seed, i)`).
    */
   labels?: ArrayLike<number>;
-  /** Batch size when `labels` is omitted. */
+  /** Batch size when neither `labels` nor `imageIndices` is given (default 1). */
   batchSize?: number;
   /** Classifier-free guidance strength, reached at the last scale (default 1.5, the official FID setting). */
   cfg?: number;
@@ -67,9 +82,32 @@ export interface GenerateOptions {
   topK?: number;
   /** Nucleus mass (default 0.96; 0 = off). */
   topP?: number;
-  /** Seed of the random generator (default 0). Ignored when `rng` is given. */
+  /**
+   * Seed of the run (default 0). Image i of the run (its global index) draws
+   * from its own generator `Random.forIndex(seed, i)`, so the same seed gives
+   * the same image i whatever the batch. Ignored when `rng` is given.
+   */
   seed?: number;
-  rng?: Random;
+  /**
+   * Global index of the batch's first image (default 0): row b of the batch is
+   * image `firstIndex + b` of the run. Generating images [S, S + n) in batches
+   * of any size, in one process or many, gives the same images.
+   */
+  firstIndex?: number;
+  /**
+   * Global index of each image of the batch (instead of `firstIndex`; its length
+   * is the batch size), e.g. a shard's images K, K + N, K + 2N …
+   */
+  imageIndices?: ArrayLike<number>;
+  /**
+   * Your own generators instead of `seed`: a function from an image's global
+   * index to its generator (called once per image of the batch, in order, and
+   * used as `Random.forIndex(seed, i)` would be: label draw first, then the
+   * tokens), or one `Random` shared by the whole batch, consumed as before
+   * per-image streams (labels when drawn, then each scale's tokens row by
+   * row), so that the images then depend on the batch.
+   */
+  rng?: Random | ((index: number) => Random);
   /** Gumbel-softmax smoothing of each scale's embeddings (visualisation only; not for FID). */
   moreSmooth?: boolean;
   /**
@@ -87,6 +125,8 @@ export interface GenerateOptions {
 export interface GenerateResult {
   /** (B, H, W, 3) in [0, 1]. */
   images: tf.Tensor4D;
+  /** The global index of each image (whose stream it drew from). */
+  imageIndices: number[];
   /** Chosen tokens per scale, int32 (B, pn²). */
   indices: tf.Tensor2D[];
   /** The labels used (numClasses = unconditional). */
@@ -95,8 +135,12 @@ export interface GenerateResult {
   fHat: tf.Tensor4D;
 }
 
-/** The defaults of `generate` (the official README's FID setting). */
-export const GENERATE_DEFAULTS = Object.freeze({ cfg: 1.5, topK: 900, topP: 0.96, seed: 0 });
+/**
+ * The defaults of `generate` (the official README's FID setting). `seed` is
+ * the run's seed and `firstIndex` the global index of the first image: image
+ * i draws from `Random.forIndex(seed, i)`.
+ */
+export const GENERATE_DEFAULTS = Object.freeze({ cfg: 1.5, topK: 900, topP: 0.96, seed: 0, firstIndex: 0 });
 
 /** Check that a VQ-VAE and a VAR belong together (same codebook, width and scales). */
 export function checkModelPair(vae: VQVAE, model: VarTransformer): void {
@@ -109,8 +153,27 @@ export function checkModelPair(vae: VQVAE, model: VarTransformer): void {
   if (problems.length) throw new Error(`the VQ-VAE and the VAR do not belong together: ${problems.join("; ")}`);
 }
 
-/** Resolve the labels of a batch, validating them (−1 → numClasses). */
-export function resolveLabels(opts: Pick<GenerateOptions, "labels" | "batchSize">, numClasses: number, rng: Random): Int32Array {
+/**
+ * The label `generate` draws for image `index` of a run seeded by `seed` when
+ * `labels` are omitted: the first draw of its stream,
+ * `Random.forIndex(seed, index).int(numClasses)`.
+ */
+export function imageLabel(seed: number, index: number, numClasses: number): number {
+  return Random.forIndex(seed, index).int(numClasses);
+}
+
+/**
+ * Resolve the labels of a batch, validating them (−1 → numClasses).
+ *
+ * `rng`: one generator per image (per-image streams): each one's first draw
+ * is its label, `int(numClasses)`, made whether or not `labels` are given (a
+ * given label replaces it), so the draws that follow do not depend on how
+ * the label was chosen; or one generator shared by the batch, which draws
+ * the labels in order only when they are omitted (`batchSize` of them).
+ */
+export function resolveLabels(opts: Pick<GenerateOptions, "labels" | "batchSize">, numClasses: number, rng: Random | readonly Random[]): Int32Array {
+  const perImage = Array.isArray(rng) ? (rng as readonly Random[]) : null;
+  const drawn = perImage?.map((r) => r.int(numClasses));
   if (opts.labels !== undefined) {
     const lab = Int32Array.from(opts.labels, (v) => {
       if (!Number.isInteger(v) || v < -1 || v > numClasses) {
@@ -119,11 +182,40 @@ export function resolveLabels(opts: Pick<GenerateOptions, "labels" | "batchSize"
       return v === -1 ? numClasses : v;
     });
     if (lab.length === 0) throw new RangeError("labels: empty batch");
+    if (perImage && perImage.length !== lab.length) throw new RangeError(`${lab.length} labels for ${perImage.length} image streams`);
     return lab;
   }
+  if (drawn) return Int32Array.from(drawn);
   const B = opts.batchSize ?? 1;
   if (!Number.isInteger(B) || B < 1) throw new RangeError(`batchSize must be a positive integer, got ${B}`);
-  return Int32Array.from({ length: B }, () => rng.int(numClasses));
+  return Int32Array.from({ length: B }, () => (rng as Random).int(numClasses));
+}
+
+/**
+ * The global index of each image of a batch: `imageIndices`, or
+ * `firstIndex`, `firstIndex + 1` … for the batch size (from `labels`, else
+ * `batchSize`, else 1); checked.
+ */
+export function resolveImageIndices(opts: Pick<GenerateOptions, "labels" | "batchSize" | "firstIndex" | "imageIndices">): number[] {
+  const fromLabels = opts.labels?.length;
+  if (opts.imageIndices !== undefined) {
+    if (opts.firstIndex !== undefined) throw new RangeError("pass firstIndex or imageIndices, not both");
+    const idx = Array.from(opts.imageIndices);
+    if (idx.length === 0) throw new RangeError("imageIndices: empty batch");
+    idx.forEach((v, b) => {
+      if (!(Number.isSafeInteger(v) && v >= 0)) throw new RangeError(`imageIndices[${b}] must be a non-negative safe integer, got ${v}`);
+    });
+    if (fromLabels !== undefined && fromLabels !== idx.length) throw new RangeError(`${fromLabels} labels but ${idx.length} imageIndices`);
+    if (opts.batchSize !== undefined && opts.batchSize !== idx.length) throw new RangeError(`batchSize ${opts.batchSize} but ${idx.length} imageIndices`);
+    return idx;
+  }
+  const first = opts.firstIndex ?? GENERATE_DEFAULTS.firstIndex;
+  if (!(Number.isSafeInteger(first) && first >= 0)) throw new RangeError(`firstIndex must be a non-negative safe integer, got ${first}`);
+  const B = fromLabels ?? opts.batchSize ?? 1;
+  if (fromLabels === 0) throw new RangeError("labels: empty batch");
+  if (!Number.isInteger(B) || B < 1) throw new RangeError(`batchSize must be a positive integer, got ${B}`);
+  if (!Number.isSafeInteger(first + B - 1)) throw new RangeError(`firstIndex ${first} + batch ${B} exceeds the safe integers`);
+  return Array.from({ length: B }, (_, b) => first + b);
 }
 
 export async function generate(vae: VQVAE, model: VarTransformer, opts: GenerateOptions = {}): Promise<GenerateResult> {
@@ -131,7 +223,7 @@ export async function generate(vae: VQVAE, model: VarTransformer, opts: Generate
   const run = await settings(model, opts);
   const { indices, fHat } = await predictScales(vae, model, run, opts);
   try {
-    return { images: toImages(vae, fHat), indices, labels: run.labels, fHat };
+    return { images: toImages(vae, fHat), imageIndices: run.imageIndices, indices, labels: run.labels, fHat };
   } catch (e) {
     tf.dispose([...indices, fHat]);
     throw e;
@@ -143,7 +235,10 @@ interface Run {
   labels: Int32Array;
   cfg: number;
   filter: { topK: number; topP: number };
-  rng: Random;
+  /** The global index of each image. */
+  imageIndices: number[];
+  /** The generator of each image (all the same object for a shared `rng`). */
+  rngs: Random[];
   keep: Awaited<ReturnType<typeof prepareKeep>> | null;
 }
 
@@ -153,10 +248,27 @@ async function settings(model: VarTransformer, opts: GenerateOptions): Promise<R
   const filter = { topK: Math.min(opts.topK ?? GENERATE_DEFAULTS.topK, V), topP: opts.topP ?? GENERATE_DEFAULTS.topP };
   if (!Number.isFinite(cfg) || cfg < 0) throw new RangeError(`cfg must be a non-negative number, got ${cfg}`);
   validateFilter(filter);
-  const rng = opts.rng ?? new Random(opts.seed ?? GENERATE_DEFAULTS.seed);
-  const labels = resolveLabels(opts, numClasses, rng);
+  const imageIndices = resolveImageIndices(opts);
+  let labels: Int32Array;
+  let rngs: Random[];
+  const rng = opts.rng;
+  if (rng !== undefined && typeof rng !== "function") {
+    // one generator shared by the batch, consumed as before per-image streams
+    labels = resolveLabels({ labels: opts.labels, batchSize: imageIndices.length }, numClasses, rng);
+    rngs = new Array<Random>(labels.length).fill(rng);
+  } else {
+    const seed = opts.seed ?? GENERATE_DEFAULTS.seed;
+    if (rng === undefined && !Number.isSafeInteger(seed)) throw new RangeError(`seed must be a safe integer, got ${seed}`);
+    const make = rng ?? ((i: number) => Random.forIndex(seed, i));
+    rngs = imageIndices.map((i) => {
+      const r = make(i);
+      if (typeof r?.random !== "function" || typeof r?.int !== "function") throw new TypeError(`rng(${i}) did not return a Random`);
+      return r;
+    });
+    labels = resolveLabels(opts, numClasses, rngs);
+  }
   const keep = opts.keep ? await prepareKeep(opts.keep, labels.length, patchNums) : null;
-  return { labels, cfg, filter, rng, keep };
+  return { labels, cfg, filter, imageIndices, rngs, keep };
 }
 
 /**
@@ -247,8 +359,8 @@ function sampleScale(
   ratio: number,
   moreSmooth: boolean,
 ): { idx: Int32Array; h: tf.Tensor4D } {
-  if (moreSmooth) return smoothEmbed(vae, logits, B, pn, V, run.filter, ratio, run.rng);
-  const idx = sampleTokens(logits, V, run.filter, run.rng);
+  if (moreSmooth) return smoothEmbed(vae, logits, B, pn, V, run.filter, ratio, run.rngs);
+  const idx = sampleTokens(logits, V, run.filter, run.rngs); // row r draws from image ⌊r / pn²⌋'s stream
   return { idx, h: tf.tidy(() => vae.quantize.embed(tf.tensor2d(idx, [B, pn * pn], "int32"))) };
 }
 
@@ -333,15 +445,17 @@ function smoothEmbed(
   V: number,
   filter: { topK: number; topP: number },
   ratio: number,
-  rng: Random,
+  rngs: readonly Random[],
 ): { idx: Int32Array; h: tf.Tensor4D } {
-  const rows = B * pn * pn;
+  const l = pn * pn;
+  const rows = B * l;
   const tau = Math.max(0.27 * (1 - ratio * 0.95), 0.005);
   const idx = new Int32Array(rows);
   const soft = new Float32Array(rows * V);
   for (let r = 0; r < rows; r++) {
     const row = host.slice(r * V, (r + 1) * V);
     filterTopKTopP(row, filter);
+    const rng = rngs[Math.floor(r / l)]; // the image's own stream
     idx[r] = sampleRow(row, rng); // the official code draws the indices before smoothing
     const g = new Float64Array(V);
     for (let v = 0; v < V; v++) g[v] = (row[v] * (1 + ratio) + rng.gumbel()) / tau;

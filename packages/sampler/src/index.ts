@@ -12,6 +12,8 @@ export {
   type GenerateResult,
   GenerationCancelledError,
   generate,
+  imageLabel,
+  resolveImageIndices,
   resolveLabels,
   type ScaleProgress,
 } from "./generate.js";

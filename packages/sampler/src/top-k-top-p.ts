@@ -98,11 +98,16 @@ export function argmaxRow(row: ArrayLike<number>): number {
 /**
  * Filter and draw for every row of a (rows × V) logits buffer. With
  * `topK === 1` the draw is the argmax (greedy, no randomness consumed).
+ * `rng`: one generator for every row, or one per group of rows (per image:
+ * B generators for B·l rows; row r draws from `rng[⌊r / l⌋]`).
  */
-export function sampleTokens(logits: Float32Array, V: number, opts: FilterOptions, rng: Random): Int32Array {
+export function sampleTokens(logits: Float32Array, V: number, opts: FilterOptions, rng: Random | readonly Random[]): Int32Array {
   validateFilter(opts);
   const rows = logits.length / V;
   if (!Number.isInteger(rows)) throw new RangeError(`logits length ${logits.length} is not a multiple of V=${V}`);
+  const rngs = Array.isArray(rng) ? (rng as readonly Random[]) : [rng as Random];
+  const per = rows / rngs.length;
+  if (!Number.isInteger(per)) throw new RangeError(`${rows} rows do not split evenly over ${rngs.length} generators`);
   const out = new Int32Array(rows);
   for (let r = 0; r < rows; r++) {
     const row = logits.slice(r * V, (r + 1) * V);
@@ -111,7 +116,7 @@ export function sampleTokens(logits: Float32Array, V: number, opts: FilterOption
       continue;
     }
     filterTopKTopP(row, opts);
-    out[r] = sampleRow(row, rng);
+    out[r] = sampleRow(row, rngs[Math.floor(r / per)]);
   }
   return out;
 }

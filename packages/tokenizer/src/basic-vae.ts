@@ -65,7 +65,14 @@ function attend(qkv: tf.Tensor4D): tf.Tensor4D {
     const C = C3 / 3;
     const [q, k, v] = tf.split(tf.reshape(qkv, [B, H * W, C3]), 3, 2); // (B, HW, C) each
     const w = tf.softmax(tf.mul(tf.matMul(q, k, false, true), C ** -0.5)); // (B, HWq, HWk), over keys
-    return tf.reshape(tf.matMul(w, v), [B, H, W, C]) as tf.Tensor4D;
+    // w·v one image at a time: tfjs-wasm multiplies a batch of matrices with its own blocked loop and a
+    // single one with XNNPACK, which round differently, so a batched product would make an image's
+    // pixels depend on the batch it is decoded in (q·kᵀ takes the same path at any batch size)
+    const wv =
+      B === 1
+        ? tf.matMul(w, v)
+        : tf.concat(Array.from({ length: B }, (_, b) => tf.matMul(tf.slice(w, [b, 0, 0], [1, -1, -1]), tf.slice(v, [b, 0, 0], [1, -1, -1]))), 0);
+    return tf.reshape(wv, [B, H, W, C]) as tf.Tensor4D;
   });
 }
 

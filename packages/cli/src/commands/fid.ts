@@ -13,13 +13,16 @@ import {
   computeStatistics,
   inceptionFeatureExtractor,
   loadFidInception,
+  loadStatistics,
+  mergeStatistics,
   openEvalInput,
   StatisticsError,
+  type StatisticsFile,
   statisticsToNpz,
 } from "@nextscale/eval";
 import { chooseBackend } from "../backend.js";
 import { progressBar } from "../progress.js";
-import { type Command, UsageError } from "./types.js";
+import { type Command, type CommandIO, UsageError } from "./types.js";
 
 const WEIGHTS_HELP = `computing Inception features needs pytorch-fid's FID Inception weights, which are never downloaded automatically: run \`nextscale download inception\` (${FID_WEIGHTS_FILE} from ${FID_WEIGHTS_URL}) and pass --inception-weights inception, or pass --inception-weights /path/to/${FID_WEIGHTS_FILE} (or set NEXTSCALE_INCEPTION_WEIGHTS), or pass --features module.js for a domain feature extractor`;
 
@@ -66,6 +69,7 @@ export const fid: Command = {
   usage: `usage: nextscale fid A B [--inception-weights F] [--features module.js] [--json] [--is] [--pr]
                      [--save-stats out.npz] [--batch N] [--splits N] [--preprocess tf]
        nextscale fid A --save-stats out.npz [--inception-weights F | --features module.js]
+       nextscale fid --merge a.npz b.npz … --save-stats all.npz [--json]
 
 A is the reference set, B the generated one; each is a folder of PNG/JPEG
 images (any size; other files are skipped with a warning), an .npz of
@@ -96,6 +100,13 @@ Features are pytorch-fid's: FID-Inception pool3, images resized to 299x299
                          pytorch-fid (the default); closer to numbers computed
                          against OpenAI's reference statistics
 
+--merge combines statistics files of disjoint image sets (the shards of a
+sharded run, each saved with --save-stats) into the statistics of their
+union: counts, means and covariances (and the spatial ones) merged exactly,
+so the FID against the merged file equals the FID of one run over every
+image up to float64 rounding. Every file needs its count (ours store it;
+OpenAI's reference batches do not) and the same feature extractor.
+
 sFID is reported when both sides have spatial statistics. --backend B picks
 the backend (webgpu, wasm or cpu); otherwise it is
 chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
@@ -114,8 +125,10 @@ chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
         batch: { type: "string", default: "50" },
         splits: { type: "string", default: "10" },
         preprocess: { type: "string", default: "pytorch-fid" },
+        merge: { type: "boolean", default: false },
       },
     });
+    if (values.merge) return mergeFiles(positionals, values["save-stats"], values.json, io);
     if (positionals.length < 1 || positionals.length > 2) throw new UsageError("expected two inputs A and B (or one with --save-stats)");
     if (positionals.length === 1 && !values["save-stats"]) throw new UsageError("with one input, pass --save-stats out.npz");
     const batchSize = Number(values.batch);
@@ -192,7 +205,26 @@ chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
   },
 };
 
-async function writeStats(path: string, s: Awaited<ReturnType<typeof computeStatistics>>): Promise<void> {
+/** `nextscale fid --merge a.npz b.npz … --save-stats all.npz`: the statistics of the union of disjoint sets. */
+async function mergeFiles(files: string[], save: string | undefined, json: boolean, io: CommandIO): Promise<number> {
+  if (!save) throw new UsageError("--merge writes the merged statistics: pass --save-stats all.npz");
+  if (files.length === 0) throw new UsageError("--merge needs the statistics files to merge (a.npz b.npz …)");
+  try {
+    const parts = [];
+    for (const f of files) parts.push({ ...(await loadStatistics(f)), name: f });
+    const merged = mergeStatistics(parts);
+    await writeStats(save, merged);
+    io.err(`merged ${files.length} statistics files (${parts.map((p) => p.stats.count).join(" + ")} = ${merged.stats.count} images) into ${save}\n`);
+    if (json) io.out(`${JSON.stringify({ saved: save, count: merged.stats.count, parts: parts.map((p) => ({ file: p.name, count: p.stats.count })), extractor: merged.extractor ?? null })}\n`);
+    return 0;
+  } catch (e) {
+    if (e instanceof EvalInputError || e instanceof StatisticsError) throw new UsageError(e.message, 1);
+    if (e instanceof Error && /ENOENT/.test(e.message)) throw new UsageError(`--merge: ${e.message}`, 1);
+    throw e;
+  }
+}
+
+async function writeStats(path: string, s: StatisticsFile): Promise<void> {
   const { writeFile } = await import("node:fs/promises");
   await writeFile(path, statisticsToNpz({ stats: s.stats, spatial: s.spatial, extractor: s.extractor }));
 }
