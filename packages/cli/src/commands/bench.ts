@@ -20,13 +20,13 @@
  * reported as well.
  */
 import { cpus, loadavg, platform, release, totalmem } from "node:os";
-import { parseArgs } from "node:util";
 import { backendInfo } from "@nextscale/backends";
 import { packedWeightCount, packWhileLoading, Random } from "@nextscale/core";
 import { GENERATE_DEFAULTS, GenerationCancelledError, generate, loadModels } from "@nextscale/sampler";
 import { VQVAE, type VqvaeConfig, vqvaeConfig } from "@nextscale/tokenizer";
 import { initWeights, VAR_PRESETS, type VarConfig, type VarPresetName, VarTransformer } from "@nextscale/transformer";
 import * as tf from "@tensorflow/tfjs-core";
+import { parseArgs } from "../args.js";
 import { chooseBackend } from "../backend.js";
 import { type Command, UsageError } from "./types.js";
 

@@ -3,13 +3,12 @@
  * Inception weights into the model cache, by name (the downloader, its
  * resume and its hash checks are core's `downloadModel`).
  */
-import { parseArgs } from "node:util";
 import {
+  type DownloadProgress,
+  downloadModel,
   FID_WEIGHTS_BASE_URL,
   formatBytes,
   HUB_BASE_URL,
-  type DownloadProgress,
-  downloadModel,
   type IntegrityCheck,
   ModelDownloadError,
   modelCacheDir,
@@ -18,6 +17,7 @@ import {
   type OfficialModelName,
   officialModelUrl,
 } from "@nextscale/core";
+import { parseArgs } from "../args.js";
 import { progressBar } from "../progress.js";
 import { type Command, type CommandIO, UsageError } from "./types.js";
 

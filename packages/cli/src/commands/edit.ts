@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { encodePng, imageGrid } from "@nextscale/core";
 import { boxKeepMask, generate, imageKeepMask, type KeepMask } from "@nextscale/sampler";
 import * as tf from "@tensorflow/tfjs-core";
+import { parseArgs } from "../args.js";
 import { readImageFile, toRgbImages } from "../images.js";
 import { loadForSampling, parseClasses, SAMPLING_OPTIONS, SAMPLING_USAGE, samplingSettings } from "./generate.js";
 import { type Command, UsageError } from "./types.js";

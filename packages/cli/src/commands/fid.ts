@@ -1,16 +1,15 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import { openCheckpoint, resolveModel } from "@nextscale/core";
 import {
+  computeStatistics,
   type EvalInput,
   EvalInputError,
   type EvaluationResult,
   evaluate,
+  type FeatureExtractor,
   FID_WEIGHTS_FILE,
   FID_WEIGHTS_URL,
-  type FeatureExtractor,
-  computeStatistics,
   inceptionFeatureExtractor,
   loadFidInception,
   loadStatistics,
@@ -20,6 +19,7 @@ import {
   type StatisticsFile,
   statisticsToNpz,
 } from "@nextscale/eval";
+import { parseArgs } from "../args.js";
 import { chooseBackend } from "../backend.js";
 import { progressBar } from "../progress.js";
 import { type Command, type CommandIO, UsageError } from "./types.js";

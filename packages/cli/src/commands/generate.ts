@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { encodePng, imageGrid, type RgbImage } from "@nextscale/core";
 import { GENERATE_DEFAULTS, generate, imageLabel, type LoadedModels, loadModels } from "@nextscale/sampler";
 import * as tf from "@tensorflow/tfjs-core";
+import { parseArgs } from "../args.js";
 import { chooseBackend } from "../backend.js";
 import { toRgbImages } from "../images.js";
 import { progressBar } from "../progress.js";

@@ -1,8 +1,8 @@
-import { parseArgs } from "node:util";
 import { listBackends } from "@nextscale/backends";
 import { inspectCheckpoint, openCheckpoint, resolveModel, type TensorStore, toInt32 } from "@nextscale/core";
 import { inferVqvaeConfig, VQVAE, VQVAE_PRESETS } from "@nextscale/tokenizer";
 import { inferVarConfig, patchNumsFromLevels, VAR_PRESETS, type VarPresetName, VarTransformer } from "@nextscale/transformer";
+import { parseArgs } from "../args.js";
 import { type Command, UsageError } from "./types.js";
 
 const PRESETS = Object.keys(VAR_PRESETS) as VarPresetName[];

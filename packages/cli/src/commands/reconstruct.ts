@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { encodePng, imageGrid, resolveModel } from "@nextscale/core";
 import { loadVqvae, type VQVAE, VqvaeInputError } from "@nextscale/tokenizer";
 import * as tf from "@tensorflow/tfjs-core";
+import { parseArgs } from "../args.js";
 import { chooseBackend } from "../backend.js";
 import { fromSignedImages, readImageFile } from "../images.js";
 import { type Command, UsageError } from "./types.js";
