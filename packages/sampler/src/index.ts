@@ -4,6 +4,7 @@
  * seeded sampling, progress and cancellation, and zero-shot editing
  * (in-painting, out-painting, class-conditional editing) through keep-masks.
  */
+export { classIndex, className, IMAGENET_CLASS_NAMES, UnknownClassError } from "./class-names.js";
 export { boxKeepMask, EditMaskError, imageKeepMask, type KeepMask, scaleKeepMask, scaleKeepMaskValues } from "./edit-mask.js";
 export {
   checkModelPair,
