@@ -22,7 +22,7 @@ export {
   type VarPresetName,
 } from "./config.js";
 export { FFN } from "./ffn.js";
-export { initWeights, type VarInitOptions } from "./init.js";
+export { initWeights, type VarInitOptions, type VarInitProgress } from "./init.js";
 export { KVCache } from "./kv-cache.js";
 export { type VarLossOptions, varLoss } from "./loss.js";
 export { SelfAttention } from "./self-attention.js";

@@ -112,4 +112,19 @@ describe("initWeights (official init_weights with train.py defaults)", () => {
     tf.dispose([x, logits]);
     for (const m of [a, b, c]) m.dispose();
   });
+
+  it("onProgress: after every parameter, counts of parameters and of drawn values up to the totals", () => {
+    const model = new VarTransformer(small(false));
+    const events: { loaded: number; total: number; key: string; elements: number; totalElements: number }[] = [];
+    initWeights(model, new Random(3), { onProgress: (p) => events.push(p) });
+    const params = model.trainableParameters();
+    expect(events).toHaveLength(params.length);
+    expect(events.map((e) => e.loaded)).toEqual(params.map((_, i) => i + 1));
+    expect(new Set(events.map((e) => e.total))).toEqual(new Set([params.length]));
+    expect(events.at(-1)!.elements).toBe(model.numParameters());
+    expect(events.at(-1)!.totalElements).toBe(model.numParameters());
+    for (let i = 1; i < events.length; i++) expect(events[i].elements).toBeGreaterThan(events[i - 1].elements);
+    expect(events[0].key).toBe(model.namedParameters().find(([, p]) => p.opts.trainable)![0]);
+    model.dispose();
+  });
 });
