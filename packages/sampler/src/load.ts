@@ -6,7 +6,7 @@
  * is inferred from its shapes, and the VQ-VAE is built for the VAR's
  * patch_nums.
  */
-import { type DownloadProgress, openCheckpoint, resolveModel, type SourceInput } from "@nextscale/core";
+import { type DownloadProgress, inspectCheckpoint, openCheckpoint, resolveModel, type SourceInput, StateDictError, type TensorStore } from "@nextscale/core";
 import { loadVqvae, type VQVAE } from "@nextscale/tokenizer";
 import type { VarPresetName } from "@nextscale/transformer";
 import { VarTransformer } from "@nextscale/transformer";
@@ -21,8 +21,29 @@ export interface LoadedModels {
   dispose(): void;
 }
 
+/** Loading progress of one checkpoint (see `LoadModelsOptions.onProgress`). */
+export interface LoadProgress {
+  model: "vae" | "var";
+  /** The checkpoint's name (its path or URL as given, or the cached file of a name). */
+  file: string;
+  /** The tensor just loaded ("" in the first event, before any). */
+  key: string;
+  /** Tensors loaded so far, of `total`. */
+  loaded: number;
+  total: number;
+  /** Bytes of those tensors in the file (what has been read), of `totalBytes`. */
+  bytes: number;
+  totalBytes: number;
+}
+
 export interface LoadModelsOptions {
-  onProgress?: (p: { model: "vae" | "var"; loaded: number; total: number }) => void;
+  /**
+   * Loading progress, per checkpoint (the VAR first, then the VQ-VAE): one
+   * event with `loaded: 0` before its first tensor, then one after each
+   * tensor, with real counts of tensors and bytes (for a progress bar with an
+   * ETA while a large checkpoint loads).
+   */
+  onProgress?: (p: LoadProgress) => void;
   /**
    * Pack the weights for inference as they load (default true): on wasm each
    * weight is then held once, in the packed form XNNPACK multiplies with,
@@ -55,38 +76,65 @@ async function resolveSource(s: SourceInput, model: "vae" | "var", opts: LoadMod
   });
 }
 
+/**
+ * Both files, opened before anything loads, so a missing, unreadable or
+ * swapped file is reported at once (not after the VAR has loaded).
+ */
+async function openBoth(varSource: SourceInput, vaeSource: SourceInput): Promise<{ varStore: TensorStore; vaeStore: TensorStore }> {
+  const varStore = await openCheckpoint(varSource);
+  let vaeStore: TensorStore;
+  try {
+    vaeStore = await openCheckpoint(vaeSource);
+  } catch (e) {
+    await varStore.close();
+    throw e;
+  }
+  if (inspectCheckpoint(varStore).kind === "vae" && inspectCheckpoint(vaeStore).kind === "var") {
+    await Promise.all([varStore.close(), vaeStore.close()]);
+    const e = new StateDictError({ missing: [], unexpected: [], mismatched: [] }, "the models");
+    e.message = `the checkpoints are swapped: ${varStore.name}, given as the VAR, looks like a VQ-VAE checkpoint (it has quantize.embedding.weight, encoder.*), and ${vaeStore.name}, given as the VQ-VAE, looks like a VAR checkpoint (it has class_emb.weight, blocks.*): pass them the other way round`;
+    throw e;
+  }
+  return { varStore, vaeStore };
+}
+
 export async function loadModels(sources: ModelSources, opts: LoadModelsOptions = {}): Promise<LoadedModels> {
   const pack = opts.pack ?? true;
   const named = "preset" in sources ? { var: `var-${sources.preset}`, vae: "vae" } : sources;
   const varSource = await resolveSource(named.var, "var", opts);
   const vaeSource = await resolveSource(named.vae, "vae", opts);
-  const store = await openCheckpoint(varSource);
-  let model: VarTransformer;
-  try {
-    model = await VarTransformer.fromCheckpoint(store, { pack, onProgress: (p) => opts.onProgress?.({ model: "var", ...p }) });
-  } finally {
-    await store.close();
-  }
+  const { varStore, vaeStore } = await openBoth(varSource, vaeSource);
+  let varOpen = true;
+  const closeVar = async () => {
+    if (varOpen) await varStore.close();
+    varOpen = false;
+  };
+  let model: VarTransformer | undefined;
   let vae: VQVAE | undefined;
   try {
-    vae = await loadVqvae(vaeSource, {
+    model = await VarTransformer.fromCheckpoint(varStore, { pack, onProgress: opts.onProgress && ((p) => opts.onProgress!({ model: "var", ...p })) });
+    await closeVar(); // frees what the reader holds of the VAR before the VQ-VAE loads
+    vae = await loadVqvae(vaeStore, {
       patchNums: model.config.patchNums,
       pack,
-      onProgress: (p) => opts.onProgress?.({ model: "vae", ...p }),
+      onProgress: opts.onProgress && ((p) => opts.onProgress!({ model: "vae", ...p })),
     });
     checkModelPair(vae, model);
   } catch (e) {
     vae?.dispose();
-    model.dispose();
+    model?.dispose();
     throw e;
+  } finally {
+    await Promise.all([closeVar(), vaeStore.close()]);
   }
   const v = vae;
+  const m = model;
   return {
     vae: v,
-    var: model,
+    var: m,
     dispose() {
       v.dispose();
-      model.dispose();
+      m.dispose();
     },
   };
 }

@@ -11,14 +11,17 @@
  */
 import {
   Conv2d,
+  DTYPE_SIZE,
+  inspectCheckpoint,
   Module,
+  numel,
+  openCheckpoint,
   type Parameter,
-  registerGradients,
   packWhileLoading,
+  registerGradients,
   type SourceInput,
   StateDictError,
   type TensorStore,
-  openCheckpoint,
 } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
 import { checkPatchNums, downsampleRatio, imageSize, inferVqvaeConfig, type VqvaeConfig, vqvaeConfig } from "./config.js";
@@ -165,7 +168,13 @@ export interface LoadVqvaeOptions {
   config?: VqvaeConfig;
   /** Token-map sides (overrides the config's; required for checkpoints with other than 10 scales). */
   patchNums?: readonly number[];
-  onProgress?: (p: { loaded: number; total: number; key: string }) => void;
+  /**
+   * Called before the first tensor (`loaded: 0`) and after each one: `file`
+   * is the checkpoint's name, `loaded`/`total` count tensors, `bytes`/
+   * `totalBytes` their sizes in the file (what is read), so a caller can show
+   * honest progress and an ETA while a large checkpoint loads.
+   */
+  onProgress?: (p: { file: string; key: string; loaded: number; total: number; bytes: number; totalBytes: number }) => void;
   /**
    * Pack the weights for inference as they load (`packWhileLoading` in
    * @nextscale/core): on wasm each weight is then held once. Inference only;
@@ -174,16 +183,34 @@ export interface LoadVqvaeOptions {
   pack?: boolean;
 }
 
+/** A VAR's or Inception's checkpoint passed as the VQ-VAE: a `StateDictError` that names the file and what it looks like. */
+function checkIsVqvae(store: TensorStore): void {
+  const kind = inspectCheckpoint(store).kind;
+  if (kind !== "var" && kind !== "inception") return;
+  const looks =
+    kind === "var"
+      ? "looks like a VAR checkpoint (it has class_emb.weight, blocks.*), not a VQ-VAE: load it with VarTransformer.fromCheckpoint (as the VAR), and load the VQ-VAE's file (vae_ch160v4096z32.pth) here"
+      : "looks like an Inception checkpoint (it has Conv2d_1a_3x3.*, Mixed_*: the FID network), not a VQ-VAE";
+  const need = ["quantize.embedding.weight", "encoder.conv_in.weight"];
+  const e = new StateDictError({ missing: need.filter((k) => !store.has(k)), unexpected: [], mismatched: [] }, `checkpoint ${store.name} into VQVAE`);
+  e.message = `cannot load checkpoint ${store.name} into VQVAE: ${store.name} ${looks}`;
+  throw e;
+}
+
 /**
  * Load a VQ-VAE checkpoint (`vae_ch160v4096z32.pth`, safetensors, …) by
  * name. Like the official `VQVAE.load_state_dict`, an `ema_vocab_hit_SV`
  * buffer with another number of scales is ignored (it only records codebook
- * usage). A checkpoint of another model is a `VqvaeInputError`.
+ * usage). A VAR's or Inception's checkpoint is a `StateDictError` saying
+ * what it looks like ("… looks like a VAR checkpoint …"); a checkpoint of
+ * another model is a `VqvaeInputError` (or, with `config`, a
+ * `StateDictError` listing the keys).
  */
 export async function loadVqvae(source: SourceInput | TensorStore, opts: LoadVqvaeOptions = {}): Promise<VQVAE> {
   const isStore = typeof (source as TensorStore).keys === "function" && typeof (source as TensorStore).read === "function";
   const store = isStore ? (source as TensorStore) : await openCheckpoint(source as SourceInput);
   try {
+    checkIsVqvae(store);
     const shapes = Object.fromEntries(store.keys().map((k) => [k, store.info(k).shape]));
     const patch = opts.patchNums ? { patchNums: opts.patchNums } : {};
     const config = opts.config ? vqvaeConfig({ ...opts.config, ...patch }) : inferVqvaeConfig(shapes, patch);
@@ -198,7 +225,7 @@ export async function loadVqvae(source: SourceInput | TensorStore, opts: LoadVqv
       if (problems.missing.length || problems.unexpected.length || problems.mismatched.length) {
         throw new StateDictError(problems, `checkpoint ${store.name} into VQVAE`);
       }
-      await vae.loadStateDict(view, { strict: false, onProgress: opts.onProgress, transform: opts.pack ? packWhileLoading(vae) : undefined });
+      await vae.loadStateDict(view, { strict: false, onProgress: opts.onProgress && bytesProgress(vae, view, opts.onProgress), transform: opts.pack ? packWhileLoading(vae) : undefined });
     } catch (e) {
       vae.dispose();
       throw e;
@@ -209,6 +236,22 @@ export async function loadVqvae(source: SourceInput | TensorStore, opts: LoadVqv
   } finally {
     if (!isStore) await store.close();
   }
+}
+
+/** `loadStateDict`'s per-tensor progress with the file's name and byte counts; reports `loaded: 0` at once. */
+function bytesProgress(vae: VQVAE, store: TensorStore, onProgress: NonNullable<LoadVqvaeOptions["onProgress"]>) {
+  const sizeOf = (k: string) => {
+    const { shape, dtype } = store.info(k);
+    return numel(shape) * DTYPE_SIZE[dtype];
+  };
+  const keys = vae.namedParameters().map(([k]) => k).filter((k) => store.has(k));
+  const totalBytes = keys.reduce((s, k) => s + sizeOf(k), 0);
+  let bytes = 0;
+  onProgress({ file: store.name, key: "", loaded: 0, total: keys.length, bytes, totalBytes });
+  return (p: { loaded: number; total: number; key: string }) => {
+    bytes += sizeOf(p.key);
+    onProgress({ file: store.name, key: p.key, loaded: p.loaded, total: p.total, bytes, totalBytes });
+  };
 }
 
 /** A view of a store without one key. */

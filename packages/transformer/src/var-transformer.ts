@@ -16,23 +16,71 @@
  * Notation: B batch, L total tokens (Σ pn²), l tokens of one scale (pn²),
  * C width, Cvae codebook entry width, V vocabulary, K scales.
  */
-import * as tf from "@tensorflow/tfjs-core";
+
 import {
+  DTYPE_SIZE,
   Embedding,
+  inspectCheckpoint,
   Linear,
   type LoadOptions,
   Module,
   ModuleList,
+  numel,
   type Parameter,
   packWhileLoading,
+  StateDictError,
   type StateDictProblems,
   type StateDictSource,
   type TensorStore,
 } from "@nextscale/core";
+import * as tf from "@tensorflow/tfjs-core";
 import { AdaLNBeforeHead } from "./ada-ln-before-head.js";
 import { AdaLin, AdaLNSelfAttn } from "./ada-ln-self-attn.js";
 import { inferVarConfig, patchNumsFromLevels, scaleRanges, tokenCount, type VarConfig } from "./config.js";
 import { KVCache } from "./kv-cache.js";
+
+/** The keys every VAR checkpoint has (`inferVarConfig` reads them). */
+const VAR_KEYS = ["word_embed.weight", "class_emb.weight", "pos_1LC", "lvl_embed.weight", "head.weight", "blocks.0.ffn.fc1.weight"];
+
+/** A checkpoint that is not a VAR's (a VQ-VAE's, Inception's, anything else): a `StateDictError` naming the file. */
+function checkIsVar(store: TensorStore): void {
+  const missing = VAR_KEYS.filter((k) => !store.has(k));
+  if (!missing.length) return;
+  const kind = inspectCheckpoint(store).kind;
+  const looks =
+    kind === "vae"
+      ? "looks like a VQ-VAE checkpoint (it has quantize.embedding.weight, encoder.*), not a VAR: load it with loadVqvae (as the VQ-VAE), and load the VAR's file (var_d16.pth …) here"
+      : kind === "inception"
+        ? "looks like an Inception checkpoint (it has Conv2d_1a_3x3.*, Mixed_*: the FID network), not a VAR"
+        : `is not a VAR checkpoint: it lacks ${missing.join(", ")}`;
+  const e = new StateDictError({ missing, unexpected: [], mismatched: [] }, `checkpoint ${store.name} into VarTransformer`);
+  e.message = `cannot load checkpoint ${store.name} into VarTransformer: ${store.name} ${looks}`;
+  throw e;
+}
+
+/** `loadStateDict`'s per-tensor progress with the file's name and byte counts; reports `loaded: 0` at once. */
+function bytesProgress(
+  model: Module,
+  store: TensorStore,
+  prefix: string,
+  onProgress: (p: { file: string; key: string; loaded: number; total: number; bytes: number; totalBytes: number }) => void,
+) {
+  const sizeOf = (k: string) => {
+    const { shape, dtype } = store.info(prefix + k);
+    return numel(shape) * DTYPE_SIZE[dtype];
+  };
+  const keys = model
+    .namedParameters()
+    .map(([k]) => k)
+    .filter((k) => store.has(prefix + k));
+  const totalBytes = keys.reduce((s, k) => s + sizeOf(k), 0);
+  let bytes = 0;
+  onProgress({ file: store.name, key: "", loaded: 0, total: keys.length, bytes, totalBytes });
+  return (p: { loaded: number; total: number; key: string }) => {
+    bytes += sizeOf(p.key);
+    onProgress({ file: store.name, key: p.key, loaded: p.loaded, total: p.total, bytes, totalBytes });
+  };
+}
 
 /**
  * Class labels of a batch (B): numbers on the host (`numClasses` means "no
@@ -141,19 +189,32 @@ export class VarTransformer extends Module {
    * buffer (else from L); `opts.config` supplies what shapes cannot tell.
    * `opts.pack` packs the weights for inference as they load
    * (`packWhileLoading`: on wasm each weight is then held once); default false.
+   * `opts.onProgress` is called before the first tensor (`loaded: 0`) and
+   * after each one, with the file's name and the tensors' sizes in bytes.
+   * A file that is not a VAR checkpoint is a `StateDictError` naming it (a
+   * VQ-VAE's: "… looks like a VQ-VAE checkpoint …").
    */
   static async fromCheckpoint(
     store: TensorStore,
-    opts: LoadOptions & { config?: Partial<VarConfig>; pack?: boolean } = {},
+    opts: Omit<LoadOptions, "onProgress"> & {
+      config?: Partial<VarConfig>;
+      pack?: boolean;
+      onProgress?: (p: { file: string; key: string; loaded: number; total: number; bytes: number; totalBytes: number }) => void;
+    } = {},
   ): Promise<VarTransformer> {
+    checkIsVar(store);
     const shapes = Object.fromEntries(store.keys().map((k) => [k, store.info(k).shape]));
     const known = { ...opts.config };
     if (!known.patchNums && store.keys().includes("lvl_1L")) {
       known.patchNums = patchNumsFromLevels((await store.read("lvl_1L")).data as ArrayLike<number | bigint>);
     }
     const model = new VarTransformer(inferVarConfig(shapes, known));
-    const { config: _, pack, ...load } = opts;
-    await model.loadStateDict(store, { ...load, transform: load.transform ?? (pack ? packWhileLoading(model) : undefined) });
+    const { config: _, pack, onProgress, ...load } = opts;
+    await model.loadStateDict(store, {
+      ...load,
+      onProgress: onProgress && bytesProgress(model, store, load.prefix ?? "", onProgress),
+      transform: load.transform ?? (pack ? packWhileLoading(model) : undefined),
+    });
     return model;
   }
 
