@@ -5,6 +5,7 @@
  */
 import { decode as decodePngRaw, encode as encodePngRaw } from "fast-png";
 import jpeg from "jpeg-js";
+import { drawText, GLYPH_H, textWidth } from "./font.js";
 
 export class ImageFormatError extends Error {
   override name = "ImageFormatError";
@@ -79,19 +80,58 @@ export function encodePng(img: RgbImage): Uint8Array {
   return encodePngRaw({ width: img.width, height: img.height, data: toUint8Rgb(img), channels: 3, depth: 8 });
 }
 
-/** Lay images of one size side by side (cols per row) on a white background. */
-export function imageGrid(images: RgbImage[], cols = images.length, pad = 2): RgbImage {
+export interface ImageGridOptions {
+  /**
+   * One label per image (e.g. its class: "207 golden retriever"), drawn in
+   * black in a white strip below it with a small built-in bitmap font
+   * (letters, digits and common punctuation; others as "?"); a label wider
+   * than the image is cut and ends in "..". The image's pixels are unchanged.
+   */
+  labels?: readonly string[];
+  /** Font pixel size (default: 1 below 256 px wide images, else ⌊width / 128⌋). */
+  labelScale?: number;
+}
+
+/** `text` cut to fit `width` pixels at `scale`, ending in ".." when cut. */
+function fitText(text: string, width: number, scale: number): string {
+  const chars = [...text];
+  const fits = (n: number) => textWidth("x".repeat(n), scale) <= width;
+  if (fits(chars.length)) return text;
+  let n = chars.length;
+  while (n > 0 && !fits(n + 2)) n--;
+  return n > 0 ? `${chars.slice(0, n).join("").trimEnd()}..` : "";
+}
+
+/**
+ * Lay images of one size side by side (cols per row) on a white background,
+ * `pad` pixels apart; with `labels`, each image gets its label in a strip
+ * below it. Deterministic: the same images and labels give the same pixels.
+ */
+export function imageGrid(images: RgbImage[], cols = images.length, pad = 2, opts: ImageGridOptions = {}): RgbImage {
   if (!images.length) throw new ImageFormatError("imageGrid: no images");
   const { width: w, height: h } = images[0];
   if (images.some((im) => im.width !== w || im.height !== h)) throw new ImageFormatError("imageGrid: images differ in size");
+  const { labels } = opts;
+  if (labels && labels.length !== images.length) throw new ImageFormatError(`imageGrid: ${labels.length} labels for ${images.length} images`);
+  const scale = opts.labelScale ?? Math.max(1, Math.floor(w / 128));
+  if (!(Number.isInteger(scale) && scale >= 1)) throw new ImageFormatError(`imageGrid: labelScale must be a positive integer (got ${scale})`);
+  const margin = scale; // one font pixel around the text
+  const strip = labels ? GLYPH_H * scale + 2 * margin : 0;
+  const cellH = h + strip;
   const rows = Math.ceil(images.length / cols);
   const W = cols * w + (cols + 1) * pad;
-  const H = rows * h + (rows + 1) * pad;
+  const H = rows * cellH + (rows + 1) * pad;
   const data = new Float32Array(W * H * 3).fill(1);
   images.forEach((im, n) => {
     const x0 = pad + (n % cols) * (w + pad);
-    const y0 = pad + Math.floor(n / cols) * (h + pad);
+    const y0 = pad + Math.floor(n / cols) * (cellH + pad);
     for (let y = 0; y < h; y++) data.set(im.data.subarray(y * w * 3, (y + 1) * w * 3), ((y0 + y) * W + x0) * 3);
+    if (!labels) return;
+    const text = fitText(labels[n], w - 2 * margin, scale);
+    // drawn into a cell-sized canvas, then copied: the text never reaches a neighbour
+    const cell = new Float32Array(w * strip * 3).fill(1);
+    drawText(cell, w, strip, text, margin, margin, { scale });
+    for (let y = 0; y < strip; y++) data.set(cell.subarray(y * w * 3, (y + 1) * w * 3), ((y0 + h + y) * W + x0) * 3);
   });
   return { width: W, height: H, data };
 }

@@ -92,7 +92,7 @@ export { packedWeightCount, packForInference, packWhileLoading } from "./packing
 export { Conv2d, Embedding, GroupNorm, geluTanh, LayerNorm, Linear, silu } from "./nn.js";
 export { isRecordingGradients, residual, sequential, type Step } from "./sequential.js";
 export { type BilinearTaps, bilinearTaps, type ResampleMode, resampleMatrix, resampleTensor, resize2d } from "./resample.js";
-export { decodeImage, encodePng, ImageFormatError, imageGrid, type RgbImage, toUint8Rgb } from "./image.js";
+export { decodeImage, encodePng, ImageFormatError, type ImageGridOptions, imageGrid, type RgbImage, toUint8Rgb } from "./image.js";
 export { officialPreprocess, type Rgb8Image, resizeLanczos } from "./preprocess.js";
 export { Random } from "./random.js";
 export { GRADIENT_KERNELS, registerGradients, stopGradient } from "./gradients.js";
