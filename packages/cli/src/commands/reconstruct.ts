@@ -56,7 +56,7 @@ function sizeMismatch(image: string, rgb: RgbImage, config: VqvaeConfig, explici
   const pns = config.patchNums;
   let msg = `--image ${image} is ${rgb.width}×${rgb.height}, but this VQ-VAE takes ${S}×${S} images (patch_nums [${pns}]: the last token map, ${pns[pns.length - 1]}×${pns[pns.length - 1]}, is the latent, ${ds}× smaller than the image); ${resizeHint(S)}`;
   const side = rgb.width / ds;
-  if (rgb.width === rgb.height && Number.isInteger(side) && side > pns[pns.length - 2]) {
+  if (rgb.width === rgb.height && Number.isInteger(side) && side > 1) {
     msg += `, or pass --patch-nums ending in ${side} to encode it at its own size`;
   } else if (explicit && rgb.width === rgb.height && !Number.isInteger(side)) {
     msg += ` (no --patch-nums fits ${rgb.width} px: the side must be a multiple of ${ds})`;
