@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodePng, writeSafetensors } from "@nextscale/core";
@@ -210,5 +210,91 @@ describe("nextscale fid", () => {
     r = await run(["fid", s3, s3, "--is"]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/needs images/);
+  });
+});
+
+describe("nextscale fid checks what a run needs before embedding any image", () => {
+  let A: string;
+  let B: string;
+  /** A domain extractor module that counts its calls in globalThis (the CLI runs in this process); with `logits`, numClasses 3. */
+  const extractorModule = (name: string, logits: boolean) => {
+    const file = join(tmp, name);
+    writeFileSync(
+      file,
+      `export default {
+  name: "mean-rgb${logits ? "-logits" : ""}",
+  dim: 3,${logits ? "\n  numClasses: 3," : ""}
+  async extract(images, want) {
+    globalThis.__nextscaleExtractCalls = (globalThis.__nextscaleExtractCalls ?? 0) + 1;
+    const [n, h, w] = images.shape;
+    const x = await images.data();
+    const f = new Float32Array(n * 3);
+    for (let i = 0; i < x.length; i++) f[Math.floor(i / (h * w * 3)) * 3 + (i % 3)] += x[i] / (h * w);
+    return ${logits ? "want.logits ? { features: f, logits: f } : { features: f }" : "{ features: f }"};
+  },
+};
+`,
+    );
+    return file;
+  };
+  const calls = () => (globalThis as { __nextscaleExtractCalls?: number }).__nextscaleExtractCalls ?? 0;
+  beforeAll(() => {
+    A = folder("checks-a", [21, 22, 23, 24]);
+    B = folder("checks-b", [25, 26, 27, 28]);
+  });
+
+  /** Run with bad input, --save-stats into a fresh folder: the exit code, the message, no features computed, no file left. */
+  async function refused(name: string, args: (out: string) => string[], code: number, message: RegExp) {
+    const d = join(tmp, name);
+    mkdirSync(d);
+    const before = calls();
+    const r = await run(["fid", ...args(join(d, "stats.npz"))]);
+    expect(r.code, r.err).toBe(code);
+    expect(r.err).toMatch(message);
+    expect(calls()).toBe(before); // no image was embedded
+    expect(r.err).not.toMatch(/[AB] \[/); // no progress bar started
+    expect(readdirSync(d)).toEqual([]); // no output, not even a temporary file
+    return r;
+  }
+
+  it("--is with a --features extractor that has no logits", async () => {
+    const mod = extractorModule("no-logits.mjs", false);
+    await refused(
+      "is-no-logits",
+      () => [A, B, "--features", mod, "--is"],
+      1,
+      /--is: the Inception Score needs classifier logits, but the feature extractor "mean-rgb" of --features .*no-logits\.mjs has none \(it declares no numClasses\)/,
+    );
+    await refused("is-no-logits-save", (out) => [A, B, "--features", mod, "--is", "--save-stats", out], 1, /Inception Score needs classifier logits/);
+    // with logits it works; --pr needs only the features
+    const withLogits = extractorModule("logits.mjs", true);
+    const r = await run(["fid", A, B, "--features", withLogits, "--is", "--splits", "1", "--pr", "--json"]);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(Number.isFinite(j.is) && Number.isFinite(j.precision)).toBe(true);
+  });
+
+  it("--pr with 3 or fewer images in a set", async () => {
+    const few = folder("checks-few", [31, 32, 33]);
+    await refused("pr-few", () => [A, few, "--features", extractorModule("pr.mjs", false), "--pr"], 1, /--pr: .*checks-few has 3 images; precision\/recall needs more than k = 3 images in each set/);
+  });
+
+  it("--save-stats into a missing folder or not as .npz (also with --merge)", async () => {
+    const mod = extractorModule("save.mjs", false);
+    await refused("save-missing", (out) => [A, "--features", mod, "--save-stats", join(out, "..", "nope", "s.npz")], 1, /--save-stats .*s\.npz: the folder .*nope does not exist \(create it first\)/);
+    await refused("save-json", (out) => [A, "--features", mod, "--save-stats", out.replace(/\.npz$/, ".json")], 1, /--save-stats .*stats\.json: nextscale does not write "\.json"; it writes NPZ: name the file .*stats\.npz/);
+    const s = statsFile("checks-s.npz", [
+      [0, 1],
+      [1, 0],
+      [1, 1],
+    ]);
+    await refused("merge-missing", (out) => ["--merge", s, s, "--save-stats", join(out, "..", "nope", "m.npz")], 1, /--save-stats .*m\.npz: the folder .*nope does not exist/);
+    await refused("merge-jpg", (out) => ["--merge", s, s, "--save-stats", out.replace(/\.npz$/, ".jpg")], 1, /does not write JPEG; it writes NPZ/);
+    // a good run writes the file and nothing else
+    const d = join(tmp, "save-ok");
+    mkdirSync(d);
+    const ok = await run(["fid", A, "--features", mod, "--save-stats", join(d, "a.npz")]);
+    expect(ok.code, ok.err).toBe(0);
+    expect(readdirSync(d)).toEqual(["a.npz"]);
   });
 });

@@ -116,6 +116,17 @@ async function side(
 export async function evaluate(a: EvalInput, b: EvalInput, opts: EvaluateOptions = {}): Promise<EvaluationResult> {
   const pr = !!opts.precisionRecall;
   const isSplits = opts.inceptionScore === true ? 10 : opts.inceptionScore || 0;
+  // checked before any image is embedded (side A is embedded before B's logits are asked for)
+  if (isSplits && opts.extractor && opts.extractor.numClasses === undefined) {
+    throw new EvalInputError(
+      `the Inception Score needs classifier logits, but the feature extractor "${opts.extractor.name}" has none (it declares no numClasses)`,
+    );
+  }
+  if (isSplits && !b.images) throw new EvalInputError(`${b.name}: the Inception Score needs images, but this input holds only statistics`);
+  if (pr) {
+    const noImages = [a, b].find((x) => !x.images);
+    if (noImages) throw new EvalInputError(`${noImages.name}: precision/recall needs images, but this input holds only statistics`);
+  }
   const A = await side(a, "A", opts, { features: pr, logits: false });
   const B = await side(b, "B", opts, { features: pr, logits: isSplits > 0 });
   if (A.extractor && B.extractor && A.extractor !== B.extractor) {

@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { openCheckpoint, resolveModel } from "@nextscale/core";
@@ -11,6 +12,7 @@ import {
   FID_WEIGHTS_FILE,
   FID_WEIGHTS_URL,
   inceptionFeatureExtractor,
+  listImageFiles,
   loadFidInception,
   loadStatistics,
   mergeStatistics,
@@ -21,6 +23,7 @@ import {
 } from "@nextscale/eval";
 import { parseArgs } from "../args.js";
 import { chooseBackend } from "../backend.js";
+import { checkOutputFile, writeFileAtomic } from "../output.js";
 import { progressBar } from "../progress.js";
 import { type Command, type CommandIO, UsageError } from "./types.js";
 
@@ -37,6 +40,11 @@ async function loadExtractorModule(path: string): Promise<FeatureExtractor> {
       `--features ${path}: the module must export (as default or createFeatureExtractor) a FeatureExtractor {name, dim, extract(images, want)} or a function returning one`,
       1,
     );
+  }
+  for (const k of ["numClasses", "spatialDim"] as const) {
+    if (ex[k] !== undefined && !(Number.isInteger(ex[k]) && ex[k] > 0)) {
+      throw new UsageError(`--features ${path}: the extractor's ${k} must be a positive integer or absent (got ${String(ex[k])})`, 1);
+    }
   }
   return ex;
 }
@@ -89,11 +97,15 @@ Features are pytorch-fid's: FID-Inception pool3, images resized to 299x299
                          returning one
   --json                 print {"fid": …, "sfid": …, "is": …, "precision": …,
                          "recall": …, "count": {"A": …, "B": …}}
-  --is                   Inception Score of B (--splits N, default 10)
+  --is                   Inception Score of B (--splits N, default 10); needs
+                         images in B and classifier logits (Inception has them;
+                         a --features extractor needs numClasses)
   --pr                   improved precision and recall (k = 3); needs images on
-                         both sides (a reference batch's arr_0 counts)
+                         both sides (a reference batch's arr_0 counts), more
+                         than 3 in each
   --save-stats out.npz   save the statistics computed from images (mu, sigma,
-                         count, mu_s, sigma_s); with one input, only that
+                         count, mu_s, sigma_s); with one input, only that. Its
+                         folder must exist; written whole or not at all
   --batch N              images per forward pass (default 50)
   --preprocess tf        feed Inception as the TF graph of OpenAI's evaluator
                          does (TF1 bilinear resize, (x-128)/128) instead of as
@@ -109,7 +121,9 @@ OpenAI's reference batches do not) and the same feature extractor.
 
 sFID is reported when both sides have spatial statistics. --backend B picks
 the backend (webgpu, wasm or cpu); otherwise it is
-chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
+chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.
+What a run needs (--save-stats' folder, images for --is and --pr, logits for
+--is) is checked before any image is embedded.`,
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args,
@@ -137,6 +151,7 @@ chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
     if (!(Number.isInteger(splits) && splits > 0)) throw new UsageError(`--splits must be a positive integer (got ${values.splits})`);
     const preprocess = values.preprocess;
     if (preprocess !== "pytorch-fid" && preprocess !== "tf") throw new UsageError(`--preprocess must be pytorch-fid or tf (got ${preprocess})`);
+    if (values["save-stats"]) checkOutputFile(values["save-stats"], "--save-stats", [".npz"]);
     let extractor: FeatureExtractor | undefined;
     try {
       const warn = (m: string) => io.err(`warning: ${m}\n`);
@@ -146,11 +161,25 @@ chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
       if (values.is && b && !b.images) throw new UsageError(`${b.name}: the Inception Score needs images, but this input holds only statistics`, 1);
       const noImages = inputs.find((x) => !x.images);
       if (values.pr && noImages) throw new UsageError(`${noImages.name}: precision/recall needs images, but this input holds only statistics`, 1);
+      if (values.pr && b) {
+        // each sample's radius is its k-th nearest neighbour's distance (k = 3): more than k images per set
+        for (const p of positionals) {
+          const n = statSync(p).isDirectory() ? (await listImageFiles(p)).files.length : undefined;
+          if (n !== undefined && n <= 3) throw new UsageError(`--pr: ${p} has ${n} image${n === 1 ? "" : "s"}; precision/recall needs more than k = 3 images in each set`, 1);
+        }
+      }
       const needFeatures = inputs.some((x) => !x.statistics) || values.pr || values.is;
       if (needFeatures) {
         await chooseBackend(values.backend);
         if (values.features) {
           extractor = await loadExtractorModule(values.features);
+          // before any image is embedded: the Inception Score is computed from the extractor's classifier logits
+          if (values.is && extractor.numClasses === undefined) {
+            throw new UsageError(
+              `--is: the Inception Score needs classifier logits, but the feature extractor "${extractor.name}" of --features ${values.features} has none (it declares no numClasses); drop --is, or give the extractor numClasses and return logits from extract(images, { logits: true })`,
+              1,
+            );
+          }
         } else {
           const weights = values["inception-weights"] ?? process.env.NEXTSCALE_INCEPTION_WEIGHTS;
           if (!weights) throw new UsageError(WEIGHTS_HELP, 1);
@@ -166,7 +195,7 @@ chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
       if (!b) {
         if (!a.images) throw new UsageError(`${a.name} holds statistics already; --save-stats needs images`);
         const s = await computeStatistics(await a.images(), extractor!, { batchSize, onProgress: progressBar(io, "A") });
-        await writeStats(save!, s);
+        writeStats(save!, s);
         io.err(`saved statistics of ${s.count} images (${s.extractor}) to ${save}\n`);
         if (values.json) io.out(`${JSON.stringify({ saved: save, count: s.count, extractor: s.extractor })}\n`);
         return 0;
@@ -191,7 +220,7 @@ chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
               : "--save-stats: both A and B were computed from images; save them one at a time with `nextscale fid DIR --save-stats out.npz`",
           );
         }
-        await writeStats(save, computed[0]!);
+        writeStats(save, computed[0]!);
         io.err(`saved statistics of ${computed[0]!.count} images to ${save}\n`);
       }
       io.out(formatResult(r, values.json, extractor?.name));
@@ -209,11 +238,12 @@ chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.`,
 async function mergeFiles(files: string[], save: string | undefined, json: boolean, io: CommandIO): Promise<number> {
   if (!save) throw new UsageError("--merge writes the merged statistics: pass --save-stats all.npz");
   if (files.length === 0) throw new UsageError("--merge needs the statistics files to merge (a.npz b.npz …)");
+  checkOutputFile(save, "--save-stats", [".npz"]);
   try {
     const parts = [];
     for (const f of files) parts.push({ ...(await loadStatistics(f)), name: f });
     const merged = mergeStatistics(parts);
-    await writeStats(save, merged);
+    writeStats(save, merged);
     io.err(`merged ${files.length} statistics files (${parts.map((p) => p.stats.count).join(" + ")} = ${merged.stats.count} images) into ${save}\n`);
     if (json) io.out(`${JSON.stringify({ saved: save, count: merged.stats.count, parts: parts.map((p) => ({ file: p.name, count: p.stats.count })), extractor: merged.extractor ?? null })}\n`);
     return 0;
@@ -224,7 +254,7 @@ async function mergeFiles(files: string[], save: string | undefined, json: boole
   }
 }
 
-async function writeStats(path: string, s: StatisticsFile): Promise<void> {
-  const { writeFile } = await import("node:fs/promises");
-  await writeFile(path, statisticsToNpz({ stats: s.stats, spatial: s.spatial, extractor: s.extractor }));
+/** Written through a temporary file renamed into place: a failed run leaves no half-written statistics. */
+function writeStats(path: string, s: StatisticsFile): void {
+  writeFileAtomic(path, statisticsToNpz({ stats: s.stats, spatial: s.spatial, extractor: s.extractor }));
 }
