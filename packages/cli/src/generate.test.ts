@@ -1,11 +1,15 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeImage, encodePng } from "@nextscale/core";
+import { decodeImage, encodePng, imageGrid, type RgbImage, toUint8Rgb } from "@nextscale/core";
+import { imageLabel } from "@nextscale/sampler";
 import { referenceBundles } from "@nextscale/test-utils";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { classText, drawnClassesLine, parseClasses } from "./commands/generate.js";
+import { UsageError } from "./commands/types.js";
 import { runCli } from "./run.testutil.js";
+import { thousandClassVar } from "./thousand-classes.testutil.js";
 
 const bundle = referenceBundles()[0];
 const models = ["--vae", bundle.file("vae.pth"), "--var", bundle.file("var.pth")];
@@ -132,6 +136,148 @@ describe("nextscale generate: same seed, same images, whatever the batch, shard 
     const grid = await run(["generate", ...models, ...classes, "--shard", "0/2", "--out", join(dir, "g.png")]);
     expect(grid.code).toBe(2);
     expect(grid.err).toMatch(/use --out-dir/);
+  });
+});
+
+describe("--class: numbers, names, -1 (parseClasses)", () => {
+  it("ImageNet names for 1000-class models, in any spelling, mixed with numbers and comma lists", () => {
+    expect(parseClasses(["golden_retriever"], 1000)).toEqual([207]);
+    expect(parseClasses(["golden retriever", "3,tiger shark", " -1 ", "Golden-Retriever,980"], 1000)).toEqual([207, 3, 3, -1, 207, 980]);
+    expect(parseClasses(undefined, 1000)).toEqual([]);
+  });
+
+  it("unknown and ambiguous names: the UnknownClassError's message as a usage error (exit 2)", () => {
+    const err = (v: string[], n = 1000) => {
+      try {
+        parseClasses(v, n);
+      } catch (e) {
+        return e as UsageError;
+      }
+      throw new Error("no error");
+    };
+    const amb = err(["crane"]);
+    expect(amb).toBeInstanceOf(UsageError);
+    expect(amb.exitCode).toBe(2);
+    expect(amb.message).toMatch(/class name "crane" is ambiguous: 134 \(crane\), 517 \(crane\); give the number/);
+    expect(err(["golden retreiver"]).message).toMatch(/unknown class name "golden retreiver"/);
+    expect(err(["cat"]).message).toMatch(/did you mean .*281 \(tabby\)/);
+    // other class counts: names are refused, numbers explained
+    const tiny = err(["golden_retriever"], 10);
+    expect(tiny.exitCode).toBe(2);
+    expect(tiny.message).toMatch(/--class "golden_retriever": class names are ImageNet's, for the 1000-class models; this model has 10 classes, numbered 0…9/);
+    for (const bad of ["1000", "1.5", "-2", ""]) expect(err([bad]).message).toMatch(/unknown class "[^"]*": this model has classes 0…999 \(-1 = unconditional\)/);
+  });
+
+  it("the drawn-classes line: names for 1000 classes, one line, abbreviated after 8", () => {
+    expect(drawnClassesLine([207, 3], 0, 1000)).toBe("classes drawn from seed 0: 207 golden retriever, 3 tiger shark");
+    expect(drawnClassesLine([4, 1, 9], 5, 10)).toBe("classes drawn from seed 5: 4, 1, 9");
+    const many = drawnClassesLine(Array.from({ length: 100 }, (_, i) => i), 1, 1000);
+    expect(many).not.toMatch(/\n/);
+    expect(many).toMatch(/^classes drawn from seed 1: 0 tench, 1 goldfish, .*, 7 cock, … \(100 images\)$/);
+    expect(classText(-1, 1000)).toBe("unconditional");
+    expect(classText(1000, 1000)).toBe("unconditional");
+  });
+});
+
+describe("nextscale generate: --class -1, class names, drawn classes, --labels", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ns-classes-"));
+  let var1000: string;
+  beforeAll(async () => {
+    var1000 = await thousandClassVar(bundle.file("var.pth"), dir);
+  });
+  const m1000 = () => ["--vae", bundle.file("vae.pth"), "--var", var1000];
+  const sha = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
+  /** The cells of an unlabelled grid (pad 2), in order. */
+  const cells = (g: RgbImage, n: number, cols: number): RgbImage[] =>
+    Array.from({ length: n }, (_, k) => {
+      const x0 = 2 + (k % cols) * (S + 2);
+      const y0 = 2 + Math.floor(k / cols) * (S + 2);
+      const data = new Float32Array(S * S * 3);
+      for (let y = 0; y < S; y++) data.set(g.data.subarray(((y0 + y) * g.width + x0) * 3, ((y0 + y) * g.width + x0 + S) * 3), y * S * 3);
+      return { width: S, height: S, data };
+    });
+
+  it("--class -1 (the documented unconditional class) is a value, not a flag: uncond_<k>.png, and a grid", async () => {
+    const r = await run(["generate", ...models, "--class", "-1", "--n-per-class", "2", "--out-dir", join(dir, "uncond")]);
+    expect(r.code, r.err).toBe(0);
+    expect(readdirSync(join(dir, "uncond")).sort()).toEqual(["uncond_0.png", "uncond_1.png"]);
+    expect(r.err).not.toMatch(/classes drawn/);
+    const g = await run(["generate", ...models, "--class", "-1", "--class", "2", "--out", join(dir, "uncond.png")]);
+    expect(g.code, g.err).toBe(0);
+    expect(g.err).toMatch(/wrote .*uncond\.png \(2 images\)/);
+  });
+
+  it("a 1000-class model takes ImageNet names (any spelling, mixed with numbers): the same files as the numbers", async () => {
+    const a = await run(["generate", ...m1000(), "--class", "golden_retriever,3", "--seed", "3", "--out-dir", join(dir, "names")]);
+    expect(a.code, a.err).toBe(0);
+    const b = await run(["generate", ...m1000(), "--class", "golden retriever", "--class", "tiger shark", "--seed", "3", "--out-dir", join(dir, "names2")]);
+    expect(b.code, b.err).toBe(0);
+    const c = await run(["generate", ...m1000(), "--class", "207", "--class", "3", "--seed", "3", "--out-dir", join(dir, "numbers")]);
+    expect(c.code, c.err).toBe(0);
+    expect(readdirSync(join(dir, "names")).sort()).toEqual(["207_0.png", "3_0.png"]);
+    for (const f of ["207_0.png", "3_0.png"]) {
+      expect(sha(join(dir, "names2", f))).toBe(sha(join(dir, "names", f)));
+      expect(sha(join(dir, "numbers", f))).toBe(sha(join(dir, "names", f)));
+    }
+  });
+
+  it("unknown, ambiguous and (on a 10-class model) any names: the message, exit 2, nothing written", async () => {
+    const out = join(dir, "bad-names");
+    const amb = await run(["generate", ...m1000(), "--class", "crane", "--out-dir", out]);
+    expect(amb.code).toBe(2);
+    expect(amb.err).toMatch(/class name "crane" is ambiguous: 134 \(crane\), 517 \(crane\)/);
+    const unknown = await run(["generate", ...m1000(), "--class", "207,golden retreiver", "--out", join(dir, "bad.png")]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/unknown class name "golden retreiver"/);
+    const tiny = await run(["generate", ...models, "--class", "golden_retriever", "--out", join(dir, "bad.png")]);
+    expect(tiny.code).toBe(2);
+    expect(tiny.err).toMatch(/class names are ImageNet's, for the 1000-class models; this model has 10 classes, numbered 0…9/);
+    for (const r of [amb, unknown, tiny]) expect(r.err).not.toMatch(/backend:|loading/); // before anything loads
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(join(dir, "bad.png"))).toBe(false);
+  });
+
+  it("without --class: one stderr line names the classes drawn (ImageNet names for 1000 classes), abbreviated", async () => {
+    const r = await run(["generate", ...models, "--n-per-class", "3", "--seed", "4", "--out-dir", join(dir, "drawn")]);
+    expect(r.code, r.err).toBe(0);
+    const want = [0, 1, 2].map((i) => imageLabel(4, i, 10));
+    expect(r.err).toContain(`\nclasses drawn from seed 4: ${want.join(", ")}\n`);
+    expect(readdirSync(join(dir, "drawn")).sort()).toEqual([...new Set(want.map((c, i) => `${c}_${want.slice(0, i).filter((x) => x === c).length}.png`))].sort());
+    const big = await run(["generate", ...m1000(), "--n-per-class", "10", "--seed", "0", "--batch", "10", "--out-dir", join(dir, "drawn1000")]);
+    expect(big.code, big.err).toBe(0);
+    const lines = big.err.split("\n").filter((l) => l.startsWith("classes drawn"));
+    expect(lines).toHaveLength(1);
+    const first = Array.from({ length: 8 }, (_, i) => classText(imageLabel(0, i, 1000), 1000));
+    expect(lines[0]).toBe(`classes drawn from seed 0: ${first.join(", ")}, … (10 images)`);
+    expect(lines[0]).toMatch(/^classes drawn from seed 0: \d+ [a-zA-Z]/);
+    console.log(`[drawn] ${lines[0]}`);
+  });
+
+  it("--labels draws each image's class under it in the grid (number and ImageNet name); the images are unchanged", async () => {
+    for (const [name, args, classes] of [
+      ["tiny", models, ["1", "3"]],
+      ["1000", m1000(), ["golden_retriever", "980"]],
+    ] as const) {
+      const base = ["generate", ...args, "--class", classes.join(","), "--n-per-class", "2", "--seed", "6"];
+      const plainFile = join(dir, `plain-${name}.png`);
+      const labelled = join(dir, `labels-${name}.png`);
+      expect((await run([...base, "--out", plainFile])).code).toBe(0);
+      const r = await run([...base, "--labels", "--out", labelled]);
+      expect(r.code, r.err).toBe(0);
+      const plain = decodeImage(readFileSync(plainFile));
+      const lab = decodeImage(readFileSync(labelled));
+      expect(lab.width).toBe(plain.width);
+      expect(lab.height).toBeGreaterThan(plain.height);
+      const numbers = name === "tiny" ? [1, 1, 3, 3] : [207, 207, 980, 980];
+      const texts = numbers.map((c) => classText(c, name === "tiny" ? 10 : 1000));
+      if (name === "1000") expect(texts[0]).toBe("207 golden retriever");
+      // the labelled grid is the plain grid's images with those labels, pixel for pixel
+      const expected = imageGrid(cells(plain, 4, 2), 2, 2, { labels: texts });
+      expect(toUint8Rgb(lab)).toEqual(toUint8Rgb(expected));
+    }
+    const outDir = await run(["generate", ...models, "--labels", "--out-dir", join(dir, "no-labels")]);
+    expect(outDir.code).toBe(2);
+    expect(outDir.err).toMatch(/--labels draws the classes into the grid: use it with --out/);
   });
 });
 

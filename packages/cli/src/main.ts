@@ -5,7 +5,8 @@
 import { createRequire } from "node:module";
 import { BackendUnavailableError } from "@nextscale/backends";
 import { CheckpointFormatError, ImageFormatError, ModelDownloadError, ModelNotCachedError, StateDictError } from "@nextscale/core";
-import { EditMaskError, GenerationCancelledError } from "@nextscale/sampler";
+import { EditMaskError, GenerationCancelledError, UnknownClassError } from "@nextscale/sampler";
+import { VqvaeInputError } from "@nextscale/tokenizer";
 import { COMMANDS } from "./commands/index.js";
 import { type CommandIO, UsageError } from "./commands/types.js";
 
@@ -30,7 +31,19 @@ function usage(): string {
 }
 
 /** Errors that come from the user's input: shown as one line, exit status 1. */
-const USER_ERRORS = [BackendUnavailableError, CheckpointFormatError, EditMaskError, GenerationCancelledError, ImageFormatError, ModelDownloadError, ModelNotCachedError, StateDictError, UsageError];
+const USER_ERRORS = [
+  BackendUnavailableError,
+  CheckpointFormatError,
+  EditMaskError,
+  GenerationCancelledError,
+  ImageFormatError,
+  ModelDownloadError,
+  ModelNotCachedError,
+  StateDictError,
+  UnknownClassError,
+  UsageError,
+  VqvaeInputError,
+];
 
 export async function main(
   argv: string[],

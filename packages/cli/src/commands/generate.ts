@@ -1,12 +1,23 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { encodePng, imageGrid, type RgbImage } from "@nextscale/core";
-import { GENERATE_DEFAULTS, generate, imageLabel, type LoadedModels, loadModels } from "@nextscale/sampler";
+import { encodePng, imageGrid, inspectCheckpoint, OFFICIAL_MODELS, openCheckpoint, type RgbImage, resolveModel, type TensorStore } from "@nextscale/core";
+import {
+  classIndex,
+  className,
+  GENERATE_DEFAULTS,
+  generate,
+  IMAGENET_CLASS_NAMES,
+  imageLabel,
+  type LoadedModels,
+  loadModels,
+  UnknownClassError,
+} from "@nextscale/sampler";
 import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "../args.js";
 import { chooseBackend } from "../backend.js";
 import { toRgbImages } from "../images.js";
-import { progressBar } from "../progress.js";
+import { checkOutputFile, prepareOutputDir, writeFileAtomic } from "../output.js";
+import { loadingBars, progressBar } from "../progress.js";
 import { type Command, type CommandIO, UsageError } from "./types.js";
 
 export const NO_DEFAULT_MODEL =
@@ -31,7 +42,9 @@ export const SAMPLING_USAGE = `  --vae F, --var F   checkpoints (.pth or .safete
                      of cached official files: vae, var-d16 … var-d36 (see
                      nextscale download); the VAR's configuration (depth,
                      patch_nums …) is inferred
-  --class N …        class labels (repeat the flag or separate with commas);
+  --class C …        classes: numbers 0 … N−1, or for the official 1000-class
+                     models ImageNet names (207, golden_retriever, "golden
+                     retriever"); repeat the flag or separate with commas;
                      -1 = unconditional
   --cfg X            classifier-free guidance, reached at the last scale (default ${GENERATE_DEFAULTS.cfg})
   --top-k K          keep the K most likely tokens (default ${GENERATE_DEFAULTS.topK}; 1 = greedy)
@@ -96,37 +109,148 @@ export function imagePlan(classes: readonly number[], perClass: number, seed: nu
   return { total, labels, names };
 }
 
-/** `--class 1 --class 2,3` -> [1, 2, 3]; checked against the model's classes. */
+/**
+ * `--class 1 --class 2,3` -> [1, 2, 3], checked against the model's classes;
+ * for 1000-class models also ImageNet names (`golden_retriever`, "golden
+ * retriever": see `classIndex`), mixed with numbers. -1 = unconditional.
+ */
 export function parseClasses(values: string[] | undefined, numClasses: number): number[] {
   const out: number[] = [];
-  for (const part of (values ?? []).flatMap((s) => s.split(","))) {
-    const c = Number(part.trim());
-    if (part.trim() === "" || !Number.isInteger(c) || c < -1 || c >= numClasses) {
-      throw new UsageError(`unknown class "${part.trim()}": this model has classes 0…${numClasses - 1} (-1 = unconditional)`);
+  const named = numClasses === IMAGENET_CLASS_NAMES.length;
+  for (const raw of (values ?? []).flatMap((s) => s.split(","))) {
+    const part = raw.trim();
+    if (part === "" || Number.isFinite(Number(part))) {
+      const c = Number(part);
+      if (part === "" || !Number.isInteger(c) || c < -1 || c >= numClasses) {
+        throw new UsageError(`unknown class "${part}": this model has classes 0…${numClasses - 1} (-1 = unconditional)`);
+      }
+      out.push(c);
+    } else if (!named) {
+      throw new UsageError(
+        `--class "${part}": class names are ImageNet's, for the 1000-class models; this model has ${numClasses} classes, numbered 0…${numClasses - 1} (-1 = unconditional)`,
+      );
+    } else {
+      try {
+        out.push(classIndex(part));
+      } catch (e) {
+        if (e instanceof UnknownClassError) throw new UsageError(`--class: ${e.message}`);
+        throw e;
+      }
     }
-    out.push(c);
   }
   return out;
 }
 
-export async function loadForSampling(v: SamplingValues, io: CommandIO): Promise<LoadedModels> {
+/** A class as a person reads it: "207 golden retriever" (names for 1000-class models), "3", "unconditional". */
+export function classText(c: number, numClasses: number): string {
+  if (c === -1 || c === numClasses) return "unconditional";
+  return numClasses === IMAGENET_CLASS_NAMES.length ? `${c} ${className(c)}` : String(c);
+}
+
+/** One line naming the classes drawn from the seed (the first `max`, then how many images in all). */
+export function drawnClassesLine(labels: readonly number[], seed: number, numClasses: number, max = 8): string {
+  const shown = labels.slice(0, max).map((c) => classText(c, numClasses));
+  const more = labels.length > max ? `, … (${labels.length} images)` : "";
+  return `classes drawn from seed ${seed}: ${shown.join(", ")}${more}`;
+}
+
+/** The models' files, checked before the backend starts and before anything loads (see `resolveSamplingModels`). */
+export interface ResolvedModels {
+  /** The files: a name resolved to its cached file, paths and URLs as given. */
+  vae: string;
+  var: string;
+  /** The VAR's number of classes (from its class_emb.weight). */
+  numClasses: number;
+}
+
+const MODEL_NAMES = Object.keys(OFFICIAL_MODELS).filter((n) => n !== "inception");
+const HAS = {
+  var: "it has class_emb.weight, blocks.*",
+  vae: "it has quantize.embedding.weight, encoder.*",
+  inception: "it has Conv2d_1a_3x3.*, Mixed_*: the FID network",
+};
+
+/** A --vae/--var argument -> a file: a cached official name, an existing file or a URL. */
+async function resolveFile(arg: string, flag: string): Promise<string> {
+  const path = await resolveModel(arg); // an official name not downloaded yet: ModelNotCachedError naming `nextscale download`
+  if (/^https?:\/\//i.test(path)) return path;
+  let isDir: boolean;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    const hint = /[/\\]|\.[a-z]+$/i.test(arg) ? "" : `, nor the name of an official model (${MODEL_NAMES.join(", ")}; see nextscale download --list)`;
+    throw new UsageError(`${flag} ${arg}: no such file${hint}`, 1);
+  }
+  if (isDir) throw new UsageError(`${flag} ${arg} is a folder; pass a checkpoint file (.pth or .safetensors)`, 1);
+  return path;
+}
+
+/**
+ * Resolve `--vae`/`--var` (names of cached official files, paths, URLs), and
+ * open both files to check what they hold: a missing, unreadable or swapped
+ * file is reported (naming the flag) before the backend starts or anything
+ * loads. Only the files' indexes are read, not their tensors.
+ */
+export async function resolveSamplingModels(v: SamplingValues): Promise<ResolvedModels> {
   if (!v.vae || !v.var) throw new UsageError(NO_DEFAULT_MODEL, 1);
+  const vae = await resolveFile(v.vae, "--vae");
+  const varFile = await resolveFile(v.var, "--var");
+  const shown = (arg: string, path: string) => (arg === path ? arg : `${arg} (${path})`);
+  const [a, b] = [shown(v.vae, vae), shown(v.var, varFile)];
+  const stores: TensorStore[] = [];
+  try {
+    const vaeStore = await openCheckpoint(vae);
+    stores.push(vaeStore);
+    const varStore = await openCheckpoint(varFile);
+    stores.push(varStore);
+    const kv = inspectCheckpoint(vaeStore).kind;
+    const kr = inspectCheckpoint(varStore).kind;
+    if (kv === "var" && kr === "vae") {
+      throw new UsageError(
+        `--vae and --var are swapped: ${a} looks like a VAR checkpoint (${HAS.var}) and ${b} looks like a VQ-VAE checkpoint (${HAS.vae}): pass --vae ${v.var} --var ${v.vae}`,
+        1,
+      );
+    }
+    if (kv === "var") throw new UsageError(`--vae ${a} looks like a VAR checkpoint (${HAS.var}): pass it as --var, and the VQ-VAE (vae_ch160v4096z32.pth, or the name vae) as --vae`, 1);
+    if (kr === "vae") throw new UsageError(`--var ${b} looks like a VQ-VAE checkpoint (${HAS.vae}): pass it as --vae, and the VAR (var_d16.pth …, or a name such as var-d16) as --var`, 1);
+    const other = (store: TensorStore, want: "VAR" | "VQ-VAE", keys: string) => {
+      const ks = store.keys();
+      return `is not a ${want} checkpoint (a ${want} has ${keys}; this file has ${ks.length} tensors, e.g. ${ks.slice(0, 3).join(", ") || "none"})`;
+    };
+    if (kv !== "vae") throw new UsageError(`--vae ${a} ${kv === "inception" ? `looks like an Inception checkpoint (${HAS.inception}), not a VQ-VAE` : other(vaeStore, "VQ-VAE", "quantize.embedding.weight and encoder.*")}`, 1);
+    if (kr !== "var") throw new UsageError(`--var ${b} ${kr === "inception" ? `looks like an Inception checkpoint (${HAS.inception}), not a VAR` : other(varStore, "VAR", "class_emb.weight and blocks.*")}`, 1);
+    return { vae, var: varFile, numClasses: varStore.info("class_emb.weight").shape[0] - 1 };
+  } finally {
+    await Promise.all(stores.map((st) => st.close()));
+  }
+}
+
+/**
+ * Resolve and check the models (unless `resolved` is given: see
+ * `resolveSamplingModels`), start the backend (printing "backend: …"), and
+ * load both checkpoints with a progress bar per file on stderr.
+ */
+export async function loadForSampling(v: SamplingValues, io: CommandIO, resolved?: ResolvedModels): Promise<LoadedModels> {
+  const files = resolved ?? (await resolveSamplingModels(v));
   const backend = await chooseBackend(v.backend);
   io.err(`backend: ${backend}\n`);
-  return loadModels({ vae: v.vae, var: v.var });
+  return loadModels({ vae: files.vae, var: files.var }, { onProgress: loadingBars(io) });
 }
 
 export const generateCommand: Command = {
   name: "generate",
   summary: "generate images scale by scale (classifier-free guidance, top-k/top-p, seeds) into a grid or a folder",
-  usage: `usage: nextscale generate [--vae F --var F] [--class N …] [--n-per-class K] [--cfg 1.5] [--top-k 900]
-                          [--top-p 0.96] [--seed S] [--smooth] [--backend B] (--out grid.png | --out-dir DIR)
+  usage: `usage: nextscale generate [--vae F --var F] [--class C …] [--n-per-class K] [--cfg 1.5] [--top-k 900]
+                          [--top-p 0.96] [--seed S] [--smooth] [--backend B] (--out grid.png [--labels] | --out-dir DIR)
                           [--shard K/N] [--start S]
 
 Generates K images for each class (without --class: K images of classes drawn
-from the seed). --out writes one PNG grid (a row per class); --out-dir writes
-one PNG per image named <class>_<index>.png (index: the image's number within
-its class), each batch as soon as it is done. Progress and ETA go to stderr.
+from the seed, named on stderr). --out writes one PNG grid (a row per class);
+--out-dir writes one PNG per image named <class>_<index>.png (index: the
+image's number within its class), each batch as soon as it is done. The
+output, the files and the classes are checked before anything loads; files
+are written whole or not at all. Loading and generation progress (with ETA)
+go to stderr.
 
 The run's images are numbered 0 … total−1 (class by class, in --class order);
 image i's class, file name and random stream depend only on i and the seed,
@@ -135,7 +259,9 @@ images, byte for byte.
 
 ${SAMPLING_USAGE}
   --n-per-class K    images per class (default 1)
-  --out grid.png     one grid image
+  --out grid.png     one grid image (PNG; its folder must exist)
+  --labels           draw each image's class under it in the grid (number, and
+                     the ImageNet name for 1000-class models)
   --out-dir DIR      one PNG per image
   --shard K/N        only the images i with i mod N = K (e.g. one task of a job
                      array of N); the N shards together write the whole run
@@ -144,7 +270,14 @@ ${SAMPLING_USAGE}
   async run(args, io) {
     const { values } = parseArgs({
       args,
-      options: { ...SAMPLING_OPTIONS, "n-per-class": { type: "string" }, "out-dir": { type: "string" }, shard: { type: "string" }, start: { type: "string" } },
+      options: {
+        ...SAMPLING_OPTIONS,
+        "n-per-class": { type: "string" },
+        "out-dir": { type: "string" },
+        shard: { type: "string" },
+        start: { type: "string" },
+        labels: { type: "boolean", default: false },
+      },
     });
     if (!values.out === !values["out-dir"]) throw new UsageError("pass exactly one of --out grid.png and --out-dir DIR");
     const s = samplingSettings(values);
@@ -154,18 +287,25 @@ ${SAMPLING_USAGE}
     if (values.out && (values.shard !== undefined || values.start !== undefined)) {
       throw new UsageError("--shard and --start write part of a run: use --out-dir DIR (a grid needs every image)");
     }
-    const models = await loadForSampling(values, io);
+    if (values.labels && !values.out) throw new UsageError("--labels draws the classes into the grid: use it with --out grid.png");
+    // before anything loads: the output, the model files, the classes
+    const dir = values["out-dir"];
+    if (values.out) checkOutputFile(values.out, "--out", [".png"]);
+    if (dir && existsSync(dir) && !statSync(dir).isDirectory()) prepareOutputDir(dir, "--out-dir"); // throws: a file, not a folder
+    const files = await resolveSamplingModels(values);
+    const { numClasses } = files;
+    const classes = parseClasses(values.class, numClasses);
+    const plan = imagePlan(classes, perClass, s.seed, numClasses);
+    if (start > plan.total) throw new UsageError(`--start ${start} is past the run's last image (${plan.total} images: 0 … ${plan.total - 1})`);
+    // this process's images: i >= start with i mod N = K, in order
+    const mine: number[] = [];
+    for (let i = start + ((shard.k - (start % shard.n) + shard.n) % shard.n); i < plan.total; i += shard.n) mine.push(i);
+    if (dir) prepareOutputDir(dir, "--out-dir");
+    const models = await loadForSampling(values, io, files);
     try {
-      const { numClasses, patchNums } = models.var.config;
-      const classes = parseClasses(values.class, numClasses);
-      const plan = imagePlan(classes, perClass, s.seed, numClasses);
-      if (start > plan.total) throw new UsageError(`--start ${start} is past the run's last image (${plan.total} images: 0 … ${plan.total - 1})`);
-      // this process's images: i >= start with i mod N = K, in order
-      const mine: number[] = [];
-      for (let i = start + ((shard.k - (start % shard.n) + shard.n) % shard.n); i < plan.total; i += shard.n) mine.push(i);
+      const { patchNums } = models.var.config;
       if (shard.n > 1 || start > 0) io.err(`images ${mine.length ? `${mine[0]} … ${mine.at(-1)}` : "none"}${shard.n > 1 ? ` (i mod ${shard.n} = ${shard.k})` : ""}: ${mine.length} of ${plan.total}\n`);
-      const dir = values["out-dir"];
-      if (dir) mkdirSync(dir, { recursive: true });
+      if (!classes.length && mine.length) io.err(`${drawnClassesLine(mine.map((i) => plan.labels[i]), s.seed, numClasses)}\n`);
       const L = patchNums.reduce((a, p) => a + p * p, 0);
       const bar = progressBar(io, "generate", "tok");
       const images: RgbImage[] = [];
@@ -182,13 +322,14 @@ ${SAMPLING_USAGE}
         const rgb = await toRgbImages(res.images);
         tf.dispose([res.images, res.fHat, ...res.indices]);
         if (!dir) images.push(...rgb);
-        else for (const [b, im] of rgb.entries()) writeFileSync(join(dir, plan.names[batch[b]]), encodePng(im)); // batch by batch: a stopped run resumes with --start
+        else for (const [b, im] of rgb.entries()) writeFileAtomic(join(dir, plan.names[batch[b]]), encodePng(im)); // batch by batch: a stopped run resumes with --start
       }
       if (values.out) {
-        writeFileSync(values.out, encodePng(imageGrid(images, classes.length ? perClass : Math.min(images.length, 8))));
-        io.err(`wrote ${values.out} (${images.length} images)\n`);
+        const labels = values.labels ? mine.map((i) => classText(plan.labels[i], numClasses)) : undefined;
+        writeFileAtomic(values.out, encodePng(imageGrid(images, classes.length ? perClass : Math.min(images.length, 8), 2, { labels })));
+        io.err(`wrote ${values.out} (${images.length} image${images.length === 1 ? "" : "s"})\n`);
       } else {
-        io.err(`wrote ${mine.length} images to ${dir}\n`);
+        io.err(`wrote ${mine.length} image${mine.length === 1 ? "" : "s"} to ${dir}\n`);
       }
     } finally {
       models.dispose();
