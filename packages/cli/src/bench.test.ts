@@ -4,7 +4,7 @@ import { vqvaeConfigFromKwargs } from "@nextscale/tokenizer";
 import { referenceBundles } from "@nextscale/test-utils";
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { randomVqvae } from "./commands/bench.js";
+import { type BenchResult, progressLine, randomVqvae, summaryLines } from "./commands/bench.js";
 import { runCli } from "./run.testutil.js";
 
 const run = runCli;
@@ -15,11 +15,37 @@ const models = ["--vae", bundle.file("vae.pth"), "--var", bundle.file("var.pth")
 const patchNums: number[] = bundle.meta.var.patch_nums;
 const backend = tf.getBackend(); // the one test-setup initialised (NEXTSCALE_BACKEND, else wasm then cpu)
 
+/** stderr carries progress only: the progress lines of loading or building, and which run is going on. */
+const PROGRESS = /^(loading (VAR|VQ-VAE)|building d\d+: (VAR|VQ-VAE)) \[[#-]{24}\] [\d.]+\/[\d.]+(M values|k values| tensors) \d+%( ETA \d+ s| done in [\d.]+ s)?$|^run \d+\/\d+( \(first, cold\))? …$/;
+
+/** Lines printed more than once over both streams (blank lines aside). */
+function repeatedLines(...streams: string[]): string[] {
+  const lines = streams.flatMap((s) => s.split("\n").map((l) => l.trim())).filter(Boolean);
+  return [...new Set(lines.filter((l, i) => lines.indexOf(l) !== i))];
+}
+
+/** Figures with a unit (durations, sizes, ratios) printed more than once outside the per-scale table. */
+function repeatedFigures(summary: string): string[] {
+  const text = summary
+    .split("\n")
+    .filter((l) => !/^\s+\d+×\d+ /.test(l))
+    .join("\n");
+  const figures: string[] = text.match(/\d+(\.\d+)?\s?(ms|s|GB|MB|kB|B|×)(?![\w×])/g) ?? [];
+  return [...new Set(figures.filter((f, i) => figures.indexOf(f) !== i))];
+}
+
 describe("nextscale bench", () => {
   it("--json: one object with seconds per image, per-scale times, memory, machine and backend", async () => {
     const r = await run(["bench", ...models, "--batch", "3", "--repeats", "3", "--backend", backend, "--json"]);
     expect(r.code, r.err).toBe(0);
     expect(r.out.trim().split("\n")).toHaveLength(1);
+    // The results are on stdout once, as JSON; stderr has progress only (no figure of the results).
+    const errLines = r.err.trim().split("\n");
+    for (const l of errLines) expect(l).toMatch(PROGRESS);
+    expect(errLines.filter((l) => l.startsWith("run "))).toEqual(["run 1/3 (first, cold) …", "run 2/3 …", "run 3/3 …"]);
+    expect(r.err).toMatch(/^loading VAR \[#{24}\] (\d+)\/\1 tensors 100% done in [\d.]+ s$/m);
+    expect(r.err).toMatch(/^loading VQ-VAE \[#{24}\] (\d+)\/\1 tensors 100% done in [\d.]+ s$/m);
+    expect(repeatedLines(r.out, r.err)).toEqual([]);
     const j = JSON.parse(r.out);
     console.log(`[bench] ${bundle.name} on ${j.backend.name}: ${j.seconds_per_image} s/image, ${j.tokens_per_s} tok/s`);
     expect(j.backend.name).toBe(backend);
@@ -60,15 +86,38 @@ describe("nextscale bench", () => {
     expect(Number.isNaN(Date.parse(j.date))).toBe(false);
   });
 
-  it("prints a summary; --repeats 1 reports the first run; --scales K stops early without a decode", async () => {
+  it("prints a summary, each piece of information once; --repeats 1 reports the only run; --scales K stops early without a decode", async () => {
     const one = await run(["bench", ...models, "--repeats", "1", "--backend", backend]);
     expect(one.code, one.err).toBe(0);
-    expect(one.out).toMatch(/seconds_per_image: [\d.]+ \(first run; first run [\d.]+ s\)/);
-    expect(one.out).toMatch(/tokens\/s: [\d.]+/);
-    expect(one.out).toMatch(/peak memory: tfjs [\d.]+ GB, RSS [\d.]+ GB/);
-    expect(one.out).toMatch(new RegExp(`backend: ${backend} `));
-    for (const p of patchNums) expect(one.out).toContain(`${p}×${p}`);
-    expect(one.err).toMatch(/run 1\/1 \(first, cold\)/);
+    console.log(`[bench] summary on ${backend}:\n${one.out}`);
+    expect(one.out).toMatch(/^seconds_per_image: [\d.]+ s \(the only run, cold: --repeats 1\)$/m);
+    expect(one.out).toMatch(/^tokens\/s: [\d.]+ \(decode included\); CPU time \/ wall time [\d.]+$/m);
+    expect(one.out).toMatch(/^memory: fp32 weights [\d.]+ [kMG]B; peak tfjs .*; peak RSS ([\d.]+ [kMG]B|the same as after setup), [\d.]+× the weights \(.*loading included\)$/m);
+    expect(one.out).toMatch(/^setup: [\d.]+ s \(loading the checkpoints; not timed below\)$/m);
+    expect(one.out).toMatch(/^model: depth \d+, width \d+, \d+ heads, \d+ tokens per image, \d+×\d+ images; /m);
+    // One run: one time column per scale (not the same figure twice), and no "first run" beside it.
+    const rows = one.out.split("\n").filter((l) => /^\s+\d+×\d+ /.test(l));
+    expect(rows.map((l) => l.trim().split(/\s+/)[0])).toEqual(patchNums.map((p) => `${p}×${p}`));
+    for (const l of rows) expect(l.match(/ ms/g)).toHaveLength(1);
+    expect(one.out).not.toMatch(/first run/);
+    // The backend, the machine's cores, the run: each said once over stdout and stderr together.
+    const both = one.out + one.err;
+    const info = JSON.parse((await run(["bench", ...models, "--repeats", "1", "--scales", "1", "--backend", backend, "--json"])).out).backend;
+    expect(both.split(info.device).length - 1).toBe(1);
+    expect(both.match(new RegExp(`backend: ${backend} `, "g"))).toHaveLength(1);
+    expect(both.match(/\d+ cores/g)).toHaveLength(1);
+    for (const l of one.err.trim().split("\n")) expect(l).toMatch(PROGRESS);
+    expect(one.err).toMatch(/^run 1\/1 \(first, cold\) …$/m);
+    expect(repeatedLines(one.out, one.err)).toEqual([]);
+    expect(repeatedFigures(one.out)).toEqual([]);
+
+    // Warm runs: their median, the spread, the cold run, each once.
+    const three = await run(["bench", ...models, "--repeats", "4", "--batch", "2", "--backend", backend]);
+    expect(three.code, three.err).toBe(0);
+    expect(three.out).toMatch(/^seconds_per_image: [\d.]+ s \(median of runs 2…4, warm(: .*)?\); first run, cold: /m);
+    expect(three.out).toMatch(/^per scale \(ms: warm median, first run; /m);
+    expect(repeatedLines(three.out, three.err)).toEqual([]);
+    expect(repeatedFigures(three.out)).toEqual([]);
 
     const part = await run(["bench", ...models, "--scales", "2", "--repeats", "2", "--backend", backend, "--json"]);
     expect(part.code, part.err).toBe(0);
@@ -103,10 +152,76 @@ describe("nextscale bench", () => {
     }
   });
 
+  it("summaryLines: figures that happen to be equal are printed once (the later one names the first)", () => {
+    const j: BenchResult = {
+      preset: "d16",
+      weights: "random",
+      model: { depth: 16, embed_dim: 1024, heads: 16, patch_nums: [1, 2], tokens_per_image: 5, image_size: 32, var_params: 100, vae_params: 25 },
+      settings: { batch: 2, cfg: 1.5, top_k: 900, top_p: 0.96, seed: 0, repeats: 4, scales: 2, packed_weights: 7 },
+      seconds_per_image: 0.5,
+      seconds_per_image_from: "median of 3 warm runs",
+      tokens_per_s: 12.5,
+      // the per-scale table repeats figures of its own (a table), and the same as the cold run below
+      per_scale: [
+        { scale: 0, patch_num: 1, tokens: 2, ms: 100, first_ms: 100, first_rss_bytes: 2e9 },
+        { scale: 1, patch_num: 2, tokens: 8, ms: 200, first_ms: 200, first_rss_bytes: 2e9 },
+      ],
+      transformer_ms: 300,
+      decode_ms: 300, // equal to the transformer
+      cpu_utilisation: 1.5,
+      first_run: { seconds: 1, seconds_per_image: 0.5, decode_ms: 300 }, // cold run = the warm median; decode = warm decode
+      warm_runs_seconds: [1, 1, 1.2], // fastest = median
+      setup_s: 0.5,
+      memory: {
+        tf_peak_bytes: 500_000_100, // = the weights, printed as their excess
+        rss_peak_bytes: 2e9, // = RSS after setup
+        max_rss_bytes: 2e9, // = peak
+        max_rss_after_setup_bytes: 2e9,
+        weights_fp32_bytes: 500_000_000,
+        rss_peak_over_weights: 4,
+        max_rss_over_weights: 4,
+        rss_after_setup_bytes: 2e9,
+        first_run_rss_after_decode_bytes: 2e9,
+      },
+      backend: { name: "wasm", device: "wasm SIMD, 2 threads", threads: 2, simd: true, weightPacking: true, fusedKernels: ["KVAttention"] } as BenchResult["backend"],
+      machine: { cpu: "CPU", cores: 2, os: "linux", node: "v20", memory_bytes: 8e9, load_average_start: [1, 1, 1], load_average_end: [1, 2, 3] },
+      date: "2026-01-01T00:00:00.000Z",
+    };
+    const out = summaryLines(j, { unpacked: false, scalesInModel: 2 }).join("\n");
+    expect(repeatedLines(out)).toEqual([]);
+    expect(repeatedFigures(out)).toEqual([]);
+    expect(out).toContain("load average 1 at the start and the end");
+    expect(out).toContain("seconds_per_image: 0.500 s (median of runs 2…4, warm: slowest 0.600 s); first run, cold: the same as seconds_per_image");
+    expect(out).toContain("decode the same as the transformer (first run the same as the transformer)");
+    expect(out).toContain("peak tfjs weights + 100 B; peak RSS the same as after setup, 4× the weights (also the process maximum, loading included)");
+    // --scales: no seconds per image and no decode.
+    const part = summaryLines({ ...j, settings: { ...j.settings, scales: 1 }, per_scale: j.per_scale.slice(0, 1), decode_ms: null }, { unpacked: false, scalesInModel: 2 }).join("\n");
+    expect(part).toContain("seconds_per_image: n/a (--scales 1: no decode)");
+    expect(part).toContain("the first 1 of 2 scales, no decode");
+    expect(part).not.toContain("decode ");
+  });
+
+  it("progressLine: a line at the start and the end, every 10% only when 2 s have passed (not a terminal); ETA from the counts", () => {
+    let err = "";
+    const line = progressLine({ out: () => {}, err: (s) => (err += s) }, "building d16: VAR", { unit: "M values", scale: 1e6, digits: 1 });
+    for (let i = 1; i <= 100; i++) line(i * 1e6, 100e6);
+    const lines = err.trim().split("\n");
+    expect(lines[0]).toBe("building d16: VAR [------------------------] 1.0/100.0M values 1%");
+    expect(lines.at(-1)).toMatch(/^building d16: VAR \[#{24}\] 100\.0\/100\.0M values 100% done in [\d.]+ s$/);
+    expect(lines).toHaveLength(2); // all within 2 s
+    for (const l of lines) expect(l).toMatch(PROGRESS);
+  });
+
   it("randomVqvae: a random VQ-VAE decodes to finite, non-constant images in [-1, 1]", async () => {
     const config = vqvaeConfigFromKwargs(bundle.meta.vqvae, patchNums);
-    const vae = randomVqvae(config, new Random(3));
+    const events: { loaded: number; total: number; elements: number; totalElements: number }[] = [];
+    const vae = randomVqvae(config, new Random(3), { onProgress: (p) => events.push(p) });
     try {
+      // onProgress after every parameter, up to the model's values (buffers included)
+      expect(events).toHaveLength(vae.namedParameters().length);
+      expect(events.at(-1)!.loaded).toBe(events.at(-1)!.total);
+      expect(events.at(-1)!.elements).toBe(events.at(-1)!.totalElements);
+      expect(events.at(-1)!.totalElements).toBeGreaterThanOrEqual(vae.numParameters());
       const P = patchNums.at(-1)!;
       const fHat = tf.randomNormal([1, P, P, config.zChannels], 0, 1, "float32", 1) as tf.Tensor4D;
       const img = vae.decode(fHat);

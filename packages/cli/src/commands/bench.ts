@@ -18,17 +18,21 @@
  * (their high-water marks: peaks inside one scale are not seen), and the
  * operating system's maximum RSS of the whole process (loading included) is
  * reported as well.
+ *
+ * Output: stderr carries only progress (building or loading the models, with
+ * an ETA, and which run is going on); the results go to stdout once, as the
+ * summary or as one JSON object (`--json`), each figure printed once.
  */
 import { cpus, loadavg, platform, release, totalmem } from "node:os";
 import { backendInfo } from "@nextscale/backends";
-import { packedWeightCount, packWhileLoading, Random } from "@nextscale/core";
+import { formatBytes, packedWeightCount, packWhileLoading, Random } from "@nextscale/core";
 import { GENERATE_DEFAULTS, GenerationCancelledError, generate, loadModels } from "@nextscale/sampler";
 import { VQVAE, type VqvaeConfig, vqvaeConfig } from "@nextscale/tokenizer";
 import { initWeights, VAR_PRESETS, type VarConfig, type VarPresetName, VarTransformer } from "@nextscale/transformer";
 import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "../args.js";
 import { chooseBackend } from "../backend.js";
-import { type Command, UsageError } from "./types.js";
+import { type Command, type CommandIO, UsageError } from "./types.js";
 
 const PRESETS = Object.keys(VAR_PRESETS) as VarPresetName[];
 
@@ -59,7 +63,59 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
+/** +12.3 MB, -4.0 kB. */
+const signed = (bytes: number) => (bytes < 0 ? `-${formatBytes(-bytes)}` : `+${formatBytes(bytes)}`);
+
+/**
+ * Progress of a long step on stderr, with an ETA from the real counts so far
+ * (once a second has passed: earlier rates say little): redrawn in place on
+ * a terminal, otherwise a line at the start, at each further 10% when 2 s
+ * have passed since the last one, and at the end (logs stay short). The last
+ * call (done = total) ends it. Counts are shown divided by `scale` with
+ * `digits` decimals, then `unit`.
+ */
+export function progressLine(io: CommandIO, label: string, { unit = "", scale = 1, digits = 0 } = {}) {
+  const tty = !!process.stderr.isTTY;
+  const t0 = performance.now();
+  let lastStep = -1;
+  let lastAt = Number.NEGATIVE_INFINITY;
+  let lastLength = 0;
+  const show = (n: number) => (n / scale).toFixed(digits);
+  return (done: number, total: number) => {
+    const now = performance.now();
+    const secs = (now - t0) / 1000;
+    const f = total > 0 ? Math.min(1, done / total) : 1;
+    const finished = done >= total;
+    const step = Math.floor(f * 10);
+    const due = lastStep < 0 || finished || (tty ? now - lastAt >= 100 : step > lastStep && now - lastAt >= 2000);
+    if (!due) return;
+    lastStep = step;
+    lastAt = now;
+    const w = 24;
+    const fill = Math.round(f * w);
+    const eta = finished ? ` done in ${secs.toFixed(1)} s` : done > 0 && secs >= 1 ? ` ETA ${Math.ceil((secs * (total - done)) / done)} s` : "";
+    const line = `${label} [${"#".repeat(fill)}${"-".repeat(w - fill)}] ${show(done)}/${show(total)}${unit} ${(f * 100).toFixed(0)}%${eta}`;
+    if (tty) io.err(`\r${line.padEnd(lastLength)}${finished ? "\n" : ""}`);
+    else io.err(`${line}\n`);
+    lastLength = line.length;
+  };
+}
+
+/** A progress line over the values drawn (the time is about proportional to them), in millions or thousands. */
+function valuesProgress(io: CommandIO, label: string) {
+  let line: ((done: number, total: number) => void) | undefined;
+  return (p: { elements: number; totalElements: number }) => {
+    line ??= progressLine(io, label, p.totalElements >= 1e7 ? { unit: "M values", scale: 1e6, digits: 1 } : { unit: "k values", scale: 1e3 });
+    line(p.elements, p.totalElements);
+  };
+}
+
+export interface RandomVqvaeOptions {
+  /** Pack each weight for inference as it is set, as `loadModels` does (default false). */
+  pack?: boolean;
+  /** After each parameter: `loaded` of `total` parameters, `elements` of `totalElements` values drawn. */
+  onProgress?: (p: { loaded: number; total: number; key: string; elements: number; totalElements: number }) => void;
+}
 
 /**
  * A VQ-VAE with random weights, for timing only (the cost does not depend on
@@ -67,11 +123,15 @@ const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
  * codebook normal(0, 1), GroupNorm weights 1, biases and buffers 0, so
  * activations stay in a normal range (no NaN or subnormal slow paths).
  */
-export function randomVqvae(config: VqvaeConfig, rng: Random, pack = false): VQVAE {
+export function randomVqvae(config: VqvaeConfig, rng: Random, opts: RandomVqvaeOptions = {}): VQVAE {
   const vae = new VQVAE(config);
-  const transform = pack ? packWhileLoading(vae) : undefined; // each weight packed as it is set, as loadModels does
-  for (const [name, p] of vae.namedParameters()) {
-    const n = p.shape.reduce((a, b) => a * b, 1);
+  const transform = opts.pack ? packWhileLoading(vae) : undefined; // each weight packed as it is set, as loadModels does
+  const params = vae.namedParameters();
+  const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  const totalElements = params.reduce((s, [, p]) => s + size(p.shape), 0);
+  let elements = 0;
+  for (const [i, [name, p]] of params.entries()) {
+    const n = size(p.shape);
     const data = new Float32Array(n);
     if (p.opts.trainable && !name.endsWith(".bias")) {
       if (p.shape.length === 1) data.fill(1); // norm weights
@@ -83,6 +143,8 @@ export function randomVqvae(config: VqvaeConfig, rng: Random, pack = false): VQV
     }
     if (transform) transform.set(p, data);
     else p.setTorchHost(data);
+    elements += n;
+    opts.onProgress?.({ loaded: i + 1, total: params.length, key: name, elements, totalElements });
   }
   transform?.done?.();
   return vae;
@@ -95,6 +157,144 @@ function presetMismatch(c: VarConfig, p: VarConfig): string | null {
   if (c.patchNums.join() !== p.patchNums.join()) diff.push(`patch_nums [${c.patchNums}]`);
   if (c.sharedAln !== p.sharedAln) diff.push(`shared_aln ${c.sharedAln}`);
   return diff.length ? diff.join(", ") : null;
+}
+
+/** What `nextscale bench --json` prints (the summary shows the same, each figure once). */
+export interface BenchResult {
+  /** The preset timed (random weights) or checked against the checkpoints; null for unchecked checkpoints. */
+  preset: string | null;
+  weights: "random" | { vae: string | undefined; var: string | undefined };
+  model: {
+    depth: number;
+    embed_dim: number;
+    heads: number;
+    patch_nums: number[];
+    tokens_per_image: number;
+    image_size: number;
+    var_params: number;
+    vae_params: number;
+  };
+  settings: { batch: number; cfg: number; top_k: number; top_p: number; seed: number; repeats: number; scales: number; packed_weights: number };
+  seconds_per_image: number | null;
+  seconds_per_image_from: string | null;
+  tokens_per_s: number;
+  per_scale: { scale: number; patch_num: number; tokens: number; ms: number; first_ms: number; first_rss_bytes: number }[];
+  transformer_ms: number;
+  decode_ms: number | null;
+  cpu_utilisation: number;
+  first_run: { seconds: number; seconds_per_image: number | null; decode_ms: number | null };
+  warm_runs_seconds: number[];
+  setup_s: number;
+  memory: {
+    tf_peak_bytes: number;
+    rss_peak_bytes: number;
+    max_rss_bytes: number;
+    max_rss_after_setup_bytes: number;
+    weights_fp32_bytes: number;
+    rss_peak_over_weights: number;
+    max_rss_over_weights: number;
+    rss_after_setup_bytes: number;
+    first_run_rss_after_decode_bytes: number | null;
+  };
+  backend: ReturnType<typeof backendInfo>;
+  machine: {
+    cpu: string;
+    cores: number;
+    os: string;
+    node: string;
+    memory_bytes: number;
+    load_average_start: number[];
+    load_average_end: number[];
+  };
+  date: string;
+}
+
+/**
+ * The summary: what was measured (model, settings), where (machine,
+ * backend), then the results. Every figure appears once: a column or a
+ * clause that would repeat another (the first run's column when it is the
+ * only run, a process maximum equal to the sampled peak) is left out, and a
+ * figure that happens to equal one already printed names it instead (the
+ * per-scale rows are a table and are not checked).
+ */
+export function summaryLines(j: BenchResult, opts: { unpacked: boolean; scalesInModel: number }): string[] {
+  const { batch } = j.settings;
+  const K = opts.scalesInModel;
+  const partial = j.settings.scales < K;
+  const warmRuns = j.warm_runs_seconds.length;
+  const m = j.machine;
+  const b = j.backend;
+  const mem = j.memory;
+  const seen = new Map<string, string>();
+  /** `text`, or "the same as <what printed it first>". */
+  const once = (text: string, what: string) => {
+    const first = seen.get(text);
+    if (first !== undefined) return `the same as ${first}`;
+    seen.set(text, what);
+    return text;
+  };
+  const secs = (x: number, what: string) => once(`${x.toFixed(3)} s`, what);
+  const ms = (x: number, what: string) => once(`${x.toFixed(1)} ms`, what);
+  const size = (x: number, what: string) => once(formatBytes(x), what);
+
+  const what = j.weights === "random" ? `${j.preset} with random weights` : `--vae ${j.weights.vae} --var ${j.weights.var}${j.preset ? ` (preset ${j.preset})` : ""}`;
+  const packed = j.settings.packed_weights
+    ? `${j.settings.packed_weights} weights packed for inference (one copy each)`
+    : opts.unpacked
+      ? "weights unpacked (--unpacked)"
+      : `weights unpacked (no weight packing on ${b.name})`;
+  const [load0, load1] = [m.load_average_start[0], m.load_average_end[0]];
+  const lines = [
+    `nextscale bench: ${what}; batch ${batch}, cfg ${j.settings.cfg}, top-k ${j.settings.top_k}, top-p ${j.settings.top_p}, seed ${j.settings.seed}${partial ? `; the first ${j.settings.scales} of ${K} scales, no decode` : ""}`,
+    `model: depth ${j.model.depth}, width ${j.model.embed_dim}, ${j.model.heads} heads, ${j.model.tokens_per_image} tokens per image, ${j.model.image_size}×${j.model.image_size} images; ${packed}`,
+    `machine: ${m.cpu}, ${m.cores} cores, ${formatBytes(m.memory_bytes)}, ${m.os}, Node ${m.node}; load average ${load0 === load1 ? `${load0} at the start and the end` : `${load0} at the start, ${load1} at the end`}`,
+    `backend: ${b.name} (${b.device})${b.fusedKernels.length ? `; fused kernels: ${b.fusedKernels.join(", ")}` : ""}`,
+    `setup: ${once(`${j.setup_s.toFixed(2)} s`, "the setup")} (${j.weights === "random" ? "building the random weights" : "loading the checkpoints"}; not timed below)`,
+  ];
+
+  // Seconds per image and where it comes from: the warm runs' spread, then the cold first run.
+  if (partial) lines.push(`seconds_per_image: n/a (--scales ${j.settings.scales}: no decode)`);
+  else if (!warmRuns) lines.push(`seconds_per_image: ${secs(j.seconds_per_image!, "seconds_per_image")} (the only run, cold: --repeats 1)`);
+  else {
+    const med = secs(j.seconds_per_image!, "seconds_per_image");
+    let from = "run 2, warm";
+    if (warmRuns > 1) {
+      const fastest = Math.min(...j.warm_runs_seconds) / batch;
+      const slowest = Math.max(...j.warm_runs_seconds) / batch;
+      const spread = [`fastest ${secs(fastest, "the fastest warm run")}`, `slowest ${secs(slowest, "the slowest warm run")}`].filter((x) => !x.includes("the same as"));
+      from = `median of runs 2…${warmRuns + 1}, warm${spread.length ? `: ${spread.join(", ")}` : ""}`;
+    }
+    lines.push(`seconds_per_image: ${med} (${from}); first run, cold: ${secs(j.first_run.seconds_per_image!, "the first run")}`);
+  }
+  lines.push(`tokens/s: ${j.tokens_per_s}${partial ? "" : " (decode included)"}; CPU time / wall time ${j.cpu_utilisation}`);
+
+  // Per scale: the warm median and the first run (one column when the first run is the only one), RSS growth in the first run.
+  const twoColumns = warmRuns > 0;
+  const after = mem.rss_after_setup_bytes;
+  lines.push(`per scale (${twoColumns ? "ms: warm median, first run; RSS growth in the first run" : "ms; RSS growth"} over the ${size(after, "after setup")} after setup):`);
+  for (const s of j.per_scale) {
+    const cols = `${s.ms.toFixed(1).padStart(10)} ms${twoColumns ? ` ${s.first_ms.toFixed(1).padStart(10)} ms` : ""}`;
+    lines.push(`  ${`${s.patch_num}×${s.patch_num}`.padStart(7)} ${String(s.tokens).padStart(6)} tok ${cols}   RSS ${signed(s.first_rss_bytes - after)}`);
+  }
+  const transformer = ms(j.transformer_ms, "the transformer");
+  let decode = "";
+  if (j.decode_ms !== null) {
+    decode = `, decode ${ms(j.decode_ms, "the warm decode")}`;
+    if (twoColumns) decode += ` (first run ${ms(j.first_run.decode_ms!, "the first run's decode")})`;
+  }
+  lines.push(`  transformer ${transformer}${decode}`);
+
+  // Memory: the weights, then each peak and its ratio to them.
+  const w = size(mem.weights_fp32_bytes, "the weights");
+  const tfjs = formatBytes(mem.tf_peak_bytes) === formatBytes(mem.weights_fp32_bytes) ? `weights ${signed(mem.tf_peak_bytes - mem.weights_fp32_bytes).replace(/^([+-])/, "$1 ")}` : size(mem.tf_peak_bytes, "the tfjs peak");
+  const peak = size(mem.rss_peak_bytes, "the peak RSS");
+  const ratio = `${mem.rss_peak_over_weights}×`;
+  const maxRss =
+    formatBytes(mem.max_rss_bytes) === formatBytes(mem.rss_peak_bytes)
+      ? "also the process maximum, loading included"
+      : `process maximum ${size(mem.max_rss_bytes, "the process maximum")}${ratio === `${mem.max_rss_over_weights}×` ? "" : `, ${mem.max_rss_over_weights}×`}, loading included`;
+  lines.push(`memory: fp32 weights ${w}; peak tfjs ${tfjs}; peak RSS ${peak}, ${ratio} the weights (${maxRss})`);
+  return lines;
 }
 
 export const bench: Command = {
@@ -161,23 +361,23 @@ memory, the machine and the backend.
     }
 
     const loadStart = [...loadavg()];
-    const backend = await chooseBackend(values.backend);
+    await chooseBackend(values.backend);
     const info = backendInfo();
-    io.err(`backend: ${backend} (${info.device})\n`);
 
-    // The models: a preset with random weights, or checkpoints.
+    // The models: a preset with random weights, or checkpoints. Progress (with an ETA) on stderr; the summary names the backend.
     const t0 = performance.now();
     let vae: VQVAE;
     let model: VarTransformer;
     if (random) {
       const name = presetName ?? "d16";
-      io.err(`building ${name} with random weights …\n`);
       const rng = new Random(seed);
       model = new VarTransformer(VAR_PRESETS[name]);
-      initWeights(model, rng, { transform: values.unpacked ? undefined : packWhileLoading(model) });
-      vae = randomVqvae(vqvaeConfig({ patchNums: model.config.patchNums }), rng, !values.unpacked); // the official VQ-VAE at this resolution
+      initWeights(model, rng, { transform: values.unpacked ? undefined : packWhileLoading(model), onProgress: valuesProgress(io, `building ${name}: VAR`) });
+      // the official VQ-VAE at this resolution
+      vae = randomVqvae(vqvaeConfig({ patchNums: model.config.patchNums }), rng, { pack: !values.unpacked, onProgress: valuesProgress(io, `building ${name}: VQ-VAE`) });
     } else {
-      const m = await loadModels({ vae: values.vae!, var: values.var! }, { pack: !values.unpacked });
+      const bars = { var: progressLine(io, "loading VAR", { unit: " tensors" }), vae: progressLine(io, "loading VQ-VAE", { unit: " tensors" }) };
+      const m = await loadModels({ vae: values.vae!, var: values.var! }, { pack: !values.unpacked, onProgress: (p) => bars[p.model](p.loaded, p.total) });
       ({ vae, var: model } = m);
       const mismatch = presetName ? presetMismatch(model.config, VAR_PRESETS[presetName]) : null;
       if (mismatch) {
@@ -209,7 +409,11 @@ memory, the machine and the backend.
       };
 
       const runs: RunTiming[] = [];
+      const tty = !!process.stderr.isTTY;
       for (let r = 0; r < repeats; r++) {
+        // Progress only (the times are in the summary): which run, and on a terminal which scale.
+        const runLabel = `run ${r + 1}/${repeats}${r === 0 ? " (first, cold)" : ""}`;
+        io.err(tty ? `${runLabel} …` : `${runLabel} …\n`);
         const stop = new AbortController();
         const ends: number[] = [];
         const rss: number[] = [];
@@ -224,6 +428,7 @@ memory, the machine and the backend.
             onProgress: (p) => {
               ends.push(p.elapsedMs);
               rss.push(sample());
+              if (tty) io.err(`\r${runLabel}: scale ${p.scale + 1}/${stopAfter}${p.scale + 1 === K ? ", decoding …" : ""}`);
               if (p.scale + 1 === stopAfter && partial) stop.abort();
             },
           });
@@ -246,7 +451,7 @@ memory, the machine and the backend.
           cpuMs: (c.user + c.system) / 1000,
           rss,
         });
-        io.err(`run ${r + 1}/${repeats}${r === 0 ? " (first, cold)" : ""}: ${(runs[r].totalMs / 1000).toFixed(2)} s\n`);
+        if (tty) io.err(`\r${runLabel}: ${partial ? `${stopAfter} of ${K} scales` : `${K} scales and the decode`} done\n`);
       }
 
       const first = runs[0];
@@ -257,7 +462,8 @@ memory, the machine and the backend.
       const decodeMs = partial ? null : median(ref.map((x) => x.decodeMs!));
       const tokensTimed = patchNums.slice(0, stopAfter).reduce((s, p) => s + p * p, 0);
       const cpu = cpus();
-      const result = {
+      const maxRss = process.resourceUsage().maxRSS * 1024;
+      const result: BenchResult = {
         preset: presetName ?? (random ? "d16" : null),
         weights: random ? "random" : { vae: values.vae, var: values.var },
         model: {
@@ -305,13 +511,13 @@ memory, the machine and the backend.
         memory: {
           tf_peak_bytes: tfPeak,
           rss_peak_bytes: rssPeak,
-          max_rss_bytes: process.resourceUsage().maxRSS * 1024,
+          max_rss_bytes: maxRss,
           max_rss_after_setup_bytes: maxRssAfterSetup,
           weights_fp32_bytes: weightsBytes,
           rss_peak_over_weights: round(rssPeak / weightsBytes, 2),
-          max_rss_over_weights: round((process.resourceUsage().maxRSS * 1024) / weightsBytes, 2),
+          max_rss_over_weights: round(maxRss / weightsBytes, 2),
           rss_after_setup_bytes: rssAfterSetup,
-          first_run_rss_after_decode_bytes: partial ? null : first.rss.at(-1),
+          first_run_rss_after_decode_bytes: partial ? null : (first.rss.at(-1) ?? null),
         },
         backend: info,
         machine: {
@@ -330,26 +536,7 @@ memory, the machine and the backend.
         io.out(`${JSON.stringify(result)}\n`);
         return 0;
       }
-      const m = result.machine;
-      const lines = [
-        `nextscale bench: ${result.preset ?? `depth ${model.config.depth}`} (${random ? "random weights" : "checkpoints"}), batch ${batch}, cfg ${GENERATE_DEFAULTS.cfg}, top-k ${GENERATE_DEFAULTS.topK}, top-p ${GENERATE_DEFAULTS.topP}, ${repeats} run${repeats > 1 ? "s" : ""}`,
-        `backend: ${info.name} (${info.device})${info.fusedKernels.length ? `; fused kernels: ${info.fusedKernels.join(", ")}` : ""}`,
-        `machine: ${m.cpu}, ${m.cores} cores, ${m.os}, Node ${m.node}, ${gb(m.memory_bytes)}; load average ${m.load_average_start[0]} -> ${m.load_average_end[0]}`,
-        partial
-          ? `seconds_per_image: n/a (stopped after ${stopAfter} of ${K} scales)`
-          : `seconds_per_image: ${result.seconds_per_image} (${result.seconds_per_image_from}; first run ${result.first_run.seconds_per_image} s)`,
-        `tokens/s: ${result.tokens_per_s}; CPU time / wall time ${result.cpu_utilisation} (${m.cores} cores)`,
-        `per scale (ms: ${warm.length ? "warm median" : "first run"}, first run; RSS after the scale in the first run, from ${gb(rssAfterSetup)} after setup):`,
-        ...result.per_scale.map(
-          (s) =>
-            `  ${`${s.patch_num}×${s.patch_num}`.padStart(7)} ${String(s.tokens).padStart(6)} tok ${s.ms.toFixed(1).padStart(10)} ms ${s.first_ms.toFixed(1).padStart(10)} ms   RSS ${gb(s.first_rss_bytes)}`,
-        ),
-        `  transformer ${result.transformer_ms.toFixed(1)} ms${decodeMs === null ? "" : `, decode ${result.decode_ms!.toFixed(1)} ms (first run ${result.first_run.decode_ms!.toFixed(1)} ms)`}`,
-        `peak memory: tfjs ${gb(tfPeak)}, RSS ${gb(rssPeak)} (${result.memory.rss_peak_over_weights}× the fp32 weights, ${gb(weightsBytes)}); process max RSS ${gb(result.memory.max_rss_bytes)} (${result.memory.max_rss_over_weights}×, loading included)`,
-        `weights: ${result.settings.packed_weights ? `${result.settings.packed_weights} packed for inference (one copy each)` : values.unpacked ? "unpacked (--unpacked)" : `unpacked (no weight packing on ${info.name})`}`,
-        `setup: ${result.setup_s} s`,
-      ];
-      io.out(`${lines.join("\n")}\n`);
+      io.out(`${summaryLines(result, { unpacked: values.unpacked, scalesInModel: K }).join("\n")}\n`);
       return 0;
     } finally {
       vae.dispose();
