@@ -4,7 +4,7 @@ import { vqvaeConfigFromKwargs } from "@nextscale/tokenizer";
 import { referenceBundles } from "@nextscale/test-utils";
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { type BenchResult, progressLine, randomVqvae, summaryLines } from "./commands/bench.js";
+import { type BenchResult, randomVqvae, summaryLines, valuesProgress } from "./commands/bench.js";
 import { runCli } from "./run.testutil.js";
 
 const run = runCli;
@@ -16,7 +16,7 @@ const patchNums: number[] = bundle.meta.var.patch_nums;
 const backend = tf.getBackend(); // the one test-setup initialised (NEXTSCALE_BACKEND, else wasm then cpu)
 
 /** stderr carries progress only: the progress lines of loading or building, and which run is going on. */
-const PROGRESS = /^(loading (VAR|VQ-VAE)|building d\d+: (VAR|VQ-VAE)) \[[#-]{24}\] [\d.]+\/[\d.]+(M values|k values| tensors) \d+%( ETA \d+ s| done in [\d.]+ s)?$|^run \d+\/\d+( \(first, cold\))? …$/;
+const PROGRESS = /^(loading \S+|building d\d+: (VAR|VQ-VAE)) \[[#-]{24}\] \S+( [kMG]?B)?\/\S+( [kMG]?B)? \d+% .* ETA \S+$|^run \d+\/\d+( \(first, cold\))? …$/;
 
 /** Lines printed more than once over both streams (blank lines aside). */
 function repeatedLines(...streams: string[]): string[] {
@@ -43,8 +43,8 @@ describe("nextscale bench", () => {
     const errLines = r.err.trim().split("\n");
     for (const l of errLines) expect(l).toMatch(PROGRESS);
     expect(errLines.filter((l) => l.startsWith("run "))).toEqual(["run 1/3 (first, cold) …", "run 2/3 …", "run 3/3 …"]);
-    expect(r.err).toMatch(/^loading VAR \[#{24}\] (\d+)\/\1 tensors 100% done in [\d.]+ s$/m);
-    expect(r.err).toMatch(/^loading VQ-VAE \[#{24}\] (\d+)\/\1 tensors 100% done in [\d.]+ s$/m);
+    expect(r.err).toMatch(/^loading var\.pth \[#{24}\] (.+)\/\1 100% /m);
+    expect(r.err).toMatch(/^loading vae\.pth \[#{24}\] (.+)\/\1 100% /m);
     expect(repeatedLines(r.out, r.err)).toEqual([]);
     const j = JSON.parse(r.out);
     console.log(`[bench] ${bundle.name} on ${j.backend.name}: ${j.seconds_per_image} s/image, ${j.tokens_per_s} tok/s`);
@@ -201,15 +201,18 @@ describe("nextscale bench", () => {
     expect(part).not.toContain("decode ");
   });
 
-  it("progressLine: a line at the start and the end, every 10% only when 2 s have passed (not a terminal); ETA from the counts", () => {
+  it("valuesProgress: a bar over the values drawn, in millions, reaching the total only at the last parameter", () => {
     let err = "";
-    const line = progressLine({ out: () => {}, err: (s) => (err += s) }, "building d16: VAR", { unit: "M values", scale: 1e6, digits: 1 });
-    for (let i = 1; i <= 100; i++) line(i * 1e6, 100e6);
+    const bar = valuesProgress({ out: () => {}, err: (s) => (err += s) }, "building d16: VAR");
+    const total = 310_283_520;
+    for (let i = 1; i < 100; i++) bar({ elements: Math.floor((i / 100) * total), totalElements: total });
+    bar({ elements: total - 10, totalElements: total }); // within rounding of the total, but not done
+    expect(err).toBe(""); // off a terminal, nothing within the first 2 s but the end
+    bar({ elements: total, totalElements: total });
     const lines = err.trim().split("\n");
-    expect(lines[0]).toBe("building d16: VAR [------------------------] 1.0/100.0M values 1%");
-    expect(lines.at(-1)).toMatch(/^building d16: VAR \[#{24}\] 100\.0\/100\.0M values 100% done in [\d.]+ s$/);
-    expect(lines).toHaveLength(2); // all within 2 s
-    for (const l of lines) expect(l).toMatch(PROGRESS);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^building d16: VAR \[#{24}\] 310\/310 100% [\d.]+ M values\/s ETA 0s$/);
+    expect(lines[0]).toMatch(PROGRESS);
   });
 
   it("randomVqvae: a random VQ-VAE decodes to finite, non-constant images in [-1, 1]", async () => {

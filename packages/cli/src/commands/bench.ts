@@ -32,6 +32,7 @@ import { initWeights, VAR_PRESETS, type VarConfig, type VarPresetName, VarTransf
 import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "../args.js";
 import { chooseBackend } from "../backend.js";
+import { loadingBars, progressBar } from "../progress.js";
 import { type Command, type CommandIO, UsageError } from "./types.js";
 
 const PRESETS = Object.keys(VAR_PRESETS) as VarPresetName[];
@@ -67,46 +68,19 @@ const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 const signed = (bytes: number) => (bytes < 0 ? `-${formatBytes(-bytes)}` : `+${formatBytes(bytes)}`);
 
 /**
- * Progress of a long step on stderr, with an ETA from the real counts so far
- * (once a second has passed: earlier rates say little): redrawn in place on
- * a terminal, otherwise a line at the start, at each further 10% when 2 s
- * have passed since the last one, and at the end (logs stay short). The last
- * call (done = total) ends it. Counts are shown divided by `scale` with
- * `digits` decimals, then `unit`.
+ * A progress bar (with rate and ETA) over the values drawn while random
+ * weights are built: the time is about proportional to them. Counted in
+ * millions (thousands below 10M), rounded; the total is reached only by the
+ * last parameter. Off a terminal a line at most every 2 s, and the last.
  */
-export function progressLine(io: CommandIO, label: string, { unit = "", scale = 1, digits = 0 } = {}) {
-  const tty = !!process.stderr.isTTY;
-  const t0 = performance.now();
-  let lastStep = -1;
-  let lastAt = Number.NEGATIVE_INFINITY;
-  let lastLength = 0;
-  const show = (n: number) => (n / scale).toFixed(digits);
-  return (done: number, total: number) => {
-    const now = performance.now();
-    const secs = (now - t0) / 1000;
-    const f = total > 0 ? Math.min(1, done / total) : 1;
-    const finished = done >= total;
-    const step = Math.floor(f * 10);
-    const due = lastStep < 0 || finished || (tty ? now - lastAt >= 100 : step > lastStep && now - lastAt >= 2000);
-    if (!due) return;
-    lastStep = step;
-    lastAt = now;
-    const w = 24;
-    const fill = Math.round(f * w);
-    const eta = finished ? ` done in ${secs.toFixed(1)} s` : done > 0 && secs >= 1 ? ` ETA ${Math.ceil((secs * (total - done)) / done)} s` : "";
-    const line = `${label} [${"#".repeat(fill)}${"-".repeat(w - fill)}] ${show(done)}/${show(total)}${unit} ${(f * 100).toFixed(0)}%${eta}`;
-    if (tty) io.err(`\r${line.padEnd(lastLength)}${finished ? "\n" : ""}`);
-    else io.err(`${line}\n`);
-    lastLength = line.length;
-  };
-}
-
-/** A progress line over the values drawn (the time is about proportional to them), in millions or thousands. */
-function valuesProgress(io: CommandIO, label: string) {
-  let line: ((done: number, total: number) => void) | undefined;
+export function valuesProgress(io: CommandIO, label: string) {
+  let bar: ReturnType<typeof progressBar> | undefined;
   return (p: { elements: number; totalElements: number }) => {
-    line ??= progressLine(io, label, p.totalElements >= 1e7 ? { unit: "M values", scale: 1e6, digits: 1 } : { unit: "k values", scale: 1e3 });
-    line(p.elements, p.totalElements);
+    const [scale, unit] = p.totalElements >= 1e7 ? [1e6, "M values"] : [1e3, "k values"];
+    bar ??= progressBar(io, label, unit, { minInterval: 2 });
+    const total = Math.max(1, Math.round(p.totalElements / scale));
+    const done = p.elements >= p.totalElements ? total : Math.min(Math.round(p.elements / scale), total - 1);
+    bar({ done, total });
   };
 }
 
@@ -376,8 +350,7 @@ memory, the machine and the backend.
       // the official VQ-VAE at this resolution
       vae = randomVqvae(vqvaeConfig({ patchNums: model.config.patchNums }), rng, { pack: !values.unpacked, onProgress: valuesProgress(io, `building ${name}: VQ-VAE`) });
     } else {
-      const bars = { var: progressLine(io, "loading VAR", { unit: " tensors" }), vae: progressLine(io, "loading VQ-VAE", { unit: " tensors" }) };
-      const m = await loadModels({ vae: values.vae!, var: values.var! }, { pack: !values.unpacked, onProgress: (p) => bars[p.model](p.loaded, p.total) });
+      const m = await loadModels({ vae: values.vae!, var: values.var! }, { pack: !values.unpacked, onProgress: loadingBars(io) });
       ({ vae, var: model } = m);
       const mismatch = presetName ? presetMismatch(model.config, VAR_PRESETS[presetName]) : null;
       if (mismatch) {
