@@ -5,7 +5,7 @@
  */
 import { basename } from "node:path";
 import { formatBytes } from "@nextscale/core";
-import type { LoadModelsOptions } from "@nextscale/sampler";
+import type { LoadProgress } from "@nextscale/sampler";
 import type { CommandIO } from "./commands/types.js";
 
 export interface ProgressBarOptions {
@@ -62,7 +62,7 @@ export function progressBar(io: CommandIO, label: string, unit = "img", opts: Pr
  * file, labelled `loading <file>`, in bytes read with rate and ETA. Off a
  * terminal a file that loads within a second prints one line.
  */
-export function loadingBars(io: CommandIO): NonNullable<LoadModelsOptions["onProgress"]> {
+export function loadingBars(io: CommandIO): (p: LoadProgress) => void {
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   return (p) => {
     const key = `${p.model}:${p.file}`;

@@ -19,4 +19,4 @@ export {
   type ScaleProgress,
 } from "./generate.js";
 export { argmaxRow, type FilterOptions, filterTopKTopP, sampleRow, sampleTokens, softmax, validateFilter } from "./top-k-top-p.js";
-export { type LoadedModels, type LoadModelsOptions, loadModels, type ModelSources } from "./load.js";
+export { type LoadedModels, type LoadModelsOptions, type LoadProgress, loadModels, type ModelSources } from "./load.js";
