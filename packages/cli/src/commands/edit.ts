@@ -8,7 +8,7 @@ import { resizeForModel, resizeHint } from "../fit-image.js";
 import { readImageFile, toRgbImages } from "../images.js";
 import { checkOutputFile, writeFileAtomic } from "../output.js";
 import { progressBar } from "../progress.js";
-import { loadForSampling, parseClasses, SAMPLING_OPTIONS, SAMPLING_USAGE, samplingSettings } from "./generate.js";
+import { loadForSampling, parseClasses, resolveSamplingModels, SAMPLING_OPTIONS, SAMPLING_USAGE, samplingSettings } from "./generate.js";
 import { type Command, UsageError } from "./types.js";
 
 function parseBox(s: string): [number, number, number, number] {
@@ -26,13 +26,12 @@ interface ModelShape {
   S: number;
   /** The last scale's side (the keep-mask's). */
   P: number;
-  numClasses: number;
 }
 
 /**
- * The image side, last scale and classes of the models, from the
- * checkpoints' shapes (as the loaders infer them), so the image, the mask and
- * the classes are checked before the weights load. Undefined where that
+ * The image side and last scale of the models, from the checkpoints'
+ * shapes (as the loaders infer them), so the image and the mask are checked
+ * before the weights load. Undefined where that
  * cannot be told cheaply (a URL; anything unusual): the checks then run after
  * loading, and the loader reports a bad checkpoint.
  */
@@ -53,7 +52,7 @@ async function probeModels(v: { vae?: string; var?: string }): Promise<ModelShap
     try {
       const shapes = Object.fromEntries(vaeStore.keys().map((k) => [k, vaeStore.info(k).shape]));
       const vaeConfig = inferVqvaeConfig(shapes, { patchNums: config.patchNums });
-      return { S: imageSize(vaeConfig), P: config.patchNums[config.patchNums.length - 1], numClasses: config.numClasses };
+      return { S: imageSize(vaeConfig), P: config.patchNums[config.patchNums.length - 1] };
     } finally {
       await vaeStore.close();
     }
@@ -150,12 +149,14 @@ ${SAMPLING_USAGE}`,
       }
     };
 
-    // the image, the mask and the classes checked against the checkpoints' shapes before the weights load
-    const shape = await probeModels(values);
+    // the model files (found, the right kinds), then the image, the mask and the classes against the
+    // checkpoints' shapes, all before the backend starts and the weights load
+    const files = await resolveSamplingModels(values);
+    parseClasses(values.class, files.numClasses);
+    const shape = await probeModels(files);
     let ready = shape ? prepare(shape.S, shape.P) : undefined;
-    if (shape) parseClasses(values.class, shape.numClasses);
 
-    const models = await loadForSampling(values, io);
+    const models = await loadForSampling(values, io, files);
     try {
       const { vae } = models;
       const { numClasses, patchNums } = models.var.config;
