@@ -1,4 +1,4 @@
-import { encodePng, imageGrid, openCheckpoint, type RgbImage, resolveModel } from "@nextscale/core";
+import { CheckpointFormatError, encodePng, imageGrid, ModelNotCachedError, openCheckpoint, type RgbImage, resolveModel } from "@nextscale/core";
 import { downsampleRatio, imageSize, inferVqvaeConfig, loadVqvae, type VQVAE, type VqvaeConfig, VqvaeInputError } from "@nextscale/tokenizer";
 import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "../args.js";
@@ -6,7 +6,7 @@ import { chooseBackend } from "../backend.js";
 import { resizeForModel, resizeHint } from "../fit-image.js";
 import { fromSignedImages, readImageFile } from "../images.js";
 import { checkOutputFile, writeFileAtomic } from "../output.js";
-import { progressBar } from "../progress.js";
+import { loadingBars, progressBar } from "../progress.js";
 import { type Command, UsageError } from "./types.js";
 
 /** `rec.png` -> `rec-previews.png`. */
@@ -35,6 +35,16 @@ export function parsePatchNums(s: string): number[] {
 }
 
 /** User errors of the tokenizer become one-line messages (exit status 1). */
+/** Open the VQ-VAE checkpoint (a path, URL or cached name), its errors naming --vae. */
+async function openVae(vaePath: string) {
+  try {
+    return await openCheckpoint(await resolveModel(vaePath));
+  } catch (e) {
+    if (e instanceof CheckpointFormatError || e instanceof ModelNotCachedError) throw new UsageError(`--vae ${vaePath}: ${e.message}`, 1);
+    throw e;
+  }
+}
+
 async function asUserError<T>(what: string, f: () => Promise<T> | T): Promise<T> {
   try {
     return await f();
@@ -119,7 +129,7 @@ progress (encoding, then one decoder pass per image written) goes to stderr.
     const patchNums = values["patch-nums"] ? parsePatchNums(values["patch-nums"]) : undefined;
     const rgb = readImageFile(image, "--image");
 
-    const store = await openCheckpoint(await resolveModel(vaePath));
+    const store = await openVae(vaePath);
     let vae: VQVAE;
     let input: RgbImage;
     try {
@@ -131,7 +141,8 @@ progress (encoding, then one decoder pass per image written) goes to stderr.
       else input = rgb;
       const backend = await chooseBackend(values.backend);
       io.err(`backend: ${backend}\n`);
-      vae = await asUserError(`--vae ${vaePath}`, () => loadVqvae(store, { config, pack: true }));
+      const bars = loadingBars(io);
+      vae = await asUserError(`--vae ${vaePath}`, () => loadVqvae(store, { config, pack: true, onProgress: (p) => bars({ ...p, model: "vae" }) }));
     } finally {
       await store.close();
     }
