@@ -106,6 +106,17 @@ describe("nextscale reconstruct", () => {
     const badPns = await run(["reconstruct", "--vae", vaeFile, "--patch-nums", "1,x", "--image", input, "--out", join(tmp, "x.png")]);
     expect(badPns.code).toBe(2);
     expect(badPns.err).toMatch(/--patch-nums must be/);
+    const noFile = await run(["reconstruct", "--vae", join(tmp, "absent.pth"), "--image", input, "--out", join(tmp, "x.png")]);
+    expect(noFile.code).toBe(1);
+    expect(noFile.err).toMatch(/--vae .*absent\.pth: no such file/);
+    const cache = process.env.NEXTSCALE_CACHE;
+    process.env.NEXTSCALE_CACHE = join(tmp, "empty-cache");
+    const uncached = await run(["reconstruct", "--vae", "vae", "--image", input, "--out", join(tmp, "x.png")]).finally(() => {
+      if (cache === undefined) delete process.env.NEXTSCALE_CACHE;
+      else process.env.NEXTSCALE_CACHE = cache;
+    });
+    expect(uncached.code).toBe(1);
+    expect(uncached.err).toMatch(/--vae vae: .*nextscale download vae/);
   });
 });
 
