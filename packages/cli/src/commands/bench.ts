@@ -242,10 +242,10 @@ export function summaryLines(j: BenchResult, opts: { unpacked: boolean; scalesIn
   }
   lines.push(`tokens/s: ${j.tokens_per_s}${partial ? "" : " (decode included)"}; CPU time / wall time ${j.cpu_utilisation}`);
 
-  // Per scale: the warm median and the first run (one column when the first run is the only one), RSS growth in the first run.
+  // Per scale: the warm median and the first run (one column when the first run is the only one), the RSS change in the first run.
   const twoColumns = warmRuns > 0;
   const after = mem.rss_after_setup_bytes;
-  lines.push(`per scale (${twoColumns ? "ms: warm median, first run; RSS growth in the first run" : "ms; RSS growth"} over the ${size(after, "after setup")} after setup):`);
+  lines.push(`per scale (${twoColumns ? "ms: warm median, first run; RSS change in the first run" : "ms; RSS change"} from the ${size(after, "after setup")} after setup):`);
   for (const s of j.per_scale) {
     const cols = `${s.ms.toFixed(1).padStart(10)} ms${twoColumns ? ` ${s.first_ms.toFixed(1).padStart(10)} ms` : ""}`;
     lines.push(`  ${`${s.patch_num}×${s.patch_num}`.padStart(7)} ${String(s.tokens).padStart(6)} tok ${cols}   RSS ${signed(s.first_rss_bytes - after)}`);
