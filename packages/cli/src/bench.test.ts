@@ -112,9 +112,9 @@ describe("nextscale bench", () => {
     expect(repeatedFigures(one.out)).toEqual([]);
 
     // Warm runs: their median, the spread, the cold run, each once.
-    const three = await run(["bench", ...models, "--repeats", "4", "--batch", "2", "--backend", backend]);
+    const three = await run(["bench", ...models, "--repeats", "3", "--backend", backend]);
     expect(three.code, three.err).toBe(0);
-    expect(three.out).toMatch(/^seconds_per_image: [\d.]+ s \(median of runs 2…4, warm(: .*)?\); first run, cold: /m);
+    expect(three.out).toMatch(/^seconds_per_image: [\d.]+ s \(median of runs 2…3, warm(: .*)?\); first run, cold: /m);
     expect(three.out).toMatch(/^per scale \(ms: warm median, first run; /m);
     expect(repeatedLines(three.out, three.err)).toEqual([]);
     expect(repeatedFigures(three.out)).toEqual([]);
