@@ -26,12 +26,14 @@ const ALLOWED: Record<string, string[]> = {
   "@nextscale/transformer": ["@nextscale/core"],
   "@nextscale/eval": ["@nextscale/core"],
   "@nextscale/sampler": ["@nextscale/core", "@nextscale/tokenizer", "@nextscale/transformer"],
+  "@nextscale/train": ["@nextscale/core", "@nextscale/tokenizer", "@nextscale/transformer"],
   "@nextscale/cli": [
     "@nextscale/core",
     "@nextscale/backends",
     "@nextscale/tokenizer",
     "@nextscale/transformer",
     "@nextscale/sampler",
+    "@nextscale/train",
     "@nextscale/eval",
   ],
 };
