@@ -4,4 +4,4 @@
  * recipe, datasets, and checkpoints that move both ways with the official
  * PyTorch trainer.
  */
-export {};
+export * from "./optim/index.js";

@@ -1,0 +1,29 @@
+/**
+ * Gradient-norm clipping as `torch.nn.utils.clip_grad_norm_` (norm type 2):
+ * the total norm is the 2-norm of the per-tensor 2-norms, the clip
+ * coefficient maxNorm / (total + 1e-6) is clamped to at most 1 and every
+ * gradient is multiplied by it (also when it is 1, as torch does), all in
+ * float32 on the active backend. Gradients that are absent are skipped.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+export interface ClipResult<K extends string = string> {
+  /** The clipped gradients (new tensors: the caller disposes them and still owns the inputs). */
+  grads: Record<K, tf.Tensor>;
+  /** The total norm before clipping (what clip_grad_norm_ returns); the caller disposes it. */
+  totalNorm: tf.Scalar;
+}
+
+/** Clip gradients to a total 2-norm of `maxNorm` as `torch.nn.utils.clip_grad_norm_`. */
+export function clipGradNorm<K extends string>(grads: Record<K, tf.Tensor | undefined | null>, maxNorm: number): ClipResult<K> {
+  const keys = (Object.keys(grads) as K[]).filter((k) => grads[k]);
+  return tf.tidy(() => {
+    if (keys.length === 0) return { grads: {} as Record<K, tf.Tensor>, totalNorm: tf.scalar(0) };
+    const norms = keys.map((k) => tf.sqrt(tf.sum(tf.square(grads[k]!))));
+    const totalNorm = tf.sqrt(tf.sum(tf.square(tf.stack(norms)))) as tf.Scalar;
+    const coef = tf.minimum(tf.div(tf.scalar(maxNorm), tf.add(totalNorm, tf.scalar(1e-6))), tf.scalar(1));
+    const out = {} as Record<K, tf.Tensor>;
+    for (const k of keys) out[k] = tf.mul(grads[k]!, coef);
+    return { grads: out, totalNorm };
+  });
+}
