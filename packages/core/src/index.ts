@@ -95,7 +95,7 @@ export { isRecordingGradients, residual, sequential, type Step } from "./sequent
 export { type BilinearTaps, bilinearTaps, type ResampleMode, resampleMatrix, resampleTensor, resize2d } from "./resample.js";
 export { decodeImage, encodePng, ImageFormatError, type ImageGridOptions, imageGrid, type RgbImage, toUint8Rgb } from "./image.js";
 export { officialPreprocess, type Rgb8Image, resizeLanczos } from "./preprocess.js";
-export { Random } from "./random.js";
+export { Random, type RandomState } from "./random.js";
 export { GRADIENT_KERNELS, registerGradients, stopGradient } from "./gradients.js";
 export {
   adaLNModulate,

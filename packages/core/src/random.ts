@@ -43,6 +43,16 @@ function mix64(z: bigint): bigint {
   return z ^ (z >> 31n);
 }
 
+/** A generator's whole state (`Random.getState`), plain JSON: restoring it continues the stream exactly. */
+export interface RandomState {
+  /** The seed it was made with. */
+  seed: number;
+  /** The item index of an indexed stream (`Random.forIndex`), absent otherwise. */
+  index?: number;
+  /** The four xoshiro128** state words, as unsigned 32-bit integers. */
+  words: [number, number, number, number];
+}
+
 export class Random {
   private a: number;
   private b: number;
@@ -86,6 +96,24 @@ export class Random {
    */
   static forIndex(seed: number, index: number): Random {
     return new Random(seed, index);
+  }
+
+  /** The whole state, to save with a checkpoint (`Random.fromState` continues from it). */
+  getState(): RandomState {
+    const words: [number, number, number, number] = [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0];
+    return this.index === undefined ? { seed: this.seed, words } : { seed: this.seed, index: this.index, words };
+  }
+
+  /** A generator that continues exactly where the one whose `getState()` this is stood. */
+  static fromState(state: RandomState): Random {
+    const w = state?.words;
+    if (!Array.isArray(w) || w.length !== 4 || !w.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32)) {
+      throw new RangeError(`Random.fromState: words must be four unsigned 32-bit integers (got ${JSON.stringify(w)})`);
+    }
+    if (w.every((x) => x === 0)) throw new RangeError("Random.fromState: the all-zero state is not a xoshiro128** state");
+    const r = new Random(state.seed, state.index);
+    [r.a, r.b, r.c, r.d] = [w[0] | 0, w[1] | 0, w[2] | 0, w[3] | 0];
+    return r;
   }
 
   /** The next 32 random bits as an unsigned integer. */
