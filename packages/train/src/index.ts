@@ -4,4 +4,5 @@
  * recipe, datasets, and checkpoints that move both ways with the official
  * PyTorch trainer.
  */
+export * from "./data/index.js";
 export * from "./optim/index.js";
