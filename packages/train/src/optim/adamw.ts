@@ -93,6 +93,11 @@ export class AdamW {
     return this.groups.flatMap((g) => g.params);
   }
 
+  /** The parameters' tf variables (the `varList` for `tf.variableGrads`). */
+  variables(): tf.Variable[] {
+    return this.namedParameters().map(([, p]) => p.value);
+  }
+
   /** Look up each parameter's gradient by state-dict name, then by its variable's name. */
   private gradsOf(grads: Grads): Record<string, tf.Tensor> {
     const out: Record<string, tf.Tensor> = {};
