@@ -4,5 +4,6 @@
  * recipe, datasets, and checkpoints that move both ways with the official
  * PyTorch trainer.
  */
+export * from "./checkpoint/index.js";
 export * from "./data/index.js";
 export * from "./optim/index.js";
