@@ -88,8 +88,15 @@ export class DataLoader {
     return this.o.last === "drop" ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
+  private cached: { epoch: number; order: number[] } | null = null;
+
   /** Epoch e's item order (before batching), with the fill of the last batch. */
   order(epoch: number): number[] {
+    if (this.cached?.epoch !== epoch) this.cached = { epoch, order: this.drawOrder(epoch) };
+    return this.cached.order.slice();
+  }
+
+  private drawOrder(epoch: number): number[] {
     const n = this.dataset.length;
     const idx = Array.from({ length: n }, (_, i) => i);
     if (this.o.shuffle) {

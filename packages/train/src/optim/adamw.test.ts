@@ -14,7 +14,7 @@ import { AdamW } from "./adamw.js";
 import { clipGradNorm } from "./clip.js";
 import { createOfficialOptimizer } from "./official.js";
 import { paramGroups } from "./param-groups.js";
-import { lrWdAnnealing, OfficialSchedule } from "./schedule.js";
+import { applySchedule, lrWdAnnealing, OfficialSchedule } from "./schedule.js";
 
 registerGradients();
 const DIR = join(FIXTURES, "train-adamw");
@@ -142,6 +142,20 @@ describe("AdamW, the official recipe = torch.optim.AdamW + clip_grad_norm_ + lr_
     // lr 0 (never scheduled): only the step count moves.
     expect(Array.from(after)).toEqual(Array.from(before));
     expect((await opt.state()).params["head.weight"].step).toBe(1);
+
+    // No tensors left behind by a step (with clipping), once the moments exist.
+    const clipped = new AdamW(paramGroups(model));
+    applySchedule(clipped.groups, 1e-3, 0.05);
+    const stepOnce = () => {
+      const r = tf.variableGrads(() => tf.sum(tf.square(w.value)) as tf.Scalar, [w.value]);
+      clipped.step(r.grads)!.dispose();
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+    };
+    stepOnce();
+    const live = tf.memory().numTensors;
+    for (let k = 0; k < 3; k++) stepOnce();
+    expect(tf.memory().numTensors).toBe(live);
+    clipped.dispose();
 
     const c = clipGradNorm({ a: tf.tensor([3, 4]), b: tf.tensor([12]) }, 6.5);
     expect((await c.totalNorm.data())[0]).toBeCloseTo(13, 5);
