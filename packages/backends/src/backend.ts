@@ -4,9 +4,11 @@
  * cannot run; a backend named explicitly that cannot run is an error, never
  * a silent fallback.
  */
-import * as tf from "@tensorflow/tfjs-core";
+
 import { FUSED_KERNELS } from "@nextscale/contract";
+import * as tf from "@tensorflow/tfjs-core";
 import { registerFusedKernels } from "./kernels/register-all.js";
+import { registerTrainingKernels } from "./kernels/training.js";
 import { cpuLoader } from "./loaders/cpu.js";
 import { cudaLoader } from "./loaders/cuda.js";
 import { wasmLoader } from "./loaders/wasm.js";
@@ -63,6 +65,7 @@ export async function initBackend(
       continue;
     }
     registerFusedKernels(name);
+    registerTrainingKernels(name);
     loader.afterInit?.();
     return name;
   }

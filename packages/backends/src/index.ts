@@ -7,6 +7,7 @@
  */
 export { backendFromEnv, backendInfo, initBackend, listBackends } from "./backend.js";
 export { KERNELS, type KernelEntry } from "./kernels/register-all.js";
+export { setTrainingKernels, TRAINING_KERNELS } from "./kernels/training.js";
 export { SWIFTSHADER_ICD } from "./loaders/webgpu.js";
 export {
   ALL_BACKENDS,

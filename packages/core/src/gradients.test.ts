@@ -147,6 +147,16 @@ const CASES: Record<string, Case> = {
     },
     inputs: () => [rand([3, 2], 20)],
   },
+  "matMul large enough for @nextscale/backends' wasm products (transposed operands, Cᵀ = Bᵀ·A, folded batch)": {
+    kernels: ["BatchMatMul"],
+    f: (a, b) =>
+      tf.addN([
+        tf.matMul(a, b),
+        tf.transpose(tf.matMul(b, a, true, true)),
+        tf.reshape(tf.matMul(tf.reshape(a, [2, 12, 32]), b), [24, 20]),
+      ]),
+    inputs: () => [rand([24, 32], 23), rand([32, 20], 24)],
+  },
   "conv2d: pad 1, explicit pad + stride 2, same": {
     kernels: ["Conv2D"],
     f: (x, w) => {

@@ -8,8 +8,8 @@
  * and tfjs-core's ESM `dist/register_all_gradients.js` cannot be imported
  * by Node: its imports have no file extensions). Two gradients also differ
  * on purpose from tfjs' own, because the wasm backend lacks the kernels
- * tfjs uses for them: the filter gradient of `Conv2D` is one matrix product
- * per filter tap instead of `Conv2DBackpropFilter`, and the table gradient of
+ * tfjs uses for them: the filter gradient of `Conv2D` is one convolution (the
+ * batch as channels, dy as the filter) instead of `Conv2DBackpropFilter`, and the table gradient of
  * `GatherV2` is a one-hot matrix product where `UnsortedSegmentSum` is
  * missing.
  *
@@ -69,32 +69,32 @@ function expandReduced(dy: tf.Tensor, xShape: number[], axis: number | number[])
   return tf.mul(tf.reshape(dy, kept), tf.ones(xShape));
 }
 
-/** dL/dW of an NHWC convolution as one matrix product per filter tap (no Conv2DBackpropFilter kernel needed). */
+/**
+ * dL/dW of an NHWC convolution as one convolution (no Conv2DBackpropFilter
+ * kernel needed): dW[i, j, ci, co] = Σ_{b,r,c} xp[b, s·r+i, s·c+j, ci] · dy[b, r, c, co]
+ * is the convolution of the padded input with its batch as channels,
+ * (Ci, Hp, Wp, B), by dy as the filter, (Ho, Wo, B, Co), dilated by the
+ * stride: (Ci, KH, KW, Co) once its first KH×KW outputs are kept. One
+ * convolution instead of one product per filter tap (3–10× faster on wasm,
+ * see @nextscale/backends' "Training speed").
+ */
 function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], info: tf.backend_util.Conv2DInfo): tf.Tensor {
   const [KH, KW, Ci, Co] = filterShape;
-  const [B, Ho, Wo] = dy.shape;
   const { top, bottom, left, right } = info.padInfo;
-  const xp = tf.pad(x, [
-    [0, 0],
-    [top, bottom],
-    [left, right],
-    [0, 0],
-  ]);
-  const dy2 = tf.reshape(dy, [B * Ho * Wo, Co]);
-  const taps: tf.Tensor[] = [];
-  for (let i = 0; i < KH; i++) {
-    for (let j = 0; j < KW; j++) {
-      // input rows i, i+s, …, i+s(Ho-1) and columns j, j+s, …
-      const patch = tf.stridedSlice(
-        xp,
-        [0, i, j, 0],
-        [B, i + info.strideHeight * (Ho - 1) + 1, j + info.strideWidth * (Wo - 1) + 1, Ci],
-        [1, info.strideHeight, info.strideWidth, 1],
-      );
-      taps.push(tf.matMul(tf.reshape(patch, [B * Ho * Wo, Ci]), dy2, true, false)); // (Ci, Co)
-    }
-  }
-  return tf.reshape(tf.stack(taps), [KH, KW, Ci, Co]);
+  return tf.tidy(() => {
+    const xp = tf.pad(x, [
+      [0, 0],
+      [top, bottom],
+      [left, right],
+      [0, 0],
+    ]);
+    const xc = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D; // (Ci, Hp, Wp, B)
+    const f = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // (Ho, Wo, B, Co)
+    const dil: [number, number] = [info.strideHeight, info.strideWidth];
+    let g = tf.conv2d(xc, f, 1, "valid", "NHWC", dil); // (Ci, ≥KH, ≥KW, Co)
+    if (g.shape[1] !== KH || g.shape[2] !== KW) g = tf.slice(g, [0, 0, 0, 0], [Ci, KH, KW, Co]);
+    return tf.transpose(g, [1, 2, 0, 3]); // (KH, KW, Ci, Co)
+  });
 }
 
 const GRADS: Grad[] = [
