@@ -86,6 +86,14 @@ describe("class folders", () => {
     }
   });
 
+  it("the order of sorted(os.walk()): folders by full path (k/a, k/a-b, k/a/x: checked with Python), files sorted", async () => {
+    const png = readFileSync(join(FOLDER, "train/bag/b0.png"));
+    const names = ["r/k/z.png", "r/k/a/x/q.png", "r/k/a-b/p.png", "r/k/a/m.png", "r/k/B.png", "r/j/y.jpeg"];
+    const ds = await ImageFolderDataset.open("r", { files: memoryFileTree(Object.fromEntries(names.map((n) => [n, png]))) });
+    expect(ds.classNames).toEqual(["j", "k"]);
+    expect(ds.samples.map((s) => s.path)).toEqual(["r/j/y.jpeg", "r/k/B.png", "r/k/z.png", "r/k/a/m.png", "r/k/a-b/p.png", "r/k/a/x/q.png"]);
+  });
+
   it("clear errors: missing root, no class folders, an empty class, undecodable formats, a corrupt image", async () => {
     await expect(ImageFolderDataset.open(join(FOLDER, "nope"))).rejects.toThrow(/no such file or folder/);
     const png = readFileSync(join(FOLDER, "train/bag/b0.png"));

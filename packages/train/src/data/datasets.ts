@@ -7,8 +7,9 @@
  * - `ImageFolderDataset`: one subfolder per class (the ImageNet layout of
  *   torchvision's `DatasetFolder`, which the official `utils/data.py` uses):
  *   classes are the subfolder names sorted, labels their indices; each class
- *   folder is walked recursively (sorted), keeping files whose lower-cased
- *   names end with an image extension. PNG and JPEG are decoded (core's
+ *   folder is walked recursively in the order of `sorted(os.walk(…))` (its
+ *   folders by full path, each folder's files sorted), keeping files whose
+ *   lower-cased names end with an image extension. PNG and JPEG are decoded (core's
  *   `decodeImage`); a file with another of torchvision's image extensions
  *   (.ppm .bmp .pgm .tif .tiff .webp) is an error, as is a class folder with
  *   no image (torchvision raises for those too).
@@ -142,19 +143,27 @@ export class ImageFolderDataset implements ImageDataset {
     const samples: { path: string; label: number }[] = [];
     const empty: string[] = [];
     const unsupported: string[] = [];
+    /** As `sorted(os.walk(dir))`: every folder below, ordered by its full path, then its files sorted. */
     const walk = async (dir: string, label: number): Promise<number> => {
+      const folders: { path: string; files: string[] }[] = [];
+      const visit = async (d: string) => {
+        const entries = await fs.list(d);
+        folders.push({ path: d, files: entries.filter((e) => !e.folder).map((e) => e.name) });
+        for (const e of entries) if (e.folder) await visit(fs.join(d, e.name));
+      };
+      await visit(dir);
+      folders.sort((x, y) => byCodePoint(x.path, y.path));
       let n = 0;
-      const entries = (await fs.list(dir)).sort((a, b) => byCodePoint(a.name, b.name));
-      // As os.walk: this folder's files first, then its subfolders.
-      for (const e of entries.filter((x) => !x.folder)) {
-        const lower = e.name.toLowerCase();
-        if (!IMAGE_EXTENSIONS.some((x) => lower.endsWith(x))) continue;
-        const path = fs.join(dir, e.name);
-        if (!DECODABLE.some((x) => lower.endsWith(x))) unsupported.push(path);
-        samples.push({ path, label });
-        n++;
+      for (const f of folders) {
+        for (const name of f.files.sort(byCodePoint)) {
+          const lower = name.toLowerCase();
+          if (!IMAGE_EXTENSIONS.some((x) => lower.endsWith(x))) continue;
+          const path = fs.join(f.path, name);
+          if (!DECODABLE.some((x) => lower.endsWith(x))) unsupported.push(path);
+          samples.push({ path, label });
+          n++;
+        }
       }
-      for (const e of entries.filter((x) => x.folder)) n += await walk(fs.join(dir, e.name), label);
       return n;
     };
     for (let c = 0; c < classes.length; c++) {
