@@ -170,24 +170,24 @@ describe("keep-masks that would silently do nothing are refused", () => {
   });
 });
 
-describe("generate() refuses a keep-mask that keeps every token at every scale", () => {
-  it("an all-ones mask of a library user is an EditMaskError before any sampling", async () => {
+describe("generate() with a keep-mask that keeps every token (teacher forcing)", () => {
+  it("is allowed: every scale's tokens are the given ones (the mask constructors refuse such masks from users)", async () => {
     const dir = join(FIXTURES, "var-tiny");
     const vae = await loadVqvae(join(dir, "vae.pth"), { patchNums: [1, 2, 3, 4] });
     const store = await openCheckpoint(join(dir, "var.pth"));
     const model = await VarTransformer.fromCheckpoint(store);
     await store.close();
-    const indices = model.config.patchNums.map((pn) => tf.zeros([1, pn * pn], "int32"));
+    const V = model.config.vocabSize;
+    const given = model.config.patchNums.map((pn) => Int32Array.from({ length: pn * pn }, (_, i) => (7 * i + pn) % V));
+    const indices = given.map((t, k) => tf.tensor2d(t, [1, model.config.patchNums[k] ** 2], "int32"));
     const P = 4;
     try {
       const all = { size: P, data: new Float32Array(P * P).fill(1) };
-      await expect(generate(vae, model, { labels: [1], keep: { indices, mask: all } })).rejects.toThrow(EditMaskError);
-      await expect(generate(vae, model, { labels: [1], keep: { indices, mask: all } })).rejects.toThrow(/keeps every token at every scale .*nothing would be generated/);
-      // one token to regenerate is enough
-      const one = { size: P, data: new Float32Array(P * P).fill(1) };
-      one.data[5] = 0;
-      const res = await generate(vae, model, { labels: [1], keep: { indices, mask: one } });
+      const res = await generate(vae, model, { labels: [1], keep: { indices, mask: all } });
+      const got = await Promise.all(res.indices.map((t) => t.data()));
       tf.dispose([res.images, res.fHat, ...res.indices]);
+      got.forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(given[k])));
+      expect(() => boxKeepMask(P, [0.5, 0.5, 0.5, 0.5], "inpaint")).toThrow(EditMaskError);
     } finally {
       tf.dispose(indices);
       vae.dispose();

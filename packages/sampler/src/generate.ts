@@ -31,11 +31,12 @@
  * depend on the batch: see the README, "Reproducibility").
  * Notation: B images, K scales, l = pn² tokens of a scale, V codebook size.
  */
-import * as tf from "@tensorflow/tfjs-core";
+
 import { Random } from "@nextscale/core";
 import type { VQVAE } from "@nextscale/tokenizer";
 import type { KVCache, VarCondition, VarTransformer } from "@nextscale/transformer";
-import { EditMaskError, type KeepMask, scaleKeepMask } from "./edit-mask.js";
+import * as tf from "@tensorflow/tfjs-core";
+import { type KeepMask, scaleKeepMask } from "./edit-mask.js";
 import { filterTopKTopP, sampleRow, sampleTokens, softmax, validateFilter } from "./top-k-top-p.js";
 
 export class GenerationCancelledError extends Error {
@@ -429,11 +430,6 @@ async function prepareKeep(keep: NonNullable<GenerateOptions["keep"]>, B: number
     return out;
   }));
   const masks = patchNums.map((pn) => scaleKeepMask(keep.mask, pn, B)); // PyTorch rounds the resize differently for one image and a batch
-  if (masks.every((m) => m.every((b) => b === 1))) {
-    throw new EditMaskError(
-      `the keep-mask keeps every token at every scale (its region to regenerate is smaller than one token of the last scale's ${P}×${P}, or empty), so nothing would be generated: mark a larger region (0 in the keep-mask)`,
-    );
-  }
   return { indices, masks };
 }
 
