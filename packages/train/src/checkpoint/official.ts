@@ -28,15 +28,21 @@
  * `lvl_1L` as int64 as torch keeps it.
  */
 import {
+  type ByteSource,
   CheckpointFormatError,
   type HostTensor,
   type Module,
   openCheckpoint,
   type OpenOptions,
+  openSource,
+  PyDict,
+  PyTuple,
   type SourceInput,
   type TensorStore,
   toFloat32,
+  unpickle,
   writePth,
+  ZipReader,
 } from "@nextscale/core";
 import { type VarConfig, VarTransformer } from "@nextscale/transformer";
 import type { AdamWState } from "../optim/adamw.js";
@@ -79,18 +85,70 @@ export interface OfficialTrainerCheckpoint {
   close(): Promise<void>;
 }
 
-/** Plain JS from a pickled value: dicts to objects, tuples to arrays. */
-function plain(v: unknown): unknown {
-  if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [String(k), plain(x)]));
-  if (Array.isArray(v)) return [...v].map(plain);
+/** A tensor in the pickle tree (its bytes are read through the store, by name). */
+class TensorStub {}
+const stub = new TensorStub();
+
+/**
+ * The globals the tree walk rebuilds: containers, and tensors as stubs. The
+ * same list core's .pth reader accepts; anything else is refused, never
+ * looked up or run.
+ */
+const TREE_GLOBALS = new Map<string, (args: unknown[]) => unknown>([
+  ["collections.OrderedDict", () => new PyDict()],
+  ["builtins.dict", () => new PyDict()],
+  ["builtins.list", (a) => (Array.isArray(a[0]) ? [...a[0]] : [])],
+  ["builtins.tuple", (a) => Object.assign(new PyTuple(), Array.isArray(a[0]) ? a[0] : [])],
+  ["builtins.set", (a) => new Set(Array.isArray(a[0]) ? a[0] : [])],
+  ["builtins.frozenset", (a) => new Set(Array.isArray(a[0]) ? a[0] : [])],
+  ["_codecs.encode", () => new Uint8Array(0)],
+  ["torch._utils._rebuild_tensor", () => stub],
+  ["torch._utils._rebuild_tensor_v2", () => stub],
+  ["torch._utils._rebuild_parameter", () => stub],
+  ["torch._utils._rebuild_parameter_with_state", () => stub],
+  ["torch._tensor._rebuild_from_type_v2", () => stub],
+  ["torch.nn.parameter.Parameter", () => stub],
+  ["torch.Tensor", () => stub],
+]);
+const STORAGES = /^torch\.(Float|Double|Half|BFloat16|Long|Int|Short|Char|Byte|Bool)Storage$/;
+
+/** The non-tensor values of a torch zip checkpoint's pickle, as a tree (tensors are stubs). */
+async function pickleTree(source: ByteSource): Promise<unknown> {
+  const zip = await ZipReader.open(source);
+  const pkl = [...zip.entries.keys()].find((k) => /^[^/]+\/data\.pkl$/.test(k) || k === "data.pkl");
+  if (!pkl) throw new CheckpointFormatError(`${source.name}: zip archive without data.pkl: not a PyTorch checkpoint`);
+  return unpickle(await zip.read(zip.entries.get(pkl)!), {
+    name: `${source.name} (${pkl})`,
+    findClass(module, name) {
+      const q = `${module}.${name}`;
+      const f = TREE_GLOBALS.get(q);
+      if (f) return { qualname: q, call: f };
+      if (STORAGES.test(q)) return { qualname: q, call: () => stub };
+      return undefined;
+    },
+    persistentLoad: () => stub,
+  });
+}
+
+/** Plain JS from a pickled value: dicts to objects (null prototype), tuples to arrays, tensors left out. */
+function plain(v: unknown, depth = 0): unknown {
+  if (depth > 64) return undefined;
+  if (v instanceof Map) {
+    const o: Record<string, unknown> = Object.create(null);
+    for (const [k, x] of v) if (!(x instanceof TensorStub)) o[String(k)] = plain(x, depth + 1);
+    return o;
+  }
+  if (Array.isArray(v)) return [...v].map((x) => plain(x, depth + 1));
+  if (v instanceof Set) return [...v].map((x) => plain(x, depth + 1));
+  if (v instanceof TensorStub) return undefined;
   return v;
 }
 
-function under(meta: Record<string, unknown>, prefix: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(meta)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = plain(v);
-  return out;
-}
+const child = (v: unknown, ...path: string[]): unknown => {
+  let x = v;
+  for (const k of path) x = x instanceof Map ? x.get(k) : undefined;
+  return x;
+};
 
 /**
  * Open an official trainer checkpoint (`ar-ckpt-last.pth`, `ar-ckpt-best.pth`).
@@ -98,21 +156,25 @@ function under(meta: Record<string, unknown>, prefix: string): Record<string, un
  * reader does not rebuild is an `OfficialCheckpointError` naming it.
  */
 export async function readOfficialTrainerCheckpoint(input: SourceInput, opts: OpenOptions = {}): Promise<OfficialTrainerCheckpoint> {
+  const source = await openSource(input, opts);
+  let tree: unknown;
   let store: TensorStore;
   try {
-    store = await openCheckpoint(input, opts);
+    tree = await pickleTree(source);
+    store = await openCheckpoint(source);
   } catch (e) {
+    await source.close();
     const m = e instanceof CheckpointFormatError ? /refusing to load global "?([^"\s:]+)"?/.exec(e.message) : null;
     if (m) {
       throw new OfficialCheckpointError(
-        `${e instanceof Error ? e.message.split(":")[0] : "checkpoint"}: its pickle names the Python global ${m[1]}, which nextscale does not rebuild: checkpoints are read without running any code from them, so only tensors and plain containers load. In an official ar-ckpt this is usually a value in 'args' that is not a plain int/float/str (a numpy scalar, a torch.device). Re-save it with plain values, e.g. in Python: ckpt = torch.load(p); ckpt['args'] = {k: (v.item() if hasattr(v, 'item') else v) for k, v in ckpt['args'].items()}; torch.save(ckpt, p)\n(${(e as Error).message})`,
+        `${source.name}: its pickle names the Python global ${m[1]}, which nextscale does not rebuild: checkpoints are read without running any code from them, so only tensors and plain containers load. In an official ar-ckpt this is usually a value in 'args' that is not a plain int/float/str (a numpy scalar, a torch.device). Re-save it with plain values, e.g. in Python: ckpt = torch.load(p); ckpt['args'] = {k: (v.item() if hasattr(v, 'item') else v) for k, v in ckpt['args'].items()}; torch.save(ckpt, p)\n(${(e as Error).message})`,
       );
     }
     throw e;
   }
   const keys = store.keys();
   const varKeys = keys.filter((k) => k.startsWith("trainer.var_wo_ddp."));
-  if (!varKeys.length) {
+  if (!varKeys.length || !(tree instanceof Map)) {
     await store.close();
     throw new OfficialCheckpointError(
       `${store.name} is not an official trainer checkpoint: it has no trainer.var_wo_ddp.* tensors (found ${keys.slice(0, 4).join(", ") || "no tensors"}${keys.length > 4 ? " …" : ""}); a plain VAR state dict (var_d16.pth) loads with VarTransformer.fromCheckpoint`,
@@ -120,15 +182,16 @@ export async function readOfficialTrainerCheckpoint(input: SourceInput, opts: Op
   }
   const strip = (p: string) => (k: string) => k.slice(p.length);
   const vaeKeys = keys.filter((k) => k.startsWith("trainer.vae_local."));
-  const meta = store.metadata;
-  const optPrefix = ["trainer.var_opt.optimizer.", "trainer.var_opt.optim."].find((p) => meta[`${p}param_groups`] !== undefined);
+  const varOpt = child(tree, "trainer", "var_opt");
+  const optKey = ["optimizer", "optim"].find((k) => child(varOpt, k, "param_groups") !== undefined);
   let optimizer: OfficialTrainerCheckpoint["optimizer"];
-  if (optPrefix) {
-    const groups = plain(meta[`${optPrefix}param_groups`]);
+  if (optKey) {
+    const groups = plain(child(varOpt, optKey, "param_groups"));
     if (!Array.isArray(groups) || !groups.every((g) => g && typeof g === "object" && Array.isArray((g as OfficialParamGroup).params))) {
       await store.close();
-      throw new OfficialCheckpointError(`${store.name}: ${optPrefix}param_groups is not a list of groups with params`);
+      throw new OfficialCheckpointError(`${store.name}: trainer.var_opt.${optKey}.param_groups is not a list of groups with params`);
     }
+    const optPrefix = `trainer.var_opt.${optKey}.`;
     const indices = new Set<number>();
     const re = new RegExp(`^${optPrefix.replaceAll(".", "\\.")}state\\.(\\d+)\\.`);
     for (const k of keys) {
@@ -138,17 +201,17 @@ export async function readOfficialTrainerCheckpoint(input: SourceInput, opts: Op
     optimizer = { paramGroups: groups as OfficialParamGroup[], prefix: `${optPrefix}state.`, indices: [...indices].sort((a, b) => a - b) };
   }
   const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "bigint" ? Number(v) : undefined);
-  const scaler = under(meta, "trainer.var_opt.scaler.");
+  const obj = (v: unknown) => (v instanceof Map ? (plain(v) as Record<string, unknown>) : undefined);
   return {
     store,
-    epoch: num(meta.epoch),
-    iter: num(meta.iter),
-    args: under(meta, "args."),
-    trainerConfig: under(meta, "trainer.config."),
+    epoch: num(child(tree, "epoch")),
+    iter: num(child(tree, "iter")),
+    args: obj(child(tree, "args")) ?? {},
+    trainerConfig: obj(child(tree, "trainer", "config")) ?? {},
     var: viewOf(store, varKeys, strip("trainer.var_wo_ddp.")),
     vae: vaeKeys.length ? viewOf(store, vaeKeys, strip("trainer.vae_local.")) : undefined,
     optimizer,
-    scaler: Object.keys(scaler).length ? scaler : undefined,
+    scaler: obj(child(varOpt, "scaler")),
     close: () => store.close(),
   };
 }
@@ -189,10 +252,11 @@ export async function officialOptimizerState(ckpt: OfficialTrainerCheckpoint, mo
   const st = ckpt.store;
   const pre = ckpt.optimizer.prefix;
   const params: AdamWState["params"] = {};
+  const orphans: number[] = [];
   for (const idx of ckpt.optimizer.indices) {
     const p = byIndex.get(idx);
     if (!p) {
-      problems.push(`state ${idx} belongs to no parameter of the groups`);
+      orphans.push(idx);
       continue;
     }
     const missing = ["exp_avg", "exp_avg_sq"].filter((k) => !st.has(`${pre}${idx}.${k}`));
@@ -222,6 +286,7 @@ export async function officialOptimizerState(ckpt: OfficialTrainerCheckpoint, mo
       expAvgSq: toFloat32(await st.read(`${pre}${idx}.exp_avg_sq`)).slice(),
     };
   }
+  if (orphans.length) problems.push(`${orphans.length} state(s) belong to no parameter of the model's groups (indices ${orphans.slice(0, 10).join(", ")}${orphans.length > 10 ? " …" : ""})`);
   if (problems.length) {
     throw new OfficialCheckpointError(
       `${name}: the optimizer state does not fit this model's official param groups (${problems.length} problem(s)):\n  ${problems.slice(0, 20).join("\n  ")}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ""}`,
