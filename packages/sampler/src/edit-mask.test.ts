@@ -186,7 +186,7 @@ describe("generate() with a keep-mask that keeps every token (teacher forcing)",
       const res = await generate(vae, model, { labels: [1], keep: { indices, mask: all } });
       const got = await Promise.all(res.indices.map((t) => t.data()));
       tf.dispose([res.images, res.fHat, ...res.indices]);
-      got.forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(given[k])));
+      for (const [k, g] of got.entries()) expect(Array.from(g)).toEqual(Array.from(given[k]));
       expect(() => boxKeepMask(P, [0.5, 0.5, 0.5, 0.5], "inpaint")).toThrow(EditMaskError);
     } finally {
       tf.dispose(indices);
