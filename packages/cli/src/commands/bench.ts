@@ -299,8 +299,16 @@ memory, the machine and the backend.
   --unpacked         keep the unpacked weights (as for training): by default
                      the models are packed for inference as \`generate\` loads
                      them (on wasm: one copy of each weight instead of two)
-  --json             print one JSON object instead of the summary`,
+  --json             print one JSON object instead of the summary
+
+Training steps (forward, backward, AdamW) instead of generation:
+  nextscale bench --train var [--depth 4] [--width 256] [--vocab 512] [--cvae 16]
+                  [--patch-nums 1,2,3,4] [--batch 32] [--steps 5] [--warmup 2] [--backend B] [--json]
+  nextscale bench --train vqvae [--ch 32] [--ch-mult 1,2,2] [--image 32] [--vocab 512] [--z 16]
+                  [--patch-nums 1,2,3,4,5,6,8] [--batch 32] [--steps 5] [--warmup 2] [--backend B] [--json]`,
   async run(args, io) {
+    // training steps: bench-train.ts
+    if (args.some((a) => a === "--train" || a.startsWith("--train="))) return (await import("./bench-train.js")).runTrainBench(args, io);
     const { values } = parseArgs({
       args,
       options: {
