@@ -60,7 +60,7 @@ export {
 } from "./hub/registry.js";
 export { PyDict, PyTuple, unpickle, type UnpickleOptions } from "./io/pickle.js";
 export { openPth } from "./io/pth.js";
-export { type PthValue, type WritePthOptions, writePth } from "./io/pth-write.js";
+export { PyFloat, type PthValue, type WritePthOptions, writePth } from "./io/pth-write.js";
 export { openSafetensors, writeSafetensors } from "./io/safetensors.js";
 export {
   BlobSource,

@@ -7,7 +7,7 @@ import { openCheckpoint } from "./checkpoint.js";
 import type { HostTensor } from "./dtype.js";
 import { PyTuple } from "./pickle.js";
 import { openPth } from "./pth.js";
-import { writePth } from "./pth-write.js";
+import { PyFloat, writePth } from "./pth-write.js";
 import { BufferSource } from "./source.js";
 import { ZipReader } from "./zip.js";
 
@@ -66,6 +66,7 @@ describe("writePth", () => {
       big: 2n ** 70n,
       neg: -300000,
       lr: 0.5,
+      one: new PyFloat(1),
       name: "ünïcode",
       flags: [true, false, null],
       pair: Object.assign(new PyTuple(), [1, 2, 3, 4]),
@@ -78,6 +79,7 @@ describe("writePth", () => {
     expect(store.metadata.big).toBe(2n ** 70n);
     expect(store.metadata.neg).toBe(-300000);
     expect(store.metadata.lr).toBe(0.5);
+    expect(store.metadata.one).toBe(1);
     expect(store.metadata.name).toBe("ünïcode");
     expect(store.metadata.flags).toEqual([true, false, null]);
     expect([...(store.metadata.pair as unknown[])]).toEqual([1, 2, 3, 4]);

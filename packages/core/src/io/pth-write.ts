@@ -16,7 +16,7 @@
  * Values: a `HostTensor` becomes a tensor, a `Map` or `PyDict` an
  * `OrderedDict` (key order kept), a plain object a `dict`, an array a list,
  * a `PyTuple` a tuple, `null` None, integers `int` (bigint too), other
- * numbers `float`, strings `str`.
+ * numbers and `PyFloat`s `float`, strings `str`.
  */
 import { DTYPE_SIZE, type DType, type HostTensor, numel } from "./dtype.js";
 import { PyTuple } from "./pickle.js";
@@ -35,9 +35,15 @@ const STORAGE: Record<DType, string> = {
   bool: "BoolStorage",
 };
 
+/** A number written as a Python float even when it is an integer (`1.0`, not `1`). */
+export class PyFloat {
+  constructor(readonly value: number) {}
+}
+
 /** What `writePth` can pickle. */
 export type PthValue =
   | null
+  | PyFloat
   | boolean
   | number
   | bigint
@@ -218,6 +224,7 @@ class Pickler {
     else if (v === true) this.byte(0x88);
     else if (v === false) this.byte(0x89);
     else if (typeof v === "bigint") this.int(v);
+    else if (v instanceof PyFloat) this.float(v.value);
     else if (typeof v === "number") {
       if (Number.isSafeInteger(v) && !Object.is(v, -0)) this.int(v);
       else this.float(v);

@@ -40,6 +40,8 @@ export {
   type OfficialParamGroup,
   officialStateDict,
   type OfficialTrainerCheckpoint,
+  type OfficialTrainerCheckpointInput,
   readOfficialTrainerCheckpoint,
+  writeOfficialTrainerCheckpoint,
   writeOfficialVarPth,
 } from "./official.js";

@@ -21,6 +21,7 @@ import {
   OfficialCheckpointError,
   officialOptimizerState,
   readOfficialTrainerCheckpoint,
+  writeOfficialTrainerCheckpoint,
   writeOfficialVarPth,
 } from "./official.js";
 
@@ -47,22 +48,24 @@ const META = JSON.parse(readFileSync(join(DIR, "meta.json"), "utf8")) as {
 };
 
 const PYTHON = process.env.NEXTSCALE_TORCH_PYTHON ?? "/usr/bin/python3";
-/** Run Python with torch; fails (never skips) with the fix when torch is missing. */
-function torchPython(code: string, ...args: string[]): string {
+/** Run Python with torch (`-c code`, or a script file); fails (never skips) with the fix when torch is missing. */
+function torchPython(code: string | { file: string }, ...args: string[]): string {
   const probe = spawnSync(PYTHON, ["-c", "import torch"], { encoding: "utf8" });
   if (probe.status !== 0) {
     throw new Error(
       `this test needs PyTorch: ${PYTHON} -c 'import torch' failed (${(probe.stderr || String(probe.error)).trim().split("\n").pop()}); install it with 'apt-get install -y --no-install-recommends python3-torch' (or set NEXTSCALE_TORCH_PYTHON to a python with torch)`,
     );
   }
-  const r = spawnSync(PYTHON, ["-c", code, ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const argv = typeof code === "string" ? ["-c", code, ...args] : [code.file, ...args];
+  const r = spawnSync(PYTHON, argv, { encoding: "utf8", maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`python failed:\n${r.stderr}`);
   return r.stdout;
 }
 
-/** An exported tree of the official code, when one can be had here (NEXTSCALE_VAR_CHECKOUT, or this machine's mirror), else undefined. */
+/** An exported tree of the official code, when one can be had here (NEXTSCALE_VAR_CHECKOUT, or this machine's mirror; "none": never), else undefined. */
 function officialCheckout(tmp: string): string | undefined {
   const given = process.env.NEXTSCALE_VAR_CHECKOUT;
+  if (given === "none") return undefined;
   if (given && existsSync(join(given, "models", "var.py"))) return given;
   const mirror = "/work/.mirror/FoundationVision+VAR/repo";
   if (!existsSync(mirror)) return undefined;
@@ -253,5 +256,28 @@ print(json.dumps(res))
     );
     if (res.official_model) expect(res.official_keys_equal).toBe(true);
     model.dispose();
+  });
+});
+
+describe("writeOfficialTrainerCheckpoint", () => {
+  it("official ar-ckpt -> ours -> an ar-ckpt equal to the official one tensor for tensor, from which the official train.py resumes and trains (PyTorch via /usr/bin/python3)", async () => {
+    const got = await loadOfficialTrainerCheckpoint(CKPT);
+    const opt = new AdamW(paramGroups(got.model));
+    opt.loadState(got.optimizerState!);
+    const bytes = await writeOfficialTrainerCheckpoint({ model: got.model, optimizer: opt, epoch: got.epoch!, iter: got.iter, args: got.args, trainerConfig: got.trainerConfig });
+    // here: it reads back as an official checkpoint with the same moments
+    const back = await loadOfficialTrainerCheckpoint(bytes);
+    expect(back.args).toEqual(got.args);
+    for (const [n, m] of Object.entries(META.moments)) expectFingerprint(back.optimizerState!.params[n].expAvg, m.exp_avg, `${n}.exp_avg`);
+    const dir = tempDir();
+    const path = join(dir, "ar-ckpt-last.pth");
+    writeFileSync(path, bytes);
+    const checkout = officialCheckout(dir);
+    const out = torchPython({ file: join(FIXTURES, "..", "tools", "fixtures", "check_official_resume.py") }, path, CKPT, checkout ?? "");
+    const res = JSON.parse(out.trim().split("\n").pop()!) as Record<string, unknown>;
+    console.log(`torch ${res.torch}: ${JSON.stringify(res)}${checkout ? "" : " (no official checkout here, set NEXTSCALE_VAR_CHECKOUT: train.py's resume path was not run)"}`);
+    expect(res.plain_adamw_step).toBe(META.step + 1);
+    if (res.official_trainer) expect([res.resumed_step_after_train_step, res.loss_finite, res.grad_norm_finite]).toEqual([META.step + 1, true, true]);
+    for (const x of [opt, got.model, back.model]) x.dispose();
   });
 });

@@ -21,7 +21,10 @@
  * `paramGroups` and checks it against the file's groups (sizes, wd_sc,
  * every moment's shape) before naming anything.
  *
- * Writing: `writeOfficialVarPth` makes a `.pth` that
+ * Writing: `writeOfficialTrainerCheckpoint` makes an `ar-ckpt-*.pth` the
+ * official train.py resumes from (its auto_resume, then
+ * `trainer.load_state_dict(…, strict=False, skip_vae=True)`, which loads the
+ * VAR and `optimizer.load_state_dict`), and `writeOfficialVarPth` a `.pth` that
  * `torch.load(path, weights_only=True)` reads and the official
  * `VAR.load_state_dict(strict=True)` accepts: the model's state dict under
  * the official keys, in the official order, float32 parameters and buffers,
@@ -36,6 +39,8 @@ import {
   type OpenOptions,
   openSource,
   PyDict,
+  PyFloat,
+  type PthValue,
   PyTuple,
   type SourceInput,
   type TensorStore,
@@ -368,4 +373,114 @@ export async function officialStateDict(model: Module): Promise<Map<string, Host
  */
 export async function writeOfficialVarPth(model: Module): Promise<Uint8Array> {
   return writePth(await officialStateDict(model));
+}
+
+export interface OfficialTrainerCheckpointInput {
+  model: VarTransformer;
+  /** AdamW's `state()` (or the optimizer itself): written as torch's AdamW state dict over the official param groups. */
+  optimizer?: AdamWState | { state(): Promise<AdamWState> };
+  /** train.py's epoch counter (the epoch to start from on resume) and iteration. */
+  epoch: number;
+  iter?: number;
+  /** `args.state_dict()` fields (plain values; arrays are written as tuples, as the official Args holds them); default none. */
+  args?: Record<string, unknown>;
+  /** Overrides of `trainer.get_config()` (patch_nums and resos come from the model, patch size 16; label_smooth 0; prog_it 0 …). */
+  trainerConfig?: Record<string, unknown>;
+  /** The run's no-decay keys (default the official ones), which define torch's parameter numbering. */
+  noWeightDecayKeys?: readonly string[];
+}
+
+const tuple = (xs: unknown[]): PthValue => Object.assign(new PyTuple(), xs) as unknown as PthValue;
+const float = (x: number) => new PyFloat(x);
+
+/**
+ * JS values to pickle values (integers stay ints; `PyFloat` for a float
+ * that is integral). Arrays become tuples: the official args and trainer
+ * config hold tuples (patch_nums, resos), and the trainer compares its
+ * config with `!=`, for which a list is not a tuple.
+ */
+function pyValue(v: unknown, depth = 0): PthValue {
+  if (depth > 32) throw new Error("writeOfficialTrainerCheckpoint: args nested more than 32 deep");
+  if (v === undefined || v === null) return null;
+  if (typeof v === "number" || typeof v === "string" || typeof v === "boolean" || typeof v === "bigint") return v;
+  if (v instanceof PyFloat || v instanceof PyTuple) return v as PthValue;
+  if (Array.isArray(v)) return tuple(v.map((x) => pyValue(x, depth + 1)));
+  if (typeof v === "object") return Object.fromEntries(Object.entries(v as object).map(([k, x]) => [k, pyValue(x, depth + 1)]));
+  throw new Error(`writeOfficialTrainerCheckpoint: cannot write a ${typeof v}`);
+}
+
+/**
+ * An official trainer checkpoint (`ar-ckpt-last.pth`) of our training state,
+ * as train.py saves it: `{'epoch', 'iter', 'trainer': {'config',
+ * 'var_wo_ddp', 'var_opt': {'optimizer'}}, 'args'}`, the optimizer as
+ * torch 1.13's AdamW state dict (parameters numbered through the official
+ * param groups, `step` a float32 scalar tensor as torch keeps it, each group
+ * with lr, betas, eps, weight_decay, amsgrad, foreach, maximize, capturable,
+ * wd_sc, lr_sc). No `vae_local` (the official resume skips it). It holds
+ * Python floats, so it is read by `torch.load` without `weights_only`, as
+ * train.py does.
+ */
+export async function writeOfficialTrainerCheckpoint(input: OfficialTrainerCheckpointInput): Promise<Uint8Array> {
+  const { model } = input;
+  const pn = [...model.config.patchNums];
+  const patchSize = typeof input.args?.patch_size === "number" ? input.args.patch_size : 16;
+  const config: Record<string, PthValue> = {
+    patch_nums: tuple(pn),
+    resos: tuple(pn.map((p) => p * patchSize)),
+    label_smooth: float(0),
+    prog_it: 0,
+    last_prog_si: -1,
+    first_prog: true,
+  };
+  for (const [k, v] of Object.entries(input.trainerConfig ?? {})) config[k] = pyValue(v);
+  const trainer = new Map<string, PthValue>([
+    ["config", config],
+    ["var_wo_ddp", (await officialStateDict(model)) as unknown as PthValue],
+  ]);
+  if (input.optimizer) {
+    const st = "params" in input.optimizer && "groups" in input.optimizer ? input.optimizer : await (input.optimizer as { state(): Promise<AdamWState> }).state();
+    const groups = paramGroups(model, { noWeightDecayKeys: input.noWeightDecayKeys ?? OFFICIAL_NO_WEIGHT_DECAY_KEYS });
+    const problems: string[] = [];
+    if (st.groups.length !== groups.length) problems.push(`${st.groups.length} groups in the optimizer state, ${groups.length} official groups for the model`);
+    const state = new Map<number, PthValue>();
+    const paramGroupsOut: PthValue[] = [];
+    let index = 0;
+    groups.forEach((g, gi) => {
+      const sg = st.groups[gi];
+      const names = g.params.map(([n]) => n);
+      if (sg && (sg.params.length !== names.length || sg.params.some((n, j) => n !== names[j]))) {
+        problems.push(`group ${gi} ("${g.name}") of the optimizer state holds other parameters than the official group (${names.slice(0, 3).join(", ")} …)`);
+      }
+      const ids: number[] = [];
+      for (const [n, p] of g.params) {
+        const s = st.params[n];
+        if (s) {
+          if (s.shape.length !== p.shape.length || s.shape.some((d, i) => d !== p.shape[i])) problems.push(`"${n}": moments of shape [${s.shape}], the parameter [${p.shape}]`);
+          state.set(index, {
+            step: { dtype: "float32", shape: [], data: new Float32Array([s.step]) },
+            exp_avg: { dtype: "float32", shape: [...p.shape], data: s.expAvg },
+            exp_avg_sq: { dtype: "float32", shape: [...p.shape], data: s.expAvgSq },
+          });
+        }
+        ids.push(index++);
+      }
+      paramGroupsOut.push({
+        lr: float(sg?.lr ?? 0),
+        betas: tuple([float(st.betas[0]), float(st.betas[1])]),
+        eps: float(st.eps),
+        weight_decay: float(sg?.weightDecay ?? 0),
+        amsgrad: false,
+        foreach: null,
+        maximize: false,
+        capturable: false,
+        wd_sc: float(sg?.wdScale ?? g.wdScale),
+        lr_sc: float(sg?.lrScale ?? g.lrScale),
+        params: ids,
+      });
+    });
+    if (problems.length) throw new OfficialCheckpointError(`writeOfficialTrainerCheckpoint: the optimizer state does not fit the model's official param groups:\n  ${problems.slice(0, 20).join("\n  ")}`);
+    trainer.set("var_opt", { optimizer: { state: state as unknown as PthValue, param_groups: paramGroupsOut } });
+  }
+  const args = new Map<string, PthValue>(Object.entries(input.args ?? {}).map(([k, v]) => [k, pyValue(v)]));
+  return writePth({ epoch: input.epoch, iter: input.iter ?? 0, trainer, args } as PthValue);
 }
