@@ -7,7 +7,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type HostTensor, Module, openCheckpoint, Random, StateDictError } from "@nextscale/core";
+import { type HostTensor, Module, openCheckpoint, Random, StateDictError, writeSafetensors } from "@nextscale/core";
 import { FIXTURES } from "@nextscale/test-utils";
 import { VarTransformer, varConfig } from "@nextscale/transformer";
 import * as tf from "@tensorflow/tfjs-core";
@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { AdamW } from "../optim/adamw.js";
 import { paramGroups } from "../optim/param-groups.js";
 import { checkpointPath, latestCheckpoint, loadCheckpoint, readCheckpoint, saveCheckpoint } from "./files.js";
-import { CheckpointMismatchError, OPTIMIZER_PREFIX } from "./format.js";
+import { CheckpointMismatchError, checkpointParts, OPTIMIZER_PREFIX, prepareCheckpoint } from "./format.js";
 
 const TINY = join(FIXTURES, "var-tiny", "var.pth");
 /** The official VAR state_dict keys of the tiny config, from the official model (tools/fixtures/make_train_interop.py). */
@@ -77,6 +77,17 @@ describe("training checkpoints (saveCheckpoint / loadCheckpoint)", () => {
     expect(store.metadata.format).toBe("nextscale-train-checkpoint");
     expect(store.metadata.step).toBe("2");
     await store.close();
+    opt.dispose();
+    model.dispose();
+  });
+
+  it("are streamed in parts (header, then each tensor) whose concatenation is core's writeSafetensors file, which saveCheckpoint writes", async () => {
+    const model = await tinyVar();
+    const opt = steppedAdamW(model, 3);
+    const prepared = await prepareCheckpoint({ model, optimizer: opt, step: 5, config: CONFIG });
+    const parts = checkpointParts(prepared);
+    expect(parts).toHaveLength(prepared.tensors.length + 1);
+    expect(Buffer.concat(parts).equals(Buffer.from(writeSafetensors(prepared.tensors, prepared.metadata)))).toBe(true);
     opt.dispose();
     model.dispose();
   });

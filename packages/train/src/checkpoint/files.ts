@@ -18,7 +18,8 @@ import {
   type CheckpointInput,
   checkCheckpointHeader,
   decodeCheckpoint,
-  encodeCheckpoint,
+  checkpointParts,
+  prepareCheckpoint,
   restoreRng,
 } from "./format.js";
 
@@ -39,24 +40,27 @@ export interface SaveOptions {
 }
 
 /**
- * Save a training state to `path` atomically (see the file comment). The
- * folder must exist. Returns the path.
+ * Save a training state to `path` atomically (see the file comment),
+ * streamed tensor by tensor (no buffer of the whole file). The folder must
+ * exist. Returns the path.
  */
 export async function saveCheckpoint(path: string, input: CheckpointInput, opts: SaveOptions = {}): Promise<string> {
   const fs = await import("node:fs/promises");
   const { dirname, basename, join } = await import("node:path");
-  const bytes = await encodeCheckpoint(input);
+  const parts = checkpointParts(await prepareCheckpoint(input));
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
   const chunk = opts.chunkBytes ?? 8 << 20;
   const fh = await fs.open(tmp, "wx");
   try {
     try {
-      for (let at = 0; at < bytes.length; at += chunk) {
-        opts.signal?.throwIfAborted();
-        const part = bytes.subarray(at, Math.min(bytes.length, at + chunk));
-        let done = 0;
-        while (done < part.length) done += (await fh.write(part, done, part.length - done)).bytesWritten;
+      for (const bytes of parts) {
+        for (let at = 0; at < bytes.length; at += chunk) {
+          opts.signal?.throwIfAborted();
+          const part = bytes.subarray(at, Math.min(bytes.length, at + chunk));
+          let done = 0;
+          while (done < part.length) done += (await fh.write(part, done, part.length - done)).bytesWritten;
+        }
       }
       opts.signal?.throwIfAborted();
       await fh.sync();
