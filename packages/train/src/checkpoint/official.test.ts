@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openCheckpoint, toFloat32 } from "@nextscale/core";
 import { FIXTURES } from "@nextscale/test-utils";
+import { loadVqvae } from "@nextscale/tokenizer";
 import { VarTransformer, varConfig } from "@nextscale/transformer";
 import { afterAll, describe, expect, it } from "vitest";
 import { AdamW } from "../optim/adamw.js";
@@ -160,6 +161,32 @@ describe("official trainer checkpoints (ar-ckpt-*.pth)", () => {
     for (const [n, m] of Object.entries(META.moments)) expectFingerprint(back.params[n].expAvgSq, m.exp_avg_sq, `${n}.exp_avg_sq (ours)`);
     expect(back.groups).toEqual(st.groups);
     for (const x of [opt, freshOpt, model, fresh]) x.dispose();
+  });
+
+  it("with the VQ-VAE in the file (trainer.vae_local, as train.py saves it): ckpt.vae loads with loadVqvae, the VAR and optimizer as before (PyTorch via /usr/bin/python3)", async () => {
+    const path = join(tempDir(), "ar-ckpt-with-vae.pth");
+    torchPython(
+      `
+import sys, torch
+c = torch.load(sys.argv[1], map_location="cpu")
+t = c["trainer"]
+c["trainer"] = {"config": t["config"], "var_wo_ddp": t["var_wo_ddp"], "vae_local": torch.load(sys.argv[2], map_location="cpu"), "var_opt": t["var_opt"]}
+torch.save(c, sys.argv[3])
+`,
+      CKPT,
+      join(FIXTURES, "var-tiny", "vae.pth"),
+      path,
+    );
+    const ckpt = await readOfficialTrainerCheckpoint(path);
+    expect(ckpt.vae!.keys().length).toBe(324);
+    const vae = await loadVqvae(ckpt.vae!, { patchNums: ckpt.trainerConfig.patch_nums as number[] });
+    expect(vae.config.vocabSize).toBe(64);
+    const model = await VarTransformer.fromCheckpoint(ckpt.var);
+    const st = await officialOptimizerState(ckpt, model);
+    expect(Object.keys(st.params)).toHaveLength(META.names.length);
+    await ckpt.close();
+    model.dispose();
+    vae.dispose();
   });
 
   it("name what differs when the optimizer state belongs to another model", async () => {
