@@ -3,7 +3,8 @@
  *
  * Tensors: the model's state dict under its exact official names
  * (`pos_start`, `blocks.0.attn.mat_qkv.weight` …, PyTorch layout and shapes,
- * so `safetensors.torch.load_file` + `VAR.load_state_dict` take it as it is),
+ * so the file's tensors but the `optimizer.*` ones are a state dict the
+ * official `VAR.load_state_dict(strict=True)` takes as it is),
  * then the optimizer's arrays under `optimizer.` + a path (for AdamW:
  * `optimizer.params.<name>.expAvg`, shaped like the parameter).
  *

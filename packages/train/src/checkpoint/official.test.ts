@@ -16,7 +16,7 @@ import { VarTransformer, varConfig } from "@nextscale/transformer";
 import { afterAll, describe, expect, it } from "vitest";
 import { AdamW } from "../optim/adamw.js";
 import { paramGroups } from "../optim/param-groups.js";
-import { loadCheckpoint, saveCheckpoint } from "./files.js";
+import { checkpointPath, loadCheckpoint, saveCheckpoint } from "./files.js";
 import {
   loadOfficialTrainerCheckpoint,
   OfficialCheckpointError,
@@ -306,5 +306,62 @@ describe("writeOfficialTrainerCheckpoint", () => {
     expect(res.plain_adamw_step).toBe(META.step + 1);
     if (res.official_trainer) expect([res.resumed_step_after_train_step, res.loss_finite, res.grad_norm_finite]).toEqual([META.step + 1, true, true]);
     for (const x of [opt, got.model, back.model]) x.dispose();
+  });
+});
+
+describe("our training checkpoints in PyTorch", () => {
+  it("the safetensors file's tensors but optimizer.* are a state dict the official VAR.load_state_dict(strict=True) takes (parsed with numpy; PyTorch via /usr/bin/python3)", async () => {
+    const got = await loadOfficialTrainerCheckpoint(CKPT);
+    const opt = new AdamW(paramGroups(got.model));
+    opt.loadState(got.optimizerState!);
+    const dir = tempDir();
+    const path = await saveCheckpoint(checkpointPath(dir, 1), { model: got.model, optimizer: opt, step: 1 });
+    const ref = join(dir, "keys.json");
+    writeFileSync(ref, JSON.stringify(META.state_dict));
+    const checkout = officialCheckout(dir);
+    const out = torchPython(
+      `
+import json, struct, sys, types, collections, numpy as np, torch
+path, ref, official, checkout = sys.argv[1:5]
+raw = open(path, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+meta = header.pop("__metadata__")
+dt = {"F32": np.float32, "I32": np.int32, "I64": np.int64}
+sd = collections.OrderedDict()
+for k, v in header.items():
+    if k.startswith("optimizer."):
+        continue
+    b, e = v["data_offsets"]
+    a = np.frombuffer(raw[8 + n + b:8 + n + e], dtype=dt[v["dtype"]]).reshape(v["shape"])
+    sd[k] = torch.from_numpy(a.copy())
+want = json.load(open(ref))
+assert [[k, list(t.shape)] for k, t in sd.items()] == [[k, s] for k, s, _ in want], "keys/shapes differ from the official state_dict"
+offsd = torch.load(official, map_location="cpu")["trainer"]["var_wo_ddp"]
+same = all(torch.equal(sd[k].to(offsd[k].dtype), offsd[k]) for k in offsd)
+res = {"meta_step": meta["step"], "equal_to_official_weights": same, "official_model": False}
+if checkout:
+    sys.path.insert(0, checkout)
+    sys.modules.setdefault("huggingface_hub", types.SimpleNamespace(PyTorchModelHubMixin=type("PyTorchModelHubMixin", (), {})))
+    from models import VAR, VQVAE
+    vae = VQVAE(vocab_size=64, z_channels=8, ch=32, test_mode=True, share_quant_resi=4, v_patch_nums=(1, 2, 3, 4))
+    var = VAR(vae_local=vae, num_classes=10, depth=2, embed_dim=128, num_heads=2, norm_eps=1e-6, shared_aln=False, attn_l2_norm=True,
+              patch_nums=(1, 2, 3, 4), flash_if_available=False, fused_if_available=False)
+    r = var.load_state_dict(sd, strict=True)
+    res["official_model"] = not r.missing_keys and not r.unexpected_keys
+sys.stdout.write(json.dumps(res) + "\\n")
+`,
+      path,
+      ref,
+      CKPT,
+      checkout ?? "",
+    );
+    const res = JSON.parse(out.trim().split("\n").pop()!) as { meta_step: string; equal_to_official_weights: boolean; official_model: boolean };
+    console.log(`our checkpoint in torch: ${JSON.stringify(res)}${checkout ? "" : " (no official checkout here: keys and shapes checked against the fixture's official list)"}`);
+    expect(res.meta_step).toBe("1");
+    expect(res.equal_to_official_weights).toBe(true);
+    if (checkout) expect(res.official_model).toBe(true);
+    opt.dispose();
+    got.model.dispose();
   });
 });
