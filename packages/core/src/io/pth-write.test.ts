@@ -85,6 +85,30 @@ describe("writePth", () => {
     expect([...(store.metadata.pair as unknown[])]).toEqual([1, 2, 3, 4]);
   });
 
+  it("writes state dicts of more than 1000 tensors (SETITEMS in batches, as Python's pickler) that torch.load(weights_only=True) reads in order", async () => {
+    const sd = new Map<string, HostTensor>();
+    for (let i = 0; i < 1203; i++) sd.set(`blocks.${i}.w`, { dtype: "float32", shape: [1], data: new Float32Array([i]) });
+    const bytes = writePth(sd);
+    const store = await openCheckpoint(bytes);
+    expect(store.keys()).toEqual([...sd.keys()]);
+    expect([...(await store.read("blocks.1202.w")).data]).toEqual([1202]);
+    const dir = mkdtempSync(join(tmpdir(), "pth-write-"));
+    try {
+      writeFileSync(join(dir, "many.pth"), bytes);
+      const out = torchPython(
+        `
+import sys, torch
+sd = torch.load(sys.argv[1], weights_only=True)
+print(len(sd), list(sd)[1000], float(sd["blocks.1202.w"][0]), all(float(v[0]) == i for i, v in enumerate(sd.values())))
+`,
+        join(dir, "many.pth"),
+      );
+      expect(out.trim()).toBe("1203 blocks.1000.w 1202.0 True");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses what it cannot write with a message naming the tensor", () => {
     expect(() => writePth(new Map([["w", { dtype: "float32", shape: [3], data: new Float32Array(2) }]]))).toThrow(/"?w"?.*8 bytes.*needs 12/);
     expect(() => writePth(new Map(), { archiveName: "../x" })).toThrow(/archive name/);
