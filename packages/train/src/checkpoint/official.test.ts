@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openCheckpoint, toFloat32 } from "@nextscale/core";
+import { openCheckpoint, toFloat32, writeZipStored } from "@nextscale/core";
 import { FIXTURES } from "@nextscale/test-utils";
 import { loadVqvae } from "@nextscale/tokenizer";
 import { VarTransformer, varConfig } from "@nextscale/transformer";
@@ -213,6 +213,13 @@ torch.save(c, sys.argv[3])
     expect(msg).toMatch(/'args'/);
     expect(msg).toContain("v.item() if hasattr(v, 'item')");
     await expect(readOfficialTrainerCheckpoint(join(FIXTURES, "var-tiny", "var.pth"))).rejects.toThrow(/not an official trainer checkpoint.*VarTransformer\.fromCheckpoint/);
+    // a pickle that would run a shell command when unpickled by Python: refused by name, nothing is looked up or run
+    const enc = new TextEncoder();
+    const evil = new Uint8Array([0x80, 0x02, 0x7d, 0x58, 4, 0, 0, 0, ...enc.encode("args"), 0x63, ...enc.encode("posix\nsystem\n"), 0x58, 4, 0, 0, 0, ...enc.encode("true"), 0x85, 0x52, 0x73, 0x2e]);
+    const file = writeZipStored([["archive/data.pkl", evil], ["archive/version", enc.encode("3\n")]]);
+    const e2 = await readOfficialTrainerCheckpoint(file).catch((e: unknown) => e);
+    expect(e2).toBeInstanceOf(OfficialCheckpointError);
+    expect((e2 as Error).message).toContain("posix.system");
   });
 });
 

@@ -172,7 +172,7 @@ export async function readOfficialTrainerCheckpoint(input: SourceInput, opts: Op
     const m = e instanceof CheckpointFormatError ? /refusing to load global "?([^"\s:]+)"?/.exec(e.message) : null;
     if (m) {
       throw new OfficialCheckpointError(
-        `${source.name}: its pickle names the Python global ${m[1]}, which nextscale does not rebuild: checkpoints are read without running any code from them, so only tensors and plain containers load. In an official ar-ckpt this is usually a value in 'args' that is not a plain int/float/str (a numpy scalar, a torch.device). Re-save it with plain values, e.g. in Python: ckpt = torch.load(p); ckpt['args'] = {k: (v.item() if hasattr(v, 'item') else v) for k, v in ckpt['args'].items()}; torch.save(ckpt, p)\n(${(e as Error).message})`,
+        `${source.name}: its pickle names the Python global ${m[1]}, which nextscale does not rebuild: checkpoints are read without running any code from them, so only tensors and plain containers load. In an official ar-ckpt this is usually a value in 'args' that is not a plain int/float/str (a numpy scalar, a torch.device), or the Args object itself saved instead of args.state_dict(). Re-save it with plain values, e.g. in Python: ckpt = torch.load(p); ckpt['args'] = {k: (v.item() if hasattr(v, 'item') else v) for k, v in ckpt['args'].items()}; torch.save(ckpt, p)\n(${(e as Error).message})`,
       );
     }
     throw e;
