@@ -235,15 +235,31 @@ const GRADS: Grad[] = [
     kernelName: "Concat",
     saveAllInputs: true,
     gradFunc: (dy, saved, { axis }) => {
+      // each input's part of dy as its own slice: a split per input would split all of dy once per input
       const ax = tf.util.parseAxisParam(axis, saved[0].shape)[0];
-      const parts = () => tf.split(one(dy), saved.map((t) => t.shape[ax]), ax);
-      return Object.fromEntries(saved.map((_, i) => [String(i), () => parts()[i]]));
+      let offset = 0;
+      return Object.fromEntries(
+        saved.map((t, i) => {
+          const begin = t.shape.map((_, d) => (d === ax ? offset : 0));
+          offset += t.shape[ax];
+          return [String(i), () => tf.slice(one(dy), begin, t.shape)];
+        }),
+      );
     },
   },
   {
     kernelName: "Pack",
     saveAllInputs: true,
-    gradFunc: (dy, saved, { axis }) => Object.fromEntries(saved.map((_, i) => [String(i), () => tf.unstack(one(dy), axis)[i]])),
+    gradFunc: (dy, saved, { axis }) =>
+      Object.fromEntries(
+        saved.map((t, i) => {
+          const g = one(dy);
+          const ax = axis < 0 ? axis + g.rank : axis;
+          const begin = g.shape.map((_, d) => (d === ax ? i : 0));
+          const size = g.shape.map((n, d) => (d === ax ? 1 : n));
+          return [String(i), () => tf.reshape(tf.slice(g, begin, size), t.shape)];
+        }),
+      ),
   },
   {
     kernelName: "SplitV",

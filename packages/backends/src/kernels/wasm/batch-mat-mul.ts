@@ -14,7 +14,9 @@
  *   into its rows: one product;
  * - batched products run one XNNPACK product per batch entry, on copies
  *   of the entry's operands, when an entry has at least `PER_BATCH_MIN_MACS`
- *   multiply-adds (below, per-product set-up costs more than it saves).
+ *   multiply-adds (below, per-product set-up costs more than it saves);
+ * - single or folded products below `TRANSPOSE_MIN_MACS` stay in
+ *   tfjs-wasm's loop, which is as fast there.
  *
  * Everything else (one untransposed product, tiny products, broadcasting
  * other than a batch of 1) goes to tfjs-wasm's kernel unchanged, so
@@ -25,10 +27,14 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type KernelArgs, runWasmKernel, type WasmBackend } from "./backend-wasm.js";
 
-/** Multiply-adds per batch entry from which per-entry XNNPACK products are used (measured). */
+/** Multiply-adds per batch entry from which per-entry XNNPACK products are used (measured: 10× slower at 57K). */
 export const PER_BATCH_MIN_MACS = 1 << 20;
-/** Multiply-adds of a transposed single product from which it is transposed explicitly. */
-export const TRANSPOSE_MIN_MACS = 1 << 12;
+/**
+ * Multiply-adds of a single (or folded) product from which it goes to XNNPACK:
+ * below, tfjs-wasm's loop is as fast (an XNNPACK call costs ~0.5 ms here;
+ * measured: even at 1M, 2.4× faster at 2M, 9× at 16M).
+ */
+export const TRANSPOSE_MIN_MACS = 3 << 19;
 
 interface Attrs {
   transposeA: boolean;
@@ -73,8 +79,9 @@ function batchMatMul(args: KernelArgs<{ a: tf.TensorInfo; b: tf.TensorInfo }, At
   const outShape = [...outer, M, N];
   const batch = Math.max(batchA, batchB);
   const macs = M * K * N;
-  if (batch === 1 && macs < TRANSPOSE_MIN_MACS) return fallback();
-  if (batch > 1 && batchB !== 1 && macs < PER_BATCH_MIN_MACS) return fallback();
+  const single = batchB === 1 && !(tA && batchA > 1); // one product, A's batch folded into its rows
+  if (single && batchA * macs < TRANSPOSE_MIN_MACS) return fallback();
+  if (!single && macs < PER_BATCH_MIN_MACS) return fallback();
 
   const temps: tf.TensorInfo[] = [];
   const keep = (t: tf.TensorInfo) => {
@@ -83,7 +90,7 @@ function batchMatMul(args: KernelArgs<{ a: tf.TensorInfo; b: tf.TensorInfo }, At
   };
   try {
     // one product: C = op(A)·op(B), A's batch folded into its rows when B is shared
-    if (batchB === 1 && !(tA && batchA > 1)) {
+    if (single) {
       const rows = batchA * M;
       if (tA && !tB && K * N + M * N < K * M) {
         // Cᵀ = Bᵀ·A: transpose B (K, N) and the result (N, M) instead of A (K, M)

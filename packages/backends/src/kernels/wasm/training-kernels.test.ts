@@ -45,19 +45,19 @@ async function compare(f: () => tf.Tensor | tf.Tensor[]): Promise<number> {
 }
 
 // The gradients through these kernels are checked against finite differences in core's gradients.test.ts.
+// sizes above the thresholds (TRANSPOSE_MIN_MACS, PER_BATCH_MIN_MACS) unless named as below them
 const products: [string, number[], number[], boolean, boolean][] = [
-  ["Aᵀ·B (dW of a linear layer, Cᵀ = Bᵀ·A)", [96, 40], [96, 24], true, false],
-  ["Aᵀ·B (transpose A)", [96, 8], [96, 64], true, false],
-  ["A·Bᵀ (dX of a linear layer)", [96, 24], [40, 24], false, true],
-  ["Aᵀ·Bᵀ", [24, 40], [32, 24], true, true],
+  ["Aᵀ·B (dW of a linear layer, Cᵀ = Bᵀ·A)", [256, 160], [256, 48], true, false],
+  ["Aᵀ·B (transpose A)", [256, 32], [256, 256], true, false],
+  ["A·Bᵀ (dX of a linear layer)", [192, 128], [96, 128], false, true],
+  ["Aᵀ·Bᵀ", [128, 192], [96, 128], true, true],
+  ["Aᵀ·B below the size (tfjs's kernel)", [96, 40], [96, 24], true, false],
   ["batched A·Bᵀ below the per-entry size (tfjs's kernel)", [2, 3, 30, 64], [2, 3, 30, 64], false, true],
   ["batched A·Bᵀ, one product per entry", [2, 1, 128, 64], [2, 1, 128, 64], false, true],
   ["batched Aᵀ·B, one product per entry", [2, 64, 128], [2, 64, 128], true, false],
-  ["batched A·B (attention · v)", [6, 30, 30], [6, 30, 64], false, false],
-  ["batched Aᵀ·B (dK of attention)", [6, 30, 30], [6, 30, 64], true, false],
-  ["batched A with shared B", [4, 30, 48], [48, 64], false, false],
-  ["batched Aᵀ with shared Bᵀ", [4, 48, 30], [64, 48], true, true],
-  ["shared A with batched B", [30, 48], [4, 48, 64], false, false],
+  ["batched A with shared B (folded)", [4, 96, 64], [64, 96], false, false],
+  ["batched Aᵀ with shared Bᵀ", [2, 128, 128], [64, 128], true, true],
+  ["shared A with batched B", [128, 64], [2, 64, 128], false, false],
 ];
 
 describe("training kernel overrides", () => {
