@@ -20,7 +20,7 @@ export {
 export { Decoder } from "./decoder.js";
 export { Encoder, MidBlock } from "./encoder.js";
 export { VqvaeInputError } from "./errors.js";
-export { MultiScaleQuantizer, type QuantizerTrainOutput } from "./multi-scale-quantizer.js";
+export { MultiScaleQuantizer, type QuantizerTrainOptions, type QuantizerTrainOutput } from "./multi-scale-quantizer.js";
 export {
   Identity,
   linspace,

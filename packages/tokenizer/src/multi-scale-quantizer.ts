@@ -22,6 +22,15 @@ export interface QuantizerTrainOutput {
   fHat: tf.Tensor4D;
   /** mean over scales of β·mse(sg(f̂), f) + mse(f̂, sg(f)), a scalar. */
   vqLoss: tf.Scalar;
+  /** With `collect`: each scale's chosen codes, int32 (B·pn²), row-major per image (as the official idx_N). */
+  indices?: tf.Tensor1D[];
+  /** With `collect`: each scale's detached input to the nearest-code search (the residual f_rest, area-downsampled), (B·pn², Cvae). */
+  inputs?: tf.Tensor2D[];
+}
+
+export interface QuantizerTrainOptions {
+  /** Also return every scale's codes and inputs (`indices`, `inputs`), for codebook statistics and restarts. */
+  collect?: boolean;
 }
 
 export class MultiScaleQuantizer extends Module {
@@ -206,8 +215,10 @@ export class MultiScaleQuantizer extends Module {
    * gradient of f) with vq_loss = mean over scales of
    * β·mse(sg(f̂_k), f) + mse(f̂_k, sg(f)). Differentiate it with
    * `tf.variableGrads` / `tf.grads` (gradients are registered on first use).
+   * With `collect`, also each scale's codes and inputs (not differentiated;
+   * inside `tf.variableGrads`, `tf.keep` them to use them after).
    */
-  forwardTrain(f: tf.Tensor4D): QuantizerTrainOutput {
+  forwardTrain(f: tf.Tensor4D, opts: QuantizerTrainOptions = {}): QuantizerTrainOutput {
     registerGradients();
     const P = this.checkLatent(f, this.patchNums);
     const pns = this.patchNums;
@@ -218,10 +229,17 @@ export class MultiScaleQuantizer extends Module {
       let fRest = fNoGrad;
       let fHat = tf.zerosLike(fNoGrad) as tf.Tensor4D;
       let vqLoss = tf.scalar(0);
+      const indices: tf.Tensor1D[] = [];
+      const inputs: tf.Tensor2D[] = [];
       pns.forEach((pn, k) => {
         const last = k === K - 1;
         const z = last ? fRest : resize2d(fRest, pn, pn, "area");
-        const idx = this.nearestCode(tf.reshape(z, [B * pn * pn, C]) as tf.Tensor2D);
+        const zN = tf.reshape(z, [B * pn * pn, C]) as tf.Tensor2D;
+        const idx = this.nearestCode(zN);
+        if (opts.collect) {
+          indices.push(idx);
+          inputs.push(stopGradient(zN) as tf.Tensor2D);
+        }
         let h = this.embed(tf.reshape(idx, [B, pn * pn])); // differentiable in the codebook
         if (!last) h = resize2d(h, P, P, "bicubic");
         h = this.phi(k, K)(h);
@@ -232,7 +250,7 @@ export class MultiScaleQuantizer extends Module {
       });
       vqLoss = tf.mul(vqLoss, 1 / K);
       const ste = tf.add(stopGradient(tf.sub(fHat, fNoGrad)), f) as tf.Tensor4D;
-      return { fHat: ste, vqLoss };
+      return opts.collect ? { fHat: ste, vqLoss, indices, inputs } : { fHat: ste, vqLoss };
     });
   }
 }

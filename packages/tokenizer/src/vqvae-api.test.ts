@@ -174,4 +174,28 @@ describe("VQVAE API and errors (var-tiny)", () => {
     tf.dispose([x, value, ...Object.values(grads)]);
     small.dispose();
   });
+  it("forwardTrain with collect: the same losses, and each scale's codes and inputs as imageToIndices sees them", async () => {
+    const small = new VQVAE(vqvaeConfig({ ch: 32, chMult: [1, 2], vocabSize: 16, zChannels: 4, patchNums: [1, 2, 4], numResBlocks: 1, usingSa: false, usingMidSa: false }));
+    small.initParameters((_, p) => tf.mul(tf.randomNormal([...p.shape], 0, 1, "float32", 5), 0.1));
+    const x = tf.randomUniform([2, 8, 8, 3], -1, 1, "float32", 6) as tf.Tensor4D;
+    const plain = small.forwardTrain(x);
+    const before = tf.memory().numTensors;
+    const o = small.forwardTrain(x, { collect: true });
+    const made = tf.memory().numTensors - before;
+    expect((await o.loss.data())[0]).toBe((await plain.loss.data())[0]);
+    expect(o.indices!.map((t) => t.shape)).toEqual([[2], [8], [32]]);
+    expect(o.inputs!.map((t) => t.shape)).toEqual([[2, 4], [8, 4], [32, 4]]);
+    const want = small.imageToIndices(x);
+    for (let k = 0; k < 3; k++) expect(Array.from(await o.indices![k].data())).toEqual(Array.from(await want[k].data()));
+    const f = small.encode(x);
+    // scale 0 (1×1) quantizes the area mean of f = quant_conv(encoder(x)) over the latent
+    const meanT = tf.mean(f, [1, 2]);
+    const mean = await meanT.data();
+    const got = await o.inputs![0].data();
+    for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(mean[i], 5);
+    const outs = [o.rec, o.loss, o.recLoss, o.vqLoss, ...o.indices!, ...o.inputs!];
+    expect(made).toBe(outs.length); // nothing else is left behind
+    tf.dispose([x, f, meanT, ...want, ...outs, plain.rec, plain.loss, plain.recLoss, plain.vqLoss]);
+    small.dispose();
+  });
 });

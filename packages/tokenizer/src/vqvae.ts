@@ -28,7 +28,7 @@ import { checkPatchNums, downsampleRatio, imageSize, inferVqvaeConfig, type Vqva
 import { Decoder } from "./decoder.js";
 import { Encoder } from "./encoder.js";
 import { VqvaeInputError } from "./errors.js";
-import { MultiScaleQuantizer } from "./multi-scale-quantizer.js";
+import { MultiScaleQuantizer, type QuantizerTrainOptions } from "./multi-scale-quantizer.js";
 
 export interface VqvaeTrainOutput {
   /** Decoder output from the straight-through f̂, not clamped (B, H, W, 3). */
@@ -39,6 +39,10 @@ export interface VqvaeTrainOutput {
   recLoss: tf.Scalar;
   /** recLoss + vqLoss: the loss whose gradients the reference bundles hold. */
   loss: tf.Scalar;
+  /** With `collect`: each scale's codes, int32 (B·pn²) (see `MultiScaleQuantizer.forwardTrain`). */
+  indices?: tf.Tensor1D[];
+  /** With `collect`: each scale's input to the nearest-code search, (B·pn², Cvae). */
+  inputs?: tf.Tensor2D[];
 }
 
 export class VQVAE extends Module {
@@ -148,17 +152,19 @@ export class VQVAE extends Module {
    * clamped), and the losses: recLoss = mse(rec, img), vqLoss, loss = their
    * sum. Wrap in `tf.variableGrads(() => vae.forwardTrain(img).loss)` for the
    * gradients (the official compound loss adds LPIPS and a GAN term, which the
-   * official repository does not ship).
+   * official repository does not ship). With `collect`, also each scale's
+   * codes and quantizer inputs (for codebook usage and restarts).
    */
-  forwardTrain(img: tf.Tensor4D): VqvaeTrainOutput {
+  forwardTrain(img: tf.Tensor4D, opts: QuantizerTrainOptions = {}): VqvaeTrainOutput {
     registerGradients();
     this.checkImages(img);
     return tf.tidy(() => {
       const f = this.quant_conv.forward(this.encoder.forward(img));
-      const { fHat, vqLoss } = this.quantize.forwardTrain(f);
+      const { fHat, vqLoss, indices, inputs } = this.quantize.forwardTrain(f, opts);
       const rec = this.decoder.forward(this.post_quant_conv.forward(fHat));
       const recLoss = tf.mean(tf.squaredDifference(rec, img)) as tf.Scalar;
-      return { rec, vqLoss, recLoss, loss: tf.add(recLoss, vqLoss) as tf.Scalar };
+      const loss = tf.add(recLoss, vqLoss) as tf.Scalar;
+      return opts.collect ? { rec, vqLoss, recLoss, loss, indices, inputs } : { rec, vqLoss, recLoss, loss };
     });
   }
 }

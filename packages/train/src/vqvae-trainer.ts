@@ -1,0 +1,294 @@
+/**
+ * Stage 1: training the multi-scale VQ-VAE (the official repository ships
+ * the model but no trainer for it).
+ *
+ * One step: the tokenizer's training forward (`VQVAE.forwardTrain`:
+ * straight-through f̂, the quantizer's multi-scale vq_loss with β = 0.25 as
+ * the official `VectorQuantizer2.forward`), loss = l2Weight·mse(rec, img) +
+ * l1Weight·mean|rec − img| + vqWeight·vq_loss, gradients by tfjs autograd,
+ * AdamW (src/optim) with gradient-norm clipping; then codebook usage per
+ * scale over a window of steps and dead-code restarts from a reservoir of
+ * recent quantizer inputs (`CodebookMonitor`). The optional VQGAN patch
+ * discriminator and LPIPS are not part of this trainer.
+ */
+import { Random, stopGradient } from "@nextscale/core";
+import { type VQVAE, type VqvaeConfig, vqvaeConfig } from "@nextscale/tokenizer";
+import * as tf from "@tensorflow/tfjs-core";
+import type { CheckpointableOptimizer, Json } from "./checkpoint/format.js";
+import { checkpointPath, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint/index.js";
+import { CodebookMonitor, type CodebookState, type ScaleUsage } from "./codebook.js";
+import { DataLoader } from "./data/index.js";
+import { AdamW, type AdamWState } from "./optim/adamw.js";
+import { paramGroups } from "./optim/param-groups.js";
+import { applySchedule } from "./optim/schedule.js";
+
+export interface VqvaeTrainerOptions {
+  /** Constant learning rate (default 2e-4), unless `schedule` is given. */
+  lr?: number;
+  /** Learning rate by step (0-based), e.g. `(s) => lrWdAnnealing(s, …).lr`; overrides `lr`. */
+  schedule?: (step: number) => number;
+  /** AdamW (β1, β2); default (0.9, 0.95) (see the README). */
+  betas?: [number, number];
+  /** Decoupled weight decay on the decayed group (conv weights, the codebook); default 0. */
+  weightDecay?: number;
+  /** Clip the total gradient norm to this; ≤ 0 off. Default 2.0 (the official VAR `tclip`). */
+  gradClip?: number;
+  /** Weight of mse(rec, img); default 1 (the official `VQVAE.forward`'s rec loss). */
+  l2Weight?: number;
+  /** Weight of mean |rec − img|; default 0. */
+  l1Weight?: number;
+  /** Weight of the quantizer's vq_loss; default 1. */
+  vqWeight?: number;
+  /** Dead-code restarts (default on). */
+  restarts?: boolean;
+  /** Steps without use after which a code is restarted (default 100). */
+  deadAfter?: number;
+  /** Steps over which per-scale usage is measured (default 100). */
+  usageWindow?: number;
+  /** Quantizer inputs kept per scale for restarts (default 1024). */
+  reservoirSize?: number;
+  /** Seed of the trainer's generator (reservoir sampling, restart draws); default 0. */
+  seed?: number;
+}
+
+export interface VqvaeStepMetrics {
+  /** Steps taken, this one included. */
+  step: number;
+  loss: number;
+  /** mse(rec, img). */
+  recL2: number;
+  /** mean |rec − img|. */
+  recL1: number;
+  vqLoss: number;
+  /** Total gradient norm before clipping (0 with clipping off). */
+  gradNorm: number;
+  lr: number;
+  /** Per scale (coarse to fine), over the last `usageWindow` steps. */
+  usage: ScaleUsage[];
+  /** Codes restarted after this step. */
+  restarted: number;
+  /** Wall time of the step in milliseconds. */
+  ms: number;
+}
+
+/** The trainer's state beyond the weights, for a checkpoint's optimizer slot. */
+export interface VqvaeTrainerState {
+  adamw: AdamWState;
+  codebook: CodebookState;
+}
+
+/**
+ * PyTorch's default initialisation of the VQ-VAE's layers (convs: weight and
+ * bias U(±1/√fan_in), torch's kaiming_uniform(a = √5); GroupNorm weight 1,
+ * bias 0), the codebook U(±1/V) (taming-transformers' VectorQuantizer), the
+ * usage buffer 0. Seeded: the same seed gives the same weights.
+ */
+export function initVqvaeForTraining(vae: VQVAE, seed = 0): void {
+  let n = 0;
+  vae.initParameters((name, p) => {
+    const s = [...p.shape];
+    const at = seed * 1000 + n++;
+    if (name === "quantize.embedding.weight") return tf.randomUniform(s, -1 / s[0], 1 / s[0], "float32", at);
+    if (name === "quantize.ema_vocab_hit_SV") return tf.zeros(s);
+    const isNorm = /norm[^.]*\.(weight|bias)$/.test(name);
+    if (isNorm) return name.endsWith("weight") ? tf.ones(s) : tf.zeros(s);
+    const conv = vae.namedParameters().find(([k]) => k === name.replace(/bias$/, "weight"))?.[1];
+    const ws = conv ? [...conv.shape] : s;
+    const fanIn = ws.slice(1).reduce((a, b) => a * b, 1);
+    const b = 1 / Math.sqrt(fanIn);
+    return tf.randomUniform(s, -b, b, "float32", at);
+  });
+}
+
+export class VqvaeTrainer {
+  readonly optimizer: AdamW;
+  readonly codebook: CodebookMonitor;
+  /** Steps taken. */
+  step = 0;
+  /** The trainer's generator (reservoir and restarts); saved with checkpoints. */
+  rng: Random;
+  readonly options: Required<Omit<VqvaeTrainerOptions, "schedule">> & Pick<VqvaeTrainerOptions, "schedule">;
+
+  constructor(
+    readonly vae: VQVAE,
+    opts: VqvaeTrainerOptions = {},
+  ) {
+    this.options = {
+      lr: opts.lr ?? 2e-4,
+      schedule: opts.schedule,
+      betas: opts.betas ?? [0.9, 0.95],
+      weightDecay: opts.weightDecay ?? 0,
+      gradClip: opts.gradClip ?? 2.0,
+      l2Weight: opts.l2Weight ?? 1,
+      l1Weight: opts.l1Weight ?? 0,
+      vqWeight: opts.vqWeight ?? 1,
+      restarts: opts.restarts ?? true,
+      deadAfter: opts.deadAfter ?? 100,
+      usageWindow: opts.usageWindow ?? 100,
+      reservoirSize: opts.reservoirSize ?? 1024,
+      seed: opts.seed ?? 0,
+    };
+    this.optimizer = new AdamW(paramGroups(vae), { betas: this.options.betas, gradClip: this.options.gradClip });
+    const c = vae.config;
+    this.codebook = new CodebookMonitor({
+      vocabSize: c.vocabSize,
+      dim: c.zChannels,
+      scales: c.patchNums.length,
+      window: this.options.usageWindow,
+      deadAfter: this.options.deadAfter,
+      reservoirSize: this.options.reservoirSize,
+    });
+    this.rng = new Random(this.options.seed);
+  }
+
+  /** The learning rate of step `s` (0-based). */
+  lrAt(s: number): number {
+    return this.options.schedule ? this.options.schedule(s) : this.options.lr;
+  }
+
+  /**
+   * One training step on images (B, S, S, 3) in [−1, 1] (the caller keeps
+   * and disposes them). Leaves no tensors behind.
+   */
+  async trainStep(images: tf.Tensor4D): Promise<VqvaeStepMetrics> {
+    const t0 = performance.now();
+    const o = this.options;
+    const lr = this.lrAt(this.step);
+    applySchedule(this.optimizer.groups, lr, o.weightDecay);
+    let kept: tf.Tensor[] = [];
+    let indices: tf.Tensor[] = [];
+    let inputs: tf.Tensor[] = [];
+    const { value, grads } = tf.variableGrads(() => {
+      const out = this.vae.forwardTrain(images, { collect: true });
+      const diff = tf.sub(out.rec, images);
+      const l2 = out.recLoss;
+      const l1 = tf.mean(tf.abs(o.l1Weight > 0 ? diff : tf.sub(stopGradient(out.rec), images))) as tf.Scalar;
+      let loss = tf.mul(out.vqLoss, o.vqWeight);
+      if (o.l2Weight > 0) loss = tf.add(loss, tf.mul(l2, o.l2Weight));
+      if (o.l1Weight > 0) loss = tf.add(loss, tf.mul(l1, o.l1Weight));
+      kept = [tf.keep(l2), tf.keep(l1), tf.keep(out.vqLoss)];
+      indices = out.indices!.map((t) => tf.keep(t));
+      inputs = this.options.restarts ? out.inputs!.map((t) => tf.keep(t)) : [];
+      return loss as tf.Scalar;
+    }, this.optimizer.variables());
+    const norm = this.optimizer.step(grads);
+    const [loss, recL2, recL1, vqLoss, gradNorm] = await Promise.all([value, ...kept, norm ?? value].map(async (t) => (await t.data())[0]));
+    const idx = await Promise.all(indices.map((t) => t.data() as Promise<Int32Array>));
+    const rows = o.restarts ? await Promise.all(inputs.map((t) => t.data() as Promise<Float32Array>)) : undefined;
+    tf.dispose([value, ...kept, ...indices, ...inputs, ...Object.values(grads)]);
+    if (norm) norm.dispose();
+    this.codebook.record(idx, rows, this.rng);
+    this.step++;
+    const restarted = o.restarts ? await this.restartDeadCodes() : 0;
+    return {
+      step: this.step,
+      loss,
+      recL2,
+      recL1,
+      vqLoss,
+      gradNorm: norm ? gradNorm : 0,
+      lr,
+      usage: this.codebook.usage(),
+      restarted,
+      ms: performance.now() - t0,
+    };
+  }
+
+  /** Re-initialise the codes no scale has used for `deadAfter` steps from the reservoir; returns how many. */
+  async restartDeadCodes(): Promise<number> {
+    const { codes, rows } = this.codebook.restart(this.rng);
+    if (!codes.length) return 0;
+    const p = this.vae.quantize.embedding.weight;
+    const D = this.vae.config.zChannels;
+    const w = Float32Array.from((await p.value.data()) as Float32Array);
+    for (let i = 0; i < codes.length; i++) w.set(rows.subarray(i * D, i * D + D), codes[i] * D);
+    const t = tf.tensor(w, p.internalShape, "float32");
+    p.value.assign(t);
+    t.dispose();
+    return codes.length;
+  }
+
+  /** The optimizer and codebook state together, as a checkpoint's optimizer slot. */
+  checkpointable(): CheckpointableOptimizer<VqvaeTrainerState> {
+    return {
+      state: async () => ({ adamw: await this.optimizer.state(), codebook: this.codebook.state() }),
+      loadState: (s) => {
+        this.optimizer.loadState(s.adamw);
+        this.codebook.loadState(s.codebook);
+      },
+    };
+  }
+
+  /** The run's configuration as saved in checkpoints (checked on load). */
+  config(): Json {
+    const { schedule, ...o } = this.options;
+    return { vqvae: { ...this.vae.config } as unknown as Json, trainer: { ...o, schedule: schedule ? "custom" : "constant" } as unknown as Json };
+  }
+
+  /** Save weights, AdamW moments, codebook statistics, reservoir, step and generator (atomic). */
+  async save(path: string, metrics?: Json): Promise<string> {
+    return saveCheckpoint(path, { model: this.vae, optimizer: this.checkpointable(), step: this.step, rng: this.rng, config: this.config(), metrics });
+  }
+
+  /** Load a checkpoint saved by `save` into this trainer (config checked); continues bit for bit. */
+  async load(path: string, opts: { allowConfigChange?: boolean } = {}): Promise<number> {
+    const c = await loadCheckpoint(path, this.vae, { optimizer: this.checkpointable(), config: this.config(), allowConfigChange: opts.allowConfigChange });
+    this.step = c.step;
+    if (c.rng instanceof Random) this.rng = c.rng;
+    return c.step;
+  }
+}
+
+export interface TrainVqvaeOptions {
+  /** Total steps of the run. */
+  steps: number;
+  /** Folder for checkpoints (`ckpt-<step>.safetensors`); none are written without it. */
+  checkpointDir?: string;
+  /** Save every this many steps (and always at the end); default 1000. */
+  checkpointEvery?: number;
+  /** Resume from the latest checkpoint in `checkpointDir` when there is one (default true). */
+  resume?: boolean;
+  /** Called after every step. */
+  onStep?: (m: VqvaeStepMetrics) => void;
+}
+
+/**
+ * The training loop: batches from `loader` (epoch = step / batchesPerEpoch,
+ * so a resumed run sees the same batches as an unbroken one), `trainStep`
+ * on each, checkpoints every `checkpointEvery` steps and at the end.
+ * Returns the last step's metrics (undefined when no step was left to take).
+ */
+export async function trainVqvae(trainer: VqvaeTrainer, loader: DataLoader, opts: TrainVqvaeOptions): Promise<VqvaeStepMetrics | undefined> {
+  const every = opts.checkpointEvery ?? 1000;
+  if (opts.checkpointDir && (opts.resume ?? true)) {
+    const latest = await latestCheckpoint(opts.checkpointDir);
+    if (latest) await trainer.load(latest);
+  }
+  const bpe = loader.batchesPerEpoch;
+  let last: VqvaeStepMetrics | undefined;
+  const save = async (m: VqvaeStepMetrics) => {
+    if (!opts.checkpointDir) return;
+    const metrics = { loss: m.loss, recL2: m.recL2, recL1: m.recL1, vqLoss: m.vqLoss, perplexity: m.usage.map((u) => u.perplexity), unused: m.usage.map((u) => u.unused) };
+    await trainer.save(checkpointPath(opts.checkpointDir, m.step), metrics);
+  };
+  while (trainer.step < opts.steps) {
+    const epoch = Math.floor(trainer.step / bpe);
+    for await (const batch of loader.epoch(epoch, trainer.step % bpe)) {
+      const { images, labels } = DataLoader.toTensors(batch);
+      try {
+        last = await trainer.trainStep(images);
+      } finally {
+        tf.dispose([images, labels]);
+      }
+      opts.onStep?.(last);
+      if (last.step % every === 0 || last.step === opts.steps) await save(last);
+      if (trainer.step >= opts.steps) break;
+    }
+  }
+  return last;
+}
+
+/** A small VQ-VAE config for tests and toy runs (16 px images: 4× downsampling, patch_nums 1, 2, 4). */
+export function tinyVqvaeConfig(overrides: Partial<VqvaeConfig> = {}): VqvaeConfig {
+  return vqvaeConfig({ ch: 32, chMult: [1, 1, 2], numResBlocks: 1, usingSa: false, usingMidSa: false, vocabSize: 64, zChannels: 8, patchNums: [1, 2, 4], ...overrides });
+}
