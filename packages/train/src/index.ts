@@ -7,3 +7,16 @@
 export * from "./checkpoint/index.js";
 export * from "./data/index.js";
 export * from "./optim/index.js";
+export {
+  type CachedTokenMaps,
+  type CachedTokenMapsOptions,
+  cachedTokenMaps,
+  encodeTokenMaps,
+  readTokenCache,
+  TOKEN_CACHE_FORMAT,
+  type TokenBatch,
+  type TokenEncodeOptions,
+  type TokenMaps,
+  tokenBatch,
+} from "./token-cache.js";
+export { type VarStepResult, VarTrainer, type VarTrainerOptions, type VarTrainerRng } from "./var-trainer.js";

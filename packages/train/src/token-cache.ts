@@ -45,7 +45,7 @@ export function tokenBatch(maps: TokenMaps, indices: readonly number[]): TokenBa
   return { scales, labels: Int32Array.from(indices, (i) => maps.labels[i]) };
 }
 
-export interface EncodeOptions {
+export interface TokenEncodeOptions {
   /** Images per VQ-VAE call (default 16). */
   batchSize?: number;
   /** Called after each batch with the items done. */
@@ -57,7 +57,7 @@ function loaderFor(vqvae: VQVAE, dataset: ImageDataset, batchSize: number): Data
 }
 
 /** Encode every image of `dataset` with `vqvae` (in dataset order). */
-export async function encodeTokenMaps(vqvae: VQVAE, dataset: ImageDataset, opts: EncodeOptions = {}): Promise<TokenMaps> {
+export async function encodeTokenMaps(vqvae: VQVAE, dataset: ImageDataset, opts: TokenEncodeOptions = {}): Promise<TokenMaps> {
   const patchNums = [...vqvae.config.patchNums];
   const N = dataset.length;
   const scales = patchNums.map((pn) => new Int32Array(N * pn * pn));
@@ -81,7 +81,7 @@ export async function encodeTokenMaps(vqvae: VQVAE, dataset: ImageDataset, opts:
   return { patchNums, count: N, numClasses: dataset.numClasses, labels, scales };
 }
 
-export interface CachedTokenMapsOptions extends EncodeOptions {
+export interface CachedTokenMapsOptions extends TokenEncodeOptions {
   /** The frozen VQ-VAE (loaded from `vqvaeFile`). */
   vqvae: VQVAE;
   /** Path of the VQ-VAE's checkpoint: its bytes are part of the cache key. */
