@@ -10,8 +10,9 @@
  *
  * Notation: B batch, L tokens, C width, D condition width (= C).
  */
-import * as tf from "@tensorflow/tfjs-core";
+
 import { adaLNModulate, LayerNorm, Linear, Module, type Parameter, silu } from "@nextscale/core";
+import * as tf from "@tensorflow/tfjs-core";
 import { FFN } from "./ffn.js";
 import type { KVCache } from "./kv-cache.js";
 import { SelfAttention } from "./self-attention.js";
@@ -76,16 +77,20 @@ export class AdaLNSelfAttn extends Module {
   /**
    * (B, L, C) -> (B, L, C). `mod` from `modulation()`; `attnBias` is the
    * training mask (null at inference), `cache` the inference KV cache.
+   * `dropPath` (training): per-sample multipliers (B, 1, 1) of the attention
+   * and FFN branches (official `DropPath`: 0 for a dropped sample, 1/keep
+   * for a kept one; null leaves a branch as it is).
    */
-  forward(x: tf.Tensor3D, mod: tf.Tensor4D, attnBias: tf.Tensor | null, cache?: KVCache): tf.Tensor3D {
+  forward(x: tf.Tensor3D, mod: tf.Tensor4D, attnBias: tf.Tensor | null, cache?: KVCache, dropPath?: readonly [tf.Tensor | null, tf.Tensor | null]): tf.Tensor3D {
     return tf.tidy(() => {
       // (B, 1, 6, C) -> 6 × (B, 1, C)
       const [gamma1, gamma2, scale1, scale2, shift1, shift2] = tf.unstack(mod, 2);
       const eps = this.ln_wo_grad.eps;
       const ln1 = adaLNModulate(x, scale1 as tf.Tensor3D, shift1 as tf.Tensor3D, eps); // LN(x)·(1+s1) + b1
-      x = tf.add(x, tf.mul(this.attn.forward(ln1 as tf.Tensor3D, attnBias, cache), gamma1));
+      const drop = (branch: tf.Tensor, m: tf.Tensor | null | undefined) => (m ? tf.mul(branch, m) : branch);
+      x = tf.add(x, drop(tf.mul(this.attn.forward(ln1 as tf.Tensor3D, attnBias, cache), gamma1), dropPath?.[0]));
       const ln2 = adaLNModulate(x as tf.Tensor3D, scale2 as tf.Tensor3D, shift2 as tf.Tensor3D, eps);
-      return tf.add(x, tf.mul(this.ffn.forward(ln2), gamma2)) as tf.Tensor3D;
+      return tf.add(x, drop(tf.mul(this.ffn.forward(ln2), gamma2), dropPath?.[1])) as tf.Tensor3D;
     });
   }
 }

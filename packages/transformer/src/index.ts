@@ -18,12 +18,12 @@ export {
   tokenCount,
   VAR_PRESETS,
   type VarConfig,
-  varConfig,
   type VarPresetName,
+  varConfig,
 } from "./config.js";
 export { FFN } from "./ffn.js";
 export { initWeights, type VarInitOptions, type VarInitProgress } from "./init.js";
 export { KVCache } from "./kv-cache.js";
 export { type VarLossOptions, varLoss } from "./loss.js";
 export { SelfAttention } from "./self-attention.js";
-export { type ForwardOptions, type Labels, type VarCondition, VarTransformer } from "./var-transformer.js";
+export { dropPathRates, type ForwardOptions, type Labels, type VarCondition, VarTransformer } from "./var-transformer.js";

@@ -1,10 +1,10 @@
-import * as tf from "@tensorflow/tfjs-core";
 import { fromInternal, type HostTensor, openCheckpoint, StateDictError, type TensorStore, toFloat32, toInt32 } from "@nextscale/core";
 import { type Bundle, compare, referenceBundles, report } from "@nextscale/test-utils";
+import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inferVarConfig, type VarConfig, varConfig } from "./config.js";
 import { varLoss } from "./loss.js";
-import { VarTransformer } from "./var-transformer.js";
+import { dropPathRates, VarTransformer } from "./var-transformer.js";
 
 /** The configuration a bundle's meta.json describes (never hard-coded). */
 function configOf(meta: Bundle["meta"]): VarConfig {
@@ -259,6 +259,49 @@ describe("bad input", () => {
     expect(() => varLoss(logits, ok.map((v, i) => (i === 5 ? vocabSize : v)))).toThrow(new RegExp(`target index ${vocabSize} out of range \\[0, ${vocabSize}\\)`));
     expect(() => varLoss(logits, ok, { labelSmoothing: 2 })).toThrow(/labelSmoothing must be in \[0, 1\]/);
     logits.dispose();
+  });
+
+  it("drop path: the official per-block rates, per-sample draws after the class dropout, a dropped branch adds nothing", async () => {
+    expect(dropPathRates(0.1, 3)).toEqual([0, 0.05, 0.1]); // torch.linspace(0, 0.1, 3)
+    expect(dropPathRates(0.1, 1)).toEqual([0]);
+    const { cvae, depth } = model.config;
+    expect(depth).toBe(2); // block 0 has rate 0, block 1 the full rate
+    const x = tf.randomNormal([2, model.L - model.firstL, cvae], 0, 1, "float32", 2);
+    const seq = (values: number[]) => {
+      let i = 0;
+      return { random: () => values[i++ % values.length], count: () => i };
+    };
+    const all = seq([0.99]);
+    const dropped = model.forward([1, 2], x, { dropPathRate: 0.2, random: all.random });
+    expect(all.count()).toBe(2 * 2); // block 1: B draws for attention, B for the FFN
+    // By hand: block 0 as it is, block 1 skipped (both branches dropped for every sample).
+    const ref = tf.tidy(() => {
+      const cond = model.condition([1, 2]);
+      const sos = tf.add(tf.expandDims(cond.classEmb, 1), model.pos_start.value);
+      let h = tf.concat([sos, model.word_embed.forward(x)], 1) as tf.Tensor3D;
+      h = tf.add(h, tf.add(model.lvl_embed.forward(model.lvl_1L.value), model.pos_1LC.value));
+      h = model.blocks.items[0].forward(h, cond.blockMods[0], model.attn_bias_for_masking.value);
+      const out = model.head.forward(model.head_nm.forward(h, cond.headMod));
+      cond.dispose();
+      return out;
+    });
+    const kept = model.forward([1, 2], x, { dropPathRate: 0.2, random: () => 0 });
+    const mixed = seq([0.99, 0, 0.99, 0]); // sample 0 dropped, sample 1 kept (×1/0.8) in both branches
+    const mix = model.forward([1, 2], x, { dropPathRate: 0.2, random: mixed.random });
+    const plain = model.forward([1, 2], x);
+    const withClass = seq([0.9, 0.9, 0, 0, 0, 0]);
+    const both = model.forward([1, 2], x, { condDropRate: 0.5, dropPathRate: 0.2, random: withClass.random });
+    expect(withClass.count()).toBe(2 + 2 * 2); // class dropout's B draws first
+    const [d, r, k, m, p, b] = await Promise.all([dropped, ref, kept, mix, plain, both].map((t) => t.data()));
+    expect(compare(d, r).maxAbs).toBe(0);
+    expect(compare(b, k).maxAbs).toBe(0); // no class dropped (0.9 ≥ 0.5), every branch kept
+    const half = d.length / 2;
+    expect(compare(m.subarray(0, half), d.subarray(0, half)).maxAbs).toBe(0);
+    expect(compare(m.subarray(half), k.subarray(half)).maxAbs).toBe(0);
+    expect(compare(k, p).maxAbs).toBeGreaterThan(0); // kept branches are scaled by 1/keep
+    expect(() => model.forward([1, 2], x, { dropPathRate: 0.1 })).toThrow(/seeded uniform source/);
+    expect(() => model.forward([1, 2], x, { dropPathRate: 1, random: () => 0 })).toThrow(/dropPathRate must be in \[0, 1\)/);
+    tf.dispose([x, dropped, ref, kept, mix, plain, both]);
   });
 
   it("class dropout draws from the given source", async () => {

@@ -110,8 +110,21 @@ export interface VarCondition {
 export interface ForwardOptions {
   /** Probability of replacing each label by "no class" (default 0; official training: `config.condDropRate`). */
   condDropRate?: number;
-  /** Uniform [0, 1) source for the class dropout, e.g. `() => rng.random()` with core's `Random`. Required when `condDropRate > 0`. */
+  /**
+   * Stochastic depth (official `drop_path_rate`, train.py: 0.1·depth/24):
+   * block i drops each sample's attention and FFN branch with probability
+   * rate·i/(depth − 1) (`torch.linspace(0, rate, depth)`), kept ones scaled
+   * by 1/keep. Default 0. Drawn from `random` after the class dropout: per
+   * block with a rate > 0, the attention branch's B draws, then the FFN's.
+   */
+  dropPathRate?: number;
+  /** Uniform [0, 1) source for class dropout and drop path, e.g. `() => rng.random()` with core's `Random`. Required when either rate is > 0. */
   random?: () => number;
+}
+
+/** Per-block drop-path probabilities: `torch.linspace(0, rate, depth)`. */
+export function dropPathRates(rate: number, depth: number): number[] {
+  return Array.from({ length: depth }, (_, i) => (depth === 1 ? 0 : (rate * i) / (depth - 1)));
 }
 
 /** Read a small tensor on the host, or say how to pass it when the backend cannot read synchronously. */
@@ -313,6 +326,17 @@ export class VarTransformer extends Module {
       if (!opts.random) throw new Error("class dropout needs a seeded uniform source: pass opts.random");
       for (let b = 0; b < B; b++) if (opts.random() < rate) lab[b] = this.config.numClasses;
     }
+    const dpr = opts.dropPathRate ?? 0;
+    if (!(dpr >= 0 && dpr < 1)) throw new RangeError(`dropPathRate must be in [0, 1), got ${dpr}`);
+    if (dpr > 0 && !opts.random) throw new Error("drop path needs a seeded uniform source: pass opts.random");
+    // Per block: the attention and FFN branches' per-sample multipliers (0 or 1/keep), or null without drop path.
+    const masks = dropPathRates(dpr, this.config.depth).map((p): [Float32Array | null, Float32Array | null] => {
+      if (p <= 0) return [null, null];
+      const keep = 1 - p;
+      const draw = () => Float32Array.from({ length: B }, () => (opts.random!() < keep ? 1 / keep : 0));
+      const attn = draw();
+      return [attn, draw()];
+    });
     return tf.tidy(() => {
       const classEmb = this.class_emb.forward(tf.tensor1d(lab, "int32")) as tf.Tensor2D; // (B, C)
       const sos = tf.add(tf.expandDims(classEmb, 1), this.pos_start.value); // (B, firstL, C)
@@ -322,7 +346,9 @@ export class VarTransformer extends Module {
       const { blockMods, headMod } = this.conditionTensors(classEmb);
       const mask = this.attn_bias_for_masking.value;
       this.blocks.items.forEach((b, i) => {
-        x = b.forward(x, blockMods[i], mask);
+        const [ma, mf] = masks[i];
+        const m = (v: Float32Array | null) => (v ? tf.tensor3d(v, [B, 1, 1]) : null);
+        x = b.forward(x, blockMods[i], mask, undefined, ma || mf ? [m(ma), m(mf)] : undefined);
       });
       return this.head.forward(this.head_nm.forward(x, headMod)) as tf.Tensor3D;
     });
