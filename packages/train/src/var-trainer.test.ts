@@ -12,7 +12,7 @@ import { loadVqvae, type VQVAE } from "@nextscale/tokenizer";
 import { initWeights, VarTransformer, varConfig } from "@nextscale/transformer";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FASHION_MNIST_CLASSES, IdxDataset } from "./data/datasets.js";
+import { FASHION_MNIST_CLASSES, IdxDataset, type ImageDataset } from "./data/datasets.js";
 import { centerTransform } from "./data/transform.js";
 import { cachedTokenMaps, readTokenCache, type TokenMaps, tokenBatch } from "./token-cache.js";
 import { VarTrainer, type VarTrainerOptions } from "./var-trainer.js";
@@ -54,7 +54,7 @@ describe("VarTrainer", () => {
     const tokens = randomTokens(16, 1);
     const trainer = new VarTrainer(model, vqvae, { epochs: 100, itersPerEpoch: 2, batchSize: 8 });
     expect(trainer.options.peakLr).toBeCloseTo((1e-4 * 8) / 256, 12);
-    expect(trainer.options).toMatchObject({ wd: 0.05, gradClip: 2, condDropRate: 0.1, labelSmoothing: 0, sche: "lin0", wp0: 0.005, wpe: 0.01 });
+    expect(trainer.options).toMatchObject({ wd: 0.05, gradClip: 2, condDropRate: 0.1, dropPathRate: (0.1 * 2) / 24, labelSmoothing: 0, sche: "lin0", wp0: 0.005, wpe: 0.01 });
     const first = await trainer.trainStep(tokenBatch(tokens, trainer.batchIndices(16, 0)));
     expect(first.step).toBe(0);
     expect(first.lr).toBe(trainer.schedule.at(0).lr);
@@ -84,7 +84,7 @@ describe("VarTrainer", () => {
 
   it("resumes bit-for-bit: K steps straight equal K/2, checkpoint, fresh objects, K/2 more", async () => {
     const tokens = randomTokens(20, 2);
-    const opts: VarTrainerOptions = { epochs: 4, itersPerEpoch: 3, batchSize: 7, peakLr: 3e-3, condDropRate: 0.3, labelSmoothing: 0.1, seed: 5 };
+    const opts: VarTrainerOptions = { epochs: 4, itersPerEpoch: 3, batchSize: 7, peakLr: 3e-3, condDropRate: 0.3, dropPathRate: 0.3, labelSmoothing: 0.1, seed: 5 };
     const K = 8;
     const straight = new VarTrainer(newModel(3), vqvae, opts);
     const a = (await straight.fit(tokens, { until: K })).map((x) => x.loss);
@@ -104,13 +104,15 @@ describe("VarTrainer", () => {
   });
 
   it("caches the dataset's token maps and trains the tiny VAR on them: the loss goes clearly down", async () => {
-    const dataset = await IdxDataset.open(join(SLICE, "images-idx3-ubyte.gz"), join(SLICE, "labels-idx1-ubyte"), { classNames: FASHION_MNIST_CLASSES });
+    const all = await IdxDataset.open(join(SLICE, "images-idx3-ubyte.gz"), join(SLICE, "labels-idx1-ubyte"), { classNames: FASHION_MNIST_CLASSES });
+    // The slice's first 32 images.
+    const dataset: ImageDataset = { length: 32, numClasses: all.numClasses, label: (i) => all.label(i), image: (i) => all.image(i), itemName: (i) => all.itemName(i) };
     const runDir = join(dir, "run");
     let t0 = performance.now();
     const tokens = await cachedTokenMaps({ vqvae, vqvaeFile: VAE, dataset, dir: runDir });
     const encodeMs = performance.now() - t0;
     expect(tokens.fromCache).toBe(false);
-    expect(tokens.count).toBe(64);
+    expect(tokens.count).toBe(32);
     t0 = performance.now();
     const again = await cachedTokenMaps({ vqvae, vqvaeFile: VAE, dataset, dir: runDir });
     const cachedMs = performance.now() - t0;
@@ -128,7 +130,10 @@ describe("VarTrainer", () => {
     tf.dispose([img, ...own]);
     console.log(`[var-trainer] backend ${tf.getBackend()}: token cache ${tokens.path.split("/").pop()}: encoded in ${encodeMs.toFixed(0)} ms, reused in ${cachedMs.toFixed(0)} ms`);
 
-    const steps = 200;
+    // wasm: 200 steps; cpu and webgpu (SwiftShader in CI) are 5-10× slower per step on this tiny model: 40 steps there.
+    const fast = tf.getBackend() === "wasm";
+    const steps = fast ? 200 : 40;
+    if (!fast) console.log(`[var-trainer] backend ${tf.getBackend()}: ${steps} steps instead of 200 (kept short: this backend is slower on tiny kernels)`);
     const batchSize = 8;
     const itersPerEpoch = Math.ceil(tokens.count / batchSize);
     const trainer = new VarTrainer(newModel(7), vqvae, { epochs: steps / itersPerEpoch, itersPerEpoch, batchSize, peakLr: 3e-3, seed: 1 });
@@ -142,8 +147,8 @@ describe("VarTrainer", () => {
       `[var-trainer] backend ${tf.getBackend()}: ${steps} steps (batch ${batchSize}) in ${(ms / 1000).toFixed(1)} s; loss ${r[0].loss.toFixed(4)} -> ${r.at(-1)!.loss.toFixed(4)} (mean CE first 4 ${head.toFixed(4)}, last 4 ${tail.toFixed(4)}); accuracy ${r[0].accuracy.toFixed(1)}% -> ${r.at(-1)!.accuracy.toFixed(1)}%; per-scale loss at the end ${r.at(-1)!.scaleLoss.map((x) => x.toFixed(3))}`,
     );
     expect(r).toHaveLength(steps);
-    expect(tail).toBeLessThan(head - 1);
+    expect(tail).toBeLessThan(head - (fast ? 2 : 0.5));
     const { latestCheckpoint } = await import("./checkpoint/files.js");
-    expect(await latestCheckpoint(join(runDir, "ckpt"))).toMatch(/ckpt-0+200\.safetensors$/);
-  });
+    expect(await latestCheckpoint(join(runDir, "ckpt"))).toMatch(new RegExp(`ckpt-0+${steps}\\.safetensors$`));
+  }, 300_000);
 });

@@ -13,9 +13,11 @@
  *   β (0.9, 0.95), gradient clipping at 2.0, lr 1e-4·batch/256, warm-up
  *   ep/50 epochs from 0.005×, `lin0` down to 0.01×.
  *
- * Not modelled: drop path (the official `drop_path_rate` 0.1·depth/24; the
- * VarTransformer has no drop path), progressive training (`pg`, off by
- * default), mixed precision and gradient accumulation.
+ * - drop path (stochastic depth) at the official `build_vae_var` rate
+ *   0.1·depth/24, rising linearly over the blocks, from the same generator.
+ *
+ * Not modelled: progressive training (`pg`, off by default), mixed
+ * precision and gradient accumulation.
  *
  * Logged as the official trainer logs: the mean unsmoothed cross-entropy
  * (`Lm`), the last scale's (`Lt`), token accuracy in % (`Accm`, `Acct`),
@@ -54,6 +56,8 @@ export interface VarTrainerOptions {
   wpe?: number;
   /** Class dropout (official 0.1; default the model's `condDropRate`). */
   condDropRate?: number;
+  /** Drop path rate of the last block (official `build_vae_var`: 0.1·depth/24). */
+  dropPathRate?: number;
   /** Label smoothing ε of the training loss (official `--ls`, default 0). */
   labelSmoothing?: number;
   /** Seed of class dropout and data order (default 0). */
@@ -83,7 +87,7 @@ export interface VarStepResult {
   weightDecay: number;
 }
 
-/** The RNG of a run: class dropout draws from `dropout`; the data order of epoch e is a shuffle by `Random.forIndex(seed, e)`. */
+/** The RNG of a run: class dropout and drop path draw from `dropout`; the data order of epoch e is a shuffle by `Random.forIndex(seed, e)`. */
 export interface VarTrainerRng {
   dropout: Random;
 }
@@ -123,6 +127,7 @@ export class VarTrainer {
       wp0: opts.wp0 ?? 0.005,
       wpe: opts.wpe ?? 0.01,
       condDropRate: opts.condDropRate ?? model.config.condDropRate,
+      dropPathRate: opts.dropPathRate ?? (0.1 * model.config.depth) / 24,
       labelSmoothing: opts.labelSmoothing ?? 0,
       seed: opts.seed ?? 0,
     };
@@ -183,7 +188,7 @@ export class VarTrainer {
     let logits: tf.Tensor3D | undefined;
     const random = () => this.rng.dropout.random();
     const { value, grads } = tf.variableGrads(() => {
-      logits = tf.keep(model.forward(batch.labels, xIn, { condDropRate: o.condDropRate, random }));
+      logits = tf.keep(model.forward(batch.labels, xIn, { condDropRate: o.condDropRate, dropPathRate: o.dropPathRate, random }));
       return varLoss(logits, gt, { labelSmoothing: o.labelSmoothing });
     }, this.optimizer.variables());
     const norm = this.optimizer.step(grads);
