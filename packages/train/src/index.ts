@@ -19,4 +19,15 @@ export {
   type TokenMaps,
   tokenBatch,
 } from "./token-cache.js";
+export { CodebookMonitor, type CodebookOptions, type CodebookState, type ScaleUsage } from "./codebook.js";
+export {
+  initVqvaeForTraining,
+  type TrainVqvaeOptions,
+  tinyVqvaeConfig,
+  trainVqvae,
+  type VqvaeStepMetrics,
+  VqvaeTrainer,
+  type VqvaeTrainerOptions,
+  type VqvaeTrainerState,
+} from "./vqvae-trainer.js";
 export { type VarStepResult, VarTrainer, type VarTrainerOptions, type VarTrainerRng } from "./var-trainer.js";
