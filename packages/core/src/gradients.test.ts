@@ -206,9 +206,14 @@ describe("registerGradients", () => {
       for (let k = 0; k < 2; k++) {
         const v = rand(xs[k].shape, 40 + k);
         const eps = 1; // the loss is linear in each input: central differences are exact at any step, a large one rounds least
-        const at = (d: number) => tf.tidy(() => loss(...((k === 0 ? [tf.add(xs[0], tf.mul(v, d)), xs[1]] : [xs[0], tf.add(xs[1], tf.mul(v, d))]) as [tf.Tensor, tf.Tensor])).dataSync()[0]);
-        const fd = (at(eps) - at(-eps)) / (2 * eps);
-        const an = tf.tidy(() => tf.sum(tf.mul(grads[k], v)).dataSync()[0]);
+        const read = async (t: tf.Tensor) => {
+          const [x] = await t.data(); // async: webgpu in Node has no synchronous reads
+          t.dispose();
+          return x;
+        };
+        const at = (d: number) => read(tf.tidy(() => loss(...((k === 0 ? [tf.add(xs[0], tf.mul(v, d)), xs[1]] : [xs[0], tf.add(xs[1], tf.mul(v, d))]) as [tf.Tensor, tf.Tensor]))));
+        const fd = ((await at(eps)) - (await at(-eps))) / (2 * eps);
+        const an = await read(tf.tidy(() => tf.sum(tf.mul(grads[k], v))));
         worst = Math.max(worst, Math.abs(fd - an) / Math.max(1, Math.abs(an)));
         v.dispose();
       }
