@@ -173,5 +173,5 @@ describe("VqvaeTrainer", () => {
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
-  }, 400_000); // 180 s measured on wasm with 2 cores shared by other jobs (load ≈ 9); less on an idle machine
+  }, 400_000); // 127–180 s measured on wasm with 2 cores shared by other jobs (load 7–9); less on an idle machine
 });
