@@ -46,10 +46,19 @@ export function tokenBatch(maps: TokenMaps, indices: readonly number[]): TokenBa
 }
 
 export interface TokenEncodeOptions {
+  /** Encode only the dataset's first `limit` items (default all). */
+  limit?: number;
   /** Images per VQ-VAE call (default 16). */
   batchSize?: number;
   /** Called after each batch with the items done. */
   onProgress?: (done: number, total: number) => void;
+}
+
+/** The first `limit` items of a dataset (all when undefined). */
+function firstItems(ds: ImageDataset, limit?: number): ImageDataset {
+  if (limit === undefined || limit >= ds.length) return ds;
+  if (!(Number.isInteger(limit) && limit > 0)) throw new RangeError(`limit must be a positive integer, got ${limit}`);
+  return { length: limit, numClasses: ds.numClasses, classNames: ds.classNames, label: (i) => ds.label(i), image: (i) => ds.image(i), itemName: (i) => ds.itemName(i) };
 }
 
 function loaderFor(vqvae: VQVAE, dataset: ImageDataset, batchSize: number): DataLoader {
@@ -57,7 +66,8 @@ function loaderFor(vqvae: VQVAE, dataset: ImageDataset, batchSize: number): Data
 }
 
 /** Encode every image of `dataset` with `vqvae` (in dataset order). */
-export async function encodeTokenMaps(vqvae: VQVAE, dataset: ImageDataset, opts: TokenEncodeOptions = {}): Promise<TokenMaps> {
+export async function encodeTokenMaps(vqvae: VQVAE, all: ImageDataset, opts: TokenEncodeOptions = {}): Promise<TokenMaps> {
+  const dataset = firstItems(all, opts.limit);
   const patchNums = [...vqvae.config.patchNums];
   const N = dataset.length;
   const scales = patchNums.map((pn) => new Int32Array(N * pn * pn));
@@ -110,11 +120,12 @@ export async function cachedTokenMaps(o: CachedTokenMapsOptions): Promise<Cached
   const fs = await import("node:fs/promises");
   const { join } = await import("node:path");
   const batchSize = o.batchSize ?? 16;
+  const dataset = firstItems(o.dataset, o.limit);
   const h = createHash("sha256");
   h.update(`${TOKEN_CACHE_FORMAT}\0patch_nums=${JSON.stringify(o.vqvae.config.patchNums)}\0size=${o.vqvae.imageSize()}\0`);
   h.update(createHash("sha256").update(await fs.readFile(o.vqvaeFile)).digest());
-  h.update(`\0n=${o.dataset.length}\0classes=${o.dataset.numClasses}\0`);
-  for await (const batch of loaderFor(o.vqvae, o.dataset, batchSize).epoch(0)) {
+  h.update(`\0n=${dataset.length}\0classes=${dataset.numClasses}\0`);
+  for await (const batch of loaderFor(o.vqvae, dataset, batchSize).epoch(0)) {
     h.update(new Uint8Array(batch.images.buffer, batch.images.byteOffset, batch.images.byteLength));
     h.update(new Uint8Array(batch.labels.buffer, batch.labels.byteOffset, batch.labels.byteLength));
   }

@@ -32,8 +32,8 @@ it("README: the stage-2 (VAR) training example", async () => {
     rmSync(dir, { recursive: true, force: true });
   }
   log(lines.join("\n"));
-  expect(lines[0]).toBe("64 false");
+  expect(lines[0]).toBe("8 false");
   expect(lines.filter((l) => l.startsWith("step ")).length).toBe(8);
   expect(lines.at(-2)).toBe("true 8");
   expect(lines.at(-1)).toBe("8 4");
-});
+}, 600_000); // SwiftShader (webgpu in CI) takes ~10 s per VQ-VAE image
