@@ -205,7 +205,7 @@ torch.save(c, sys.argv[3])
   });
 
   it("refuse a pickle that names another Python global (a numpy scalar in args) with an error that says why and how to fix it", async () => {
-    const err = await readOfficialTrainerCheckpoint(join(DIR, "ar-ckpt-numpy-args.pth")).catch((e: unknown) => e);
+    const err = await readOfficialTrainerCheckpoint(join(DIR, "ar-ckpt-numpy-args.refused.pth")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OfficialCheckpointError);
     const msg = (err as Error).message;
     expect(msg).toContain("numpy.core.multiarray.scalar");
