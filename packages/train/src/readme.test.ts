@@ -3,34 +3,11 @@
  * sources: `@nextscale/train` resolved to src/index.ts; the backend is the
  * test's, so its initBackend line is left to the test setup).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { FIXTURES } from "@nextscale/test-utils";
 import { expect, it } from "vitest";
-
-const PKG = resolve(fileURLToPath(new URL("..", import.meta.url)));
+import { runReadmeExample } from "./readme-example.testutil.js";
 
 it("README: the optimizer and data example", async () => {
-  const md = readFileSync(join(PKG, "README.md"), "utf8");
-  const section = md.slice(md.indexOf("## Optimizer and data"));
-  const code = section.slice(section.indexOf("```ts\n") + 6, section.indexOf("\n```", section.indexOf("```ts\n")));
-  const src = code
-    .replace(`import { initBackend } from "@nextscale/backends";`, "const initBackend = async (_: string[]) => {};")
-    .replace(`from "@nextscale/train"`, `from ${JSON.stringify(join(PKG, "src/index.ts"))}`)
-    .replace(`"test-fixtures/fashion-mnist-slice"`, JSON.stringify(join(FIXTURES, "fashion-mnist-slice")));
-  const dir = mkdtempSync(join(PKG, "src", ".readme-"));
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => lines.push(a.map(String).join(" "));
-  try {
-    writeFileSync(join(dir, "example.ts"), src);
-    await import(/* @vite-ignore */ join(dir, "example.ts"));
-  } finally {
-    console.log = log;
-    rmSync(dir, { recursive: true, force: true });
-  }
-  log(lines.join("\n"));
+  const lines = await runReadmeExample("Optimizer and data", ["fashion-mnist-slice"]);
   expect(lines[0]).toBe("D: weight; ND: bias");
   expect(lines.filter((l) => l.startsWith("epoch ")).length).toBe(8);
   expect(lines.at(-1)).toBe("weight,bias 8");
