@@ -4,8 +4,12 @@
  * recipe, datasets, and checkpoints that move both ways with the official
  * PyTorch trainer.
  */
+
+export { accumulateGrads, microBatches } from "./accumulate.js";
 export * from "./checkpoint/index.js";
+export { CodebookMonitor, type CodebookOptions, type CodebookState, type ScaleUsage } from "./codebook.js";
 export * from "./data/index.js";
+export { PeakMemory, peakRssBytes } from "./memory.js";
 export * from "./optim/index.js";
 export {
   type CachedTokenMaps,
@@ -19,7 +23,7 @@ export {
   type TokenMaps,
   tokenBatch,
 } from "./token-cache.js";
-export { CodebookMonitor, type CodebookOptions, type CodebookState, type ScaleUsage } from "./codebook.js";
+export { type VarFitOptions, type VarStepResult, VarTrainer, type VarTrainerOptions, type VarTrainerRng } from "./var-trainer.js";
 export {
   initVqvaeForTraining,
   type TrainVqvaeOptions,
@@ -30,4 +34,3 @@ export {
   type VqvaeTrainerOptions,
   type VqvaeTrainerState,
 } from "./vqvae-trainer.js";
-export { type VarStepResult, VarTrainer, type VarTrainerOptions, type VarTrainerRng } from "./var-trainer.js";

@@ -27,8 +27,10 @@ import { Random, type RandomState } from "@nextscale/core";
 import type { VQVAE } from "@nextscale/tokenizer";
 import { type VarTransformer, varLoss } from "@nextscale/transformer";
 import * as tf from "@tensorflow/tfjs-core";
+import { accumulateGrads } from "./accumulate.js";
 import { checkpointPath, loadCheckpoint, saveCheckpoint } from "./checkpoint/files.js";
 import type { Json } from "./checkpoint/format.js";
+import { PeakMemory } from "./memory.js";
 import type { AdamW } from "./optim/adamw.js";
 import { createOfficialOptimizer } from "./optim/official.js";
 import type { OfficialSchedule, ScheduleType } from "./optim/schedule.js";
@@ -62,6 +64,12 @@ export interface VarTrainerOptions {
   labelSmoothing?: number;
   /** Seed of class dropout and data order (default 0). */
   seed?: number;
+  /**
+   * Gradient accumulation: each step's batch runs as this many micro-batches
+   * (one tape at a time, gradients summed weighted by size), then one AdamW
+   * update; the lr still follows `batchSize`. Default 1.
+   */
+  accum?: number;
 }
 
 /** What one training step reports. */
@@ -85,6 +93,24 @@ export interface VarStepResult {
   gradNorm: number;
   lr: number;
   weightDecay: number;
+  /** The most bytes tfjs held in tensors during the step (tape, gradients, moments, weights). */
+  peakTensorBytes: number;
+}
+
+/** `VarTrainer.fit`'s options. */
+export interface VarFitOptions {
+  /** Train up to this step (default the run's last). */
+  until?: number;
+  /** Folder for checkpoints (`ckpt-<step>.safetensors`); none are written without it. */
+  checkpointDir?: string;
+  /** Save every this many steps (0: only at the end; default 0). */
+  checkpointEvery?: number;
+  /** Called after every step (awaited: a callback may draw samples). */
+  onStep?: (r: VarStepResult) => unknown;
+  /** Called after each checkpoint is written, with its path. */
+  onCheckpoint?: (path: string, step: number) => unknown;
+  /** Stop after the current step (Ctrl-C): a checkpoint is written first when `checkpointDir` is set. */
+  signal?: AbortSignal;
 }
 
 /** The RNG of a run: class dropout and drop path draw from `dropout`; the data order of epoch e is a shuffle by `Random.forIndex(seed, e)`. */
@@ -101,6 +127,7 @@ export class VarTrainer {
   /** Steps taken (the next step's global iteration). */
   step = 0;
   rng: VarTrainerRng;
+  private readonly memory = new PeakMemory();
 
   constructor(
     readonly model: VarTransformer,
@@ -130,6 +157,7 @@ export class VarTrainer {
       dropPathRate: opts.dropPathRate ?? (0.1 * model.config.depth) / 24,
       labelSmoothing: opts.labelSmoothing ?? 0,
       seed: opts.seed ?? 0,
+      accum: opts.accum ?? 1,
     };
     this.options = o;
     const { optimizer, schedule } = createOfficialOptimizer(model, {
@@ -160,7 +188,8 @@ export class VarTrainer {
     return {
       model: { ...c, patchNums: [...c.patchNums] } as unknown as Json,
       vqvae: { patchNums: [...this.vqvae.config.patchNums], vocabSize: this.vqvae.config.vocabSize, zChannels: this.vqvae.config.zChannels },
-      train: { ...this.options } as unknown as Json,
+      // accum is left out: a resumed run may change it (same gradients up to rounding, less memory)
+      train: Object.fromEntries(Object.entries(this.options).filter(([k]) => k !== "accum")) as unknown as Json,
     };
   }
 
@@ -184,22 +213,44 @@ export class VarTrainer {
     });
     const it = this.step;
     const { lr, weightDecay } = this.schedule.apply(this.optimizer, it);
+    this.memory.start();
     const xIn = tf.tidy(() => vqvae.indicesToVarInput(pns.map((pn, k) => tf.tensor2d(batch.scales[k], [B, pn * pn], "int32"))));
-    let logits: tf.Tensor3D | undefined;
     const random = () => this.rng.dropout.random();
-    const { value, grads } = tf.variableGrads(() => {
-      logits = tf.keep(model.forward(batch.labels, xIn, { condDropRate: o.condDropRate, dropPathRate: o.dropPathRate, random }));
-      return varLoss(logits, gt, { labelSmoothing: o.labelSmoothing });
-    }, this.optimizer.variables());
-    const norm = this.optimizer.step(grads);
-    const lg = logits as tf.Tensor3D;
-    const [nllT, hitT] = tf.tidy(() => {
-      const idx = tf.tensor2d(gt, [B, L], "int32");
-      const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(lg), tf.oneHot(idx, lg.shape[2])), -1));
-      return [nll, tf.cast(tf.equal(tf.argMax(lg, -1), idx), "float32")];
+    const host: { nll: Float32Array; hit: Float32Array }[] = [];
+    const stats: tf.Tensor[] = [];
+    const { value, grads } = accumulateGrads(B, o.accum, (_k, start, end) => {
+      const n = end - start;
+      const whole = n === B;
+      const labels = whole ? batch.labels : batch.labels.subarray(start, end);
+      const x = whole ? xIn : tf.slice(xIn, [start, 0, 0], [n, -1, -1]);
+      const target = whole ? gt : gt.subarray(start * L, end * L);
+      let logits: tf.Tensor3D | undefined;
+      try {
+        const r = tf.variableGrads(() => {
+          logits = tf.keep(model.forward(labels, x, { condDropRate: o.condDropRate, dropPathRate: o.dropPathRate, random }));
+          return varLoss(logits, target, { labelSmoothing: o.labelSmoothing });
+        }, this.optimizer.variables());
+        const lg = logits as tf.Tensor3D;
+        stats.push(
+          ...tf.tidy(() => {
+            const idx = tf.tensor2d(target, [n, L], "int32");
+            const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(lg), tf.oneHot(idx, lg.shape[2])), -1));
+            return [nll, tf.cast(tf.equal(tf.argMax(lg, -1), idx), "float32")];
+          }),
+        );
+        return r;
+      } finally {
+        logits?.dispose();
+        if (x !== xIn) x.dispose();
+      }
     });
-    const [lossV, nll, hit, normV] = await Promise.all([value.data(), nllT.data(), hitT.data(), norm ? norm.data() : Promise.resolve([Number.NaN])]);
-    tf.dispose([xIn, lg, value, nllT, hitT, ...(norm ? [norm] : []), ...Object.values(grads)]);
+    const norm = this.optimizer.step(grads);
+    const [lossV, normV] = await Promise.all([value.data(), norm ? norm.data() : Promise.resolve([Number.NaN])]);
+    for (let i = 0; i < stats.length; i += 2) host.push({ nll: (await stats[i].data()) as Float32Array, hit: (await stats[i + 1].data()) as Float32Array });
+    tf.dispose([xIn, value, ...stats, ...(norm ? [norm] : []), ...Object.values(grads)]);
+    const peakTensorBytes = this.memory.peakBytes;
+    const nll = host.length === 1 ? host[0].nll : Float32Array.from(host.flatMap((h) => [...h.nll]));
+    const hit = host.length === 1 ? host[0].hit : Float32Array.from(host.flatMap((h) => [...h.hit]));
     const scaleLoss: number[] = [];
     const scaleAccuracy: number[] = [];
     let sumNll = 0;
@@ -231,6 +282,7 @@ export class VarTrainer {
       gradNorm: normV[0],
       lr,
       weightDecay,
+      peakTensorBytes,
     };
   }
 
@@ -250,18 +302,20 @@ export class VarTrainer {
    */
   async fit(
     tokens: TokenMaps,
-    opts: { until?: number; checkpointDir?: string; checkpointEvery?: number; onStep?: (r: VarStepResult) => void } = {},
+    opts: VarFitOptions = {},
   ): Promise<VarStepResult[]> {
     const until = Math.min(opts.until ?? this.totalSteps, this.totalSteps);
     const out: VarStepResult[] = [];
     const every = opts.checkpointEvery ?? 0;
     if (opts.checkpointDir) await (await import("node:fs/promises")).mkdir(opts.checkpointDir, { recursive: true });
-    while (this.step < until) {
+    while (this.step < until && !opts.signal?.aborted) {
       const r = await this.trainStep(tokenBatch(tokens, this.batchIndices(tokens.count, this.step)));
       out.push(r);
-      opts.onStep?.(r);
-      if (opts.checkpointDir && ((every > 0 && this.step % every === 0) || this.step === until)) {
-        await this.save(checkpointPath(opts.checkpointDir, this.step), { loss: r.loss, meanLoss: r.meanLoss, accuracy: r.accuracy });
+      await opts.onStep?.(r);
+      const stop = !!opts.signal?.aborted;
+      if (opts.checkpointDir && ((every > 0 && this.step % every === 0) || this.step === until || stop)) {
+        const path = await this.save(checkpointPath(opts.checkpointDir, this.step), { loss: r.loss, meanLoss: r.meanLoss, accuracy: r.accuracy });
+        await opts.onCheckpoint?.(path, this.step);
       }
     }
     return out;

@@ -14,13 +14,26 @@
 import { Random, stopGradient } from "@nextscale/core";
 import { type VQVAE, type VqvaeConfig, vqvaeConfig } from "@nextscale/tokenizer";
 import * as tf from "@tensorflow/tfjs-core";
+import { accumulateGrads } from "./accumulate.js";
 import type { CheckpointableOptimizer, Json } from "./checkpoint/format.js";
 import { checkpointPath, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint/index.js";
 import { CodebookMonitor, type CodebookState, type ScaleUsage } from "./codebook.js";
 import { DataLoader } from "./data/index.js";
+import { PeakMemory } from "./memory.js";
 import { AdamW, type AdamWState } from "./optim/adamw.js";
 import { paramGroups } from "./optim/param-groups.js";
 import { applySchedule } from "./optim/schedule.js";
+
+function concat<T extends Int32Array | Float32Array>(parts: T[], C: { new (n: number): T }): T {
+  if (parts.length === 1) return parts[0];
+  const out = new C(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
 
 export interface VqvaeTrainerOptions {
   /** Constant learning rate (default 2e-4), unless `schedule` is given. */
@@ -49,6 +62,12 @@ export interface VqvaeTrainerOptions {
   reservoirSize?: number;
   /** Seed of the trainer's generator (reservoir sampling, restart draws); default 0. */
   seed?: number;
+  /**
+   * Gradient accumulation: each step's batch runs as this many micro-batches
+   * (one tape at a time; the gradients summed, weighted by size), then one
+   * AdamW update. Default 1.
+   */
+  accum?: number;
 }
 
 export interface VqvaeStepMetrics {
@@ -69,6 +88,8 @@ export interface VqvaeStepMetrics {
   restarted: number;
   /** Wall time of the step in milliseconds. */
   ms: number;
+  /** The most bytes tfjs held in tensors during the step (tape, gradients, moments, weights). */
+  peakTensorBytes: number;
 }
 
 /** The trainer's state beyond the weights, for a checkpoint's optimizer slot. */
@@ -108,6 +129,7 @@ export class VqvaeTrainer {
   /** The trainer's generator (reservoir and restarts); saved with checkpoints. */
   rng: Random;
   readonly options: Required<Omit<VqvaeTrainerOptions, "schedule">> & Pick<VqvaeTrainerOptions, "schedule">;
+  private readonly memory = new PeakMemory();
 
   constructor(
     readonly vae: VQVAE,
@@ -127,6 +149,7 @@ export class VqvaeTrainer {
       usageWindow: opts.usageWindow ?? 100,
       reservoirSize: opts.reservoirSize ?? 1024,
       seed: opts.seed ?? 0,
+      accum: opts.accum ?? 1,
     };
     this.optimizer = new AdamW(paramGroups(vae), { betas: this.options.betas, gradClip: this.options.gradClip });
     const c = vae.config;
@@ -155,28 +178,54 @@ export class VqvaeTrainer {
     const o = this.options;
     const lr = this.lrAt(this.step);
     applySchedule(this.optimizer.groups, lr, o.weightDecay);
-    let kept: tf.Tensor[] = [];
-    let indices: tf.Tensor[] = [];
-    let inputs: tf.Tensor[] = [];
-    const { value, grads } = tf.variableGrads(() => {
-      const out = this.vae.forwardTrain(images, { collect: true });
-      const diff = tf.sub(out.rec, images);
-      const l2 = out.recLoss;
-      const l1 = tf.mean(tf.abs(o.l1Weight > 0 ? diff : tf.sub(stopGradient(out.rec), images))) as tf.Scalar;
-      let loss = tf.mul(out.vqLoss, o.vqWeight);
-      if (o.l2Weight > 0) loss = tf.add(loss, tf.mul(l2, o.l2Weight));
-      if (o.l1Weight > 0) loss = tf.add(loss, tf.mul(l1, o.l1Weight));
-      kept = [tf.keep(l2), tf.keep(l1), tf.keep(out.vqLoss)];
-      indices = out.indices!.map((t) => tf.keep(t));
-      inputs = this.options.restarts ? out.inputs!.map((t) => tf.keep(t)) : [];
-      return loss as tf.Scalar;
-    }, this.optimizer.variables());
+    this.memory.start();
+    const B = images.shape[0];
+    // per micro-batch: [l2, l1, vq] weighted by its share of the batch, the indices and quantizer inputs per scale
+    const parts: { stats: tf.Tensor[]; indices: tf.Tensor[]; inputs: tf.Tensor[]; w: number }[] = [];
+    const { value, grads } = accumulateGrads(B, o.accum, (_k, start, end) => {
+      const x = o.accum === 1 ? images : tf.slice(images, [start, 0, 0, 0], [end - start, -1, -1, -1]);
+      try {
+        return tf.variableGrads(() => {
+          const out = this.vae.forwardTrain(x, { collect: true });
+          const l2 = out.recLoss;
+          const l1 = tf.mean(tf.abs(o.l1Weight > 0 ? tf.sub(out.rec, x) : tf.sub(stopGradient(out.rec), x))) as tf.Scalar;
+          let loss = tf.mul(out.vqLoss, o.vqWeight);
+          if (o.l2Weight > 0) loss = tf.add(loss, tf.mul(l2, o.l2Weight));
+          if (o.l1Weight > 0) loss = tf.add(loss, tf.mul(l1, o.l1Weight));
+          parts.push({
+            stats: [tf.keep(l2), tf.keep(l1), tf.keep(out.vqLoss)],
+            indices: out.indices!.map((t) => tf.keep(t)),
+            inputs: o.restarts ? out.inputs!.map((t) => tf.keep(t)) : [],
+            w: (end - start) / B,
+          });
+          return loss as tf.Scalar;
+        }, this.optimizer.variables());
+      } finally {
+        if (x !== images) x.dispose();
+      }
+    });
     const norm = this.optimizer.step(grads);
-    const [loss, recL2, recL1, vqLoss, gradNorm] = await Promise.all([value, ...kept, norm ?? value].map(async (t) => (await t.data())[0]));
-    const idx = await Promise.all(indices.map((t) => t.data() as Promise<Int32Array>));
-    const rows = o.restarts ? await Promise.all(inputs.map((t) => t.data() as Promise<Float32Array>)) : undefined;
-    tf.dispose([value, ...kept, ...indices, ...inputs, ...Object.values(grads)]);
+    const [loss, gradNorm] = await Promise.all([value, norm ?? value].map(async (t) => (await t.data())[0]));
+    const stats = [0, 0, 0];
+    for (const p of parts) {
+      const v = await Promise.all(p.stats.map(async (t) => (await t.data())[0]));
+      v.forEach((x, i) => {
+        stats[i] += parts.length === 1 ? x : x * p.w;
+      });
+    }
+    const [recL2, recL1, vqLoss] = stats;
+    const scales = this.vae.config.patchNums.length;
+    const hostParts = await Promise.all(
+      parts.map(async (p) => ({
+        idx: await Promise.all(p.indices.map((t) => t.data() as Promise<Int32Array>)),
+        rows: o.restarts ? await Promise.all(p.inputs.map((t) => t.data() as Promise<Float32Array>)) : undefined,
+      })),
+    );
+    const idx = Array.from({ length: scales }, (_, k) => concat(hostParts.map((h) => h.idx[k]), Int32Array));
+    const rows = o.restarts ? Array.from({ length: scales }, (_, k) => concat(hostParts.map((h) => h.rows![k]), Float32Array)) : undefined;
+    tf.dispose([value, ...parts.flatMap((p) => [...p.stats, ...p.indices, ...p.inputs]), ...Object.values(grads)]);
     if (norm) norm.dispose();
+    const peakTensorBytes = this.memory.peakBytes;
     this.codebook.record(idx, rows, this.rng);
     this.step++;
     const restarted = o.restarts ? await this.restartDeadCodes() : 0;
@@ -191,6 +240,7 @@ export class VqvaeTrainer {
       usage: this.codebook.usage(),
       restarted,
       ms: performance.now() - t0,
+      peakTensorBytes,
     };
   }
 
@@ -221,7 +271,8 @@ export class VqvaeTrainer {
 
   /** The run's configuration as saved in checkpoints (checked on load). */
   config(): Json {
-    const { schedule, ...o } = this.options;
+    // accum is left out: a resumed run may change it (same gradients up to rounding, less memory)
+    const { schedule, accum: _accum, ...o } = this.options;
     return { vqvae: { ...this.vae.config } as unknown as Json, trainer: { ...o, schedule: schedule ? "custom" : "constant" } as unknown as Json };
   }
 
@@ -248,8 +299,12 @@ export interface TrainVqvaeOptions {
   checkpointEvery?: number;
   /** Resume from the latest checkpoint in `checkpointDir` when there is one (default true). */
   resume?: boolean;
-  /** Called after every step. */
-  onStep?: (m: VqvaeStepMetrics) => void;
+  /** Called after every step (awaited: a callback may write samples). */
+  onStep?: (m: VqvaeStepMetrics) => unknown;
+  /** Called after each checkpoint is written, with its path. */
+  onCheckpoint?: (path: string, step: number) => unknown;
+  /** Stop after the current step (Ctrl-C): a checkpoint is written first when `checkpointDir` is set. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -269,9 +324,10 @@ export async function trainVqvae(trainer: VqvaeTrainer, loader: DataLoader, opts
   const save = async (m: VqvaeStepMetrics) => {
     if (!opts.checkpointDir) return;
     const metrics = { loss: m.loss, recL2: m.recL2, recL1: m.recL1, vqLoss: m.vqLoss, perplexity: m.usage.map((u) => u.perplexity), unused: m.usage.map((u) => u.unused) };
-    await trainer.save(checkpointPath(opts.checkpointDir, m.step), metrics);
+    const path = await trainer.save(checkpointPath(opts.checkpointDir, m.step), metrics);
+    await opts.onCheckpoint?.(path, m.step);
   };
-  while (trainer.step < opts.steps) {
+  run: while (trainer.step < opts.steps && !opts.signal?.aborted) {
     const epoch = Math.floor(trainer.step / bpe);
     for await (const batch of loader.epoch(epoch, trainer.step % bpe)) {
       const { images, labels } = DataLoader.toTensors(batch);
@@ -280,9 +336,10 @@ export async function trainVqvae(trainer: VqvaeTrainer, loader: DataLoader, opts
       } finally {
         tf.dispose([images, labels]);
       }
-      opts.onStep?.(last);
-      if (last.step % every === 0 || last.step === opts.steps) await save(last);
-      if (trainer.step >= opts.steps) break;
+      await opts.onStep?.(last);
+      const stop = !!opts.signal?.aborted;
+      if (last.step % every === 0 || last.step === opts.steps || stop) await save(last);
+      if (trainer.step >= opts.steps || stop) break run;
     }
   }
   return last;
