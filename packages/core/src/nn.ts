@@ -123,12 +123,42 @@ export class LayerNorm extends Module {
   }
   forward(x: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
-      const { mean, variance } = tf.moments(x, -1, true);
-      let y = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, this.eps)));
+      // Under the gradient tape, the normalisation is one node with its analytic gradient (`layerNormGrad`); else plain ops.
+      let y = tf.engine().isTapeOn() ? layerNormGrad(this.eps)(x) : layerNormPlain(x, this.eps).y;
       if (this.weight) y = tf.add(tf.mul(y, this.weight.value), this.bias!.value);
       return y;
     });
   }
+}
+
+/** (x − μ)/σ over the last axis, σ = sqrt(var + eps) (biased variance): the forward of `LayerNorm`, plain ops. */
+function layerNormPlain(x: tf.Tensor, eps: number): { y: tf.Tensor; sigma: tf.Tensor } {
+  const { mean, variance } = tf.moments(x, -1, true);
+  const sigma = tf.sqrt(tf.add(variance, eps));
+  return { y: tf.div(tf.sub(x, mean), sigma), sigma };
+}
+
+/**
+ * The normalisation of `LayerNorm` as one tape node: the same forward ops
+ * (`layerNormPlain`, so the same values), and the analytic gradient
+ * dx = (g − mean(g) − y·mean(g·y))/σ over the last axis. The tape keeps
+ * only y and σ (one number per row) instead of every intermediate of the
+ * forward.
+ */
+function layerNormGrad(eps: number): (x: tf.Tensor) => tf.Tensor {
+  return tf.customGrad((x, save) => {
+    const { y, sigma } = layerNormPlain(x as tf.Tensor, eps);
+    (save as tf.GradSaveFunc)([y, sigma]);
+    return {
+      value: y,
+      gradFunc: (dy, saved) => {
+        const [yS, sigmaS] = saved;
+        const g = dy as tf.Tensor;
+        const centred = tf.sub(g, tf.mean(g, -1, true));
+        return tf.div(tf.sub(centred, tf.mul(yS, tf.mean(tf.mul(g, yS), -1, true))), sigmaS);
+      },
+    };
+  }) as (x: tf.Tensor) => tf.Tensor;
 }
 
 /** `nn.Embedding`: rows of a (num, dim) table. */
@@ -159,9 +189,36 @@ export function silu(x: tf.Tensor): tf.Tensor {
  * not (d16 generation: 1.3 s of tanh; measured).
  */
 export function geluTanh(x: tf.Tensor): tf.Tensor {
+  // Under the gradient tape: one node with the analytic gradient (`geluTanhGrad`), the same forward values.
+  return tf.engine().isTapeOn() ? geluTanhGrad(x) : geluTanhPlain(x);
+}
+
+const GELU_C2 = 2 * Math.sqrt(2 / Math.PI);
+const GELU_A = 0.044715;
+
+/** The plain-ops forward of `geluTanh`. */
+function geluTanhPlain(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
-    const c2 = 2 * Math.sqrt(2 / Math.PI);
-    const z2 = tf.mul(c2, tf.add(x, tf.mul(0.044715, tf.mul(x, tf.square(x))))); // 2z; x³ as x·x² (tf.pow is slow on wasm)
+    const z2 = tf.mul(GELU_C2, tf.add(x, tf.mul(GELU_A, tf.mul(x, tf.square(x))))); // 2z; x³ as x·x² (tf.pow is slow on wasm)
     return tf.mul(x, tf.sigmoid(z2));
   });
 }
+
+/**
+ * `geluTanh` as one tape node: the plain forward (same ops, same values),
+ * keeping only x for the backward instead of x², x³, 2z, sigmoid(2z) …:
+ * dy/dx = s + x·s(1 − s)·2√(2/π)(1 + 3·0.044715·x²), s = sigmoid(2z).
+ */
+const geluTanhGrad = tf.customGrad((x, save) => {
+  (save as tf.GradSaveFunc)([x as tf.Tensor]);
+  return {
+    value: geluTanhPlain(x as tf.Tensor),
+    gradFunc: (dy, [xs]) => {
+      const x2 = tf.square(xs);
+      const s = tf.sigmoid(tf.mul(GELU_C2, tf.mul(xs, tf.add(1, tf.mul(GELU_A, x2)))));
+      const dz2 = tf.mul(GELU_C2, tf.add(1, tf.mul(3 * GELU_A, x2))); // d(2z)/dx
+      const d = tf.add(s, tf.mul(tf.mul(xs, tf.mul(s, tf.sub(1, s))), dz2));
+      return tf.mul(dy as tf.Tensor, d);
+    },
+  };
+}) as (x: tf.Tensor) => tf.Tensor;

@@ -88,7 +88,40 @@ export class SelfAttention extends Module {
   }
 }
 
-/** `F.normalize(t, dim=-1)`: t / max(‖t‖₂, 1e-12). */
-function l2Normalize(t: tf.Tensor4D): tf.Tensor4D {
-  return tf.div(t, tf.maximum(tf.sqrt(tf.sum(tf.square(t), -1, true)), 1e-12));
+/**
+ * `F.normalize(t, dim=-1)`: t / max(‖t‖₂, 1e-12). Under the gradient tape it
+ * is one node (`l2NormalizeGrad`) with the same forward values; otherwise
+ * plain ops.
+ */
+export function l2Normalize(t: tf.Tensor4D): tf.Tensor4D {
+  return tf.engine().isTapeOn() ? l2NormalizeGrad(t) : l2NormalizePlain(t).y;
 }
+
+const L2_EPS = 1e-12;
+
+/** The plain-ops forward of `l2Normalize`, with the per-row denominator n = max(‖t‖, 1e-12) (…, 1). */
+function l2NormalizePlain(t: tf.Tensor4D): { y: tf.Tensor4D; n: tf.Tensor } {
+  const n = tf.maximum(tf.sqrt(tf.sum(tf.square(t), -1, true)), L2_EPS);
+  return { y: tf.div(t, n), n };
+}
+
+/**
+ * `l2Normalize` as one tape node: the plain forward, keeping only y and n
+ * (one number per row) instead of t twice, t², ‖t‖²:
+ * dt = (g − y·Σ(g·y))/n where ‖t‖ > 1e-12, else g/1e-12: the max sends its
+ * gradient to the branch it chose, as PyTorch's clamp_min (an exact tie at
+ * 1e-12, which clamp_min and tfjs' Maximum give to ‖t‖, is taken as constant).
+ */
+const l2NormalizeGrad = tf.customGrad((t, save) => {
+  const { y, n } = l2NormalizePlain(t as tf.Tensor4D);
+  (save as tf.GradSaveFunc)([y, n]);
+  return {
+    value: y,
+    gradFunc: (dy, [yS, nS]) => {
+      const g = dy as tf.Tensor;
+      const normed = tf.cast(tf.greater(nS, L2_EPS), "float32"); // n > 1e-12 ⇔ ‖t‖ > 1e-12 (n = 1e-12 otherwise)
+      const proj = tf.mul(yS, tf.mul(tf.sum(tf.mul(g, yS), -1, true), normed));
+      return tf.div(tf.sub(g, proj), nS);
+    },
+  };
+}) as (t: tf.Tensor4D) => tf.Tensor4D;

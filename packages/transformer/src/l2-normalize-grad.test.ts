@@ -1,0 +1,176 @@
+/**
+ * The hand-written gradient of the attention's `l2Normalize` (F.normalize
+ * over the head dim; one tape node while the tape records): the same
+ * gradient as autograd through the plain ops and as float64 central
+ * differences, PyTorch's gradient where the norm is below 1e-12, the same
+ * forward values bit for bit with and without the tape, and less memory
+ * held by the tape at the end of the forward.
+ */
+import { registerGradients } from "@nextscale/core";
+import * as tf from "@tensorflow/tfjs-core";
+import { beforeAll, describe, expect, it } from "vitest";
+import { l2Normalize } from "./self-attention.js";
+
+function randValues(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let x = (Math.imul(i + 1, 0x9e3779b1) ^ Math.imul(seed + 7, 0x85ebca77)) >>> 0;
+    x ^= x >>> 15;
+    x = Math.imul(x, 0x2c1b3c6d) >>> 0;
+    x ^= x >>> 12;
+    v[i] = lo + ((x >>> 0) / 2 ** 32) * (hi - lo);
+  }
+  return v;
+}
+const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const rand = (shape: number[], seed: number, lo = -1, hi = 1) => tf.tensor(randValues(numel(shape), seed, lo, hi), shape);
+
+/** The formula the custom gradient replaces, as it was. */
+const l2Old = (t: tf.Tensor) => tf.tidy(() => tf.div(t, tf.maximum(tf.sqrt(tf.sum(tf.square(t), -1, true)), 1e-12)));
+
+function gradOf(f: () => tf.Tensor, x: tf.Variable, wt: tf.Tensor): Float32Array {
+  const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(wt, f())) as tf.Scalar, [x]);
+  const g = grads[x.name].dataSync() as Float32Array;
+  tf.dispose([value, ...Object.values(grads)]);
+  return g;
+}
+
+function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): { err: number; scale: number } {
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    err = Math.max(err, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return { err, scale };
+}
+
+/** t / max(‖t‖, 1e-12) over rows of width c, in float64. */
+function l2Normalize64(t: Float64Array, c: number): Float64Array {
+  const y = new Float64Array(t.length);
+  for (let r = 0; r < t.length / c; r++) {
+    let s = 0;
+    for (let j = 0; j < c; j++) s += t[r * c + j] ** 2;
+    const n = Math.max(Math.sqrt(s), 1e-12);
+    for (let j = 0; j < c; j++) y[r * c + j] = t[r * c + j] / n;
+  }
+  return y;
+}
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+/** Unique bytes of the buffers the tape keeps (deduplicated by data id), leaving out `existing` ones. */
+function tapeSavedBytes(existing: tf.Tensor[]): number {
+  const skip = new Set<object>(existing.map((t) => t.dataId));
+  const seen = new Set<object>();
+  let bytes = 0;
+  // biome-ignore lint/suspicious/noExplicitAny: the engine's tape is internal
+  for (const node of ((tf.engine().state as any).activeTape ?? []) as { saved?: tf.Tensor[] }[]) {
+    for (const t of node.saved ?? []) {
+      if (skip.has(t.dataId) || seen.has(t.dataId)) continue;
+      seen.add(t.dataId);
+      bytes += t.size * 4;
+    }
+  }
+  return bytes;
+}
+
+describe("l2Normalize's hand-written gradient", () => {
+  beforeAll(() => registerGradients());
+
+  it("matches autograd of the plain ops (2,3,7,16) and float64 central differences (1,2,3,8)", () => {
+    const shape = [2, 3, 7, 16];
+    const t = tf.variable(rand(shape, 1));
+    const wt = rand(shape, 2);
+    const custom = gradOf(() => l2Normalize(t as unknown as tf.Tensor4D), t, wt);
+    const old = gradOf(() => l2Old(t), t, wt);
+    const a = maxErr(custom, old);
+    console.log(`[l2-grad] (2,3,7,16) vs autograd of the plain ops: max abs err ${a.err.toExponential(2)} (scale ${a.scale.toFixed(3)}, ${tf.getBackend()})`);
+    expect(a.err).toBeLessThan(1e-5 * a.scale);
+
+    const small = [1, 2, 3, 8];
+    const ts = tf.variable(rand(small, 3, -2, 2));
+    const ws = rand(small, 4);
+    const g = gradOf(() => l2Normalize(ts as unknown as tf.Tensor4D), ts, ws);
+    const t64 = Float64Array.from(ts.dataSync());
+    const w64 = Float64Array.from(ws.dataSync());
+    const h = 1e-6;
+    const fd = Array.from(t64, (_, i) => {
+      const p = Float64Array.from(t64);
+      p[i] += h;
+      const up = dot(w64, l2Normalize64(p, 8));
+      p[i] -= 2 * h;
+      return (up - dot(w64, l2Normalize64(p, 8))) / (2 * h);
+    });
+    const b = maxErr(g, fd);
+    console.log(`[l2-grad] (1,2,3,8) vs float64 central differences: max abs err ${b.err.toExponential(2)} (scale ${b.scale.toFixed(3)})`);
+    expect(b.err).toBeLessThan(1e-5 * b.scale);
+    tf.dispose([t, wt, ts, ws]);
+  });
+
+  it("below the 1e-12 norm the denominator is constant: g/1e-12, as PyTorch (rows of 1e-14 and of zeros)", () => {
+    // row 0 ordinary, row 1 of norm ~4e-14, row 2 all zeros (where the plain formula's sqrt gradient is NaN)
+    const c = 16;
+    const base = randValues(3 * c, 5);
+    const vals = Float32Array.from(base, (v, i) => (i < c ? v : i < 2 * c ? v * 1e-14 : 0));
+    const t = tf.variable(tf.tensor(vals, [1, 1, 3, c]));
+    const wt = rand([1, 1, 3, c], 6);
+    const g = gradOf(() => l2Normalize(t as unknown as tf.Tensor4D), t, wt);
+    const w = wt.dataSync();
+    const eps32 = Math.fround(1e-12);
+    let worst = 0;
+    for (let i = c; i < 3 * c; i++) worst = Math.max(worst, Math.abs(g[i] - w[i] / eps32) / (Math.abs(w[i]) / eps32));
+    console.log(`[l2-grad] rows below the norm 1e-12: max rel err against g/1e-12 ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-6);
+    // the tiny row agrees with autograd of the plain formula too (it is finite there)
+    const old = gradOf(() => l2Old(t), t, wt);
+    const e = maxErr(g.subarray(0, 2 * c), old.subarray(0, 2 * c));
+    expect(e.err).toBeLessThan(1e-5 * e.scale);
+    tf.dispose([t, wt]);
+  });
+
+  it("the forward under the tape is bit-identical to the forward without it, and the tape holds less", () => {
+    const shape = [2, 3, 7, 16];
+    const t = tf.variable(rand(shape, 7));
+    const wt = rand(shape, 8);
+    const f = () => l2Normalize(t as unknown as tf.Tensor4D);
+    let taped = new Float32Array(0);
+    const r = tf.variableGrads(() => {
+      const y = f();
+      taped = (y.dataSync() as Float32Array).slice();
+      return tf.sum(tf.mul(y, wt)) as tf.Scalar;
+    }, [t]);
+    tf.dispose([r.value, ...Object.values(r.grads)]);
+    const plain = tf.tidy(f);
+    expect(taped).toEqual(plain.dataSync());
+    const old = tf.tidy(() => l2Old(t));
+    expect(plain.dataSync()).toEqual(old.dataSync());
+    tf.dispose([plain, old]);
+
+    const held = (fn: () => tf.Tensor) => {
+      let numBytes = 0;
+      let tapeBytes = 0;
+      const { value, grads } = tf.variableGrads(() => {
+        const before = tf.memory().numBytes;
+        const loss = tf.sum(tf.mul(wt, fn())) as tf.Scalar;
+        numBytes = tf.memory().numBytes - before;
+        tapeBytes = tapeSavedBytes([t, wt]);
+        return loss;
+      }, [t]);
+      tf.dispose([value, ...Object.values(grads)]);
+      return { numBytes, tapeBytes };
+    };
+    const n = held(f);
+    const o = held(() => l2Old(t));
+    console.log(
+      `[l2-grad] (2,3,7,16; one tensor ${numel(shape) * 4} B): tf.memory().numBytes held at the end of the forward ${o.numBytes} -> ${n.numBytes} B; ` +
+        `unique bytes of new buffers the tape keeps ${o.tapeBytes} -> ${n.tapeBytes} B (${tf.getBackend()})`,
+    );
+    expect(n.numBytes).toBeLessThan(o.numBytes);
+    expect(n.tapeBytes).toBeLessThan(o.tapeBytes);
+    tf.dispose([t, wt]);
+  });
+});
