@@ -31,3 +31,24 @@ export async function fromSignedImages(images: tf.Tensor4D): Promise<RgbImage[]>
     u.dispose();
   }
 }
+
+/** Images smaller than `minSide` enlarged by the smallest integer factor that reaches it (nearest neighbour: pixels stay visible as pixels). */
+export function enlarge(images: RgbImage[], minSide = 64): RgbImage[] {
+  return images.map((im) => {
+    const k = Math.ceil(minSide / Math.min(im.width, im.height));
+    if (k <= 1) return im;
+    const W = im.width * k;
+    const H = im.height * k;
+    const data = new Float32Array(W * H * 3);
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        const s = ((Math.floor(y / k) * im.width + Math.floor(x / k)) * 3) | 0;
+        const d = (y * W + x) * 3;
+        data[d] = im.data[s];
+        data[d + 1] = im.data[s + 1];
+        data[d + 2] = im.data[s + 2];
+      }
+    }
+    return { width: W, height: H, data };
+  });
+}

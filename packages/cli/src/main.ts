@@ -64,7 +64,7 @@ export async function main(
     err(`nextscale: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
-  if (rest.includes("--help") || rest.includes("-h")) {
+  if (!cmd.ownHelp && (rest.includes("--help") || rest.includes("-h"))) {
     out(`${cmd.usage}\n`);
     return 0;
   }

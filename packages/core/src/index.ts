@@ -2,7 +2,44 @@
  * @nextscale/core: the module tree with PyTorch state-dict names, the
  * layers the models share, and checkpoint I/O without Python.
  */
-export { openCheckpoint, type OpenOptions } from "./io/checkpoint.js";
+
+export { PackedWeightError } from "@nextscale/contract";
+export {
+  type CacheEntry,
+  type CacheOptions,
+  cachedModelPath,
+  type DownloadFileOptions,
+  type DownloadFileResult,
+  type DownloadModelOptions,
+  type DownloadModelResult,
+  type DownloadProgress,
+  downloadFile,
+  downloadModel,
+  type IntegrityCheck,
+  modelCacheDir,
+  modelCacheStatus,
+  type ResolveModelOptions,
+  resolveModel,
+} from "#model-cache";
+export { drawText, FONT_CHARS, GLYPH_H, GLYPH_W, glyphPixel, textWidth } from "./font.js";
+export { GRADIENT_KERNELS, registerGradients, stopGradient } from "./gradients.js";
+export {
+  FID_WEIGHTS_BASE_URL,
+  fileNameHashPrefix,
+  formatBytes,
+  HUB_BASE_URL,
+  ModelDownloadError,
+  ModelNotCachedError,
+  type ModelUrlOptions,
+  OFFICIAL_MODELS,
+  type OfficialModel,
+  type OfficialModelName,
+  officialModel,
+  officialModelUrl,
+} from "./hub/registry.js";
+export { decodeImage, encodePng, ImageFormatError, type ImageGridOptions, imageGrid, type RgbImage, toUint8Rgb } from "./image.js";
+export { type CheckpointSummary, inspectCheckpoint } from "./info.js";
+export { type OpenOptions, openCheckpoint } from "./io/checkpoint.js";
 export {
   DTYPE_SIZE,
   type DType,
@@ -27,40 +64,9 @@ export {
   writeNpz,
 } from "./io/npy.js";
 export { openSource, type SourceInput } from "./io/open.js";
-export {
-  type CacheEntry,
-  type CacheOptions,
-  cachedModelPath,
-  type DownloadFileOptions,
-  type DownloadFileResult,
-  type DownloadModelOptions,
-  type DownloadModelResult,
-  type DownloadProgress,
-  downloadFile,
-  downloadModel,
-  type IntegrityCheck,
-  modelCacheDir,
-  modelCacheStatus,
-  type ResolveModelOptions,
-  resolveModel,
-} from "#model-cache";
-export {
-  FID_WEIGHTS_BASE_URL,
-  fileNameHashPrefix,
-  formatBytes,
-  HUB_BASE_URL,
-  ModelDownloadError,
-  ModelNotCachedError,
-  type ModelUrlOptions,
-  OFFICIAL_MODELS,
-  type OfficialModel,
-  type OfficialModelName,
-  officialModel,
-  officialModelUrl,
-} from "./hub/registry.js";
-export { PyDict, PyTuple, unpickle, type UnpickleOptions } from "./io/pickle.js";
+export { PyDict, PyTuple, type UnpickleOptions, unpickle } from "./io/pickle.js";
 export { openPth } from "./io/pth.js";
-export { PyFloat, type PthValue, type WritePthOptions, writePth } from "./io/pth-write.js";
+export { type PthValue, PyFloat, type WritePthOptions, writePth } from "./io/pth-write.js";
 export { openSafetensors, writeSafetensors } from "./io/safetensors.js";
 export {
   BlobSource,
@@ -73,30 +79,8 @@ export {
   type UrlSourceOptions,
 } from "./io/source.js";
 export type { CheckpointFormat, TensorInfo, TensorStore } from "./io/store.js";
-export { ZipReader, type ZipEntry } from "./io/zip.js";
+export { type ZipEntry, ZipReader } from "./io/zip.js";
 export { crc32, writeZipStored } from "./io/zip-write.js";
-export { inspectCheckpoint, type CheckpointSummary } from "./info.js";
-export {
-  fromInternal,
-  toInternalLayout,
-  type Layout,
-  type LoadOptions,
-  type LoadTransform,
-  Module,
-  ModuleList,
-  Parameter,
-  StateDictError,
-  type StateDictProblems,
-  type StateDictSource,
-} from "./module.js";
-export { packedWeightCount, packForInference, packWhileLoading } from "./packing.js";
-export { Conv2d, Embedding, GroupNorm, geluTanh, LayerNorm, Linear, silu } from "./nn.js";
-export { isRecordingGradients, residual, sequential, type Step } from "./sequential.js";
-export { type BilinearTaps, bilinearTaps, type ResampleMode, resampleMatrix, resampleTensor, resize2d } from "./resample.js";
-export { decodeImage, encodePng, ImageFormatError, type ImageGridOptions, imageGrid, type RgbImage, toUint8Rgb } from "./image.js";
-export { officialPreprocess, type Rgb8Image, resizeLanczos } from "./preprocess.js";
-export { Random, type RandomState } from "./random.js";
-export { GRADIENT_KERNELS, registerGradients, stopGradient } from "./gradients.js";
 export {
   adaLNModulate,
   adaLNModulateFallback,
@@ -109,4 +93,22 @@ export {
   resample2d,
   resample2dFallback,
 } from "./kernels/index.js";
-export { PackedWeightError } from "@nextscale/contract";
+export {
+  fromInternal,
+  type Layout,
+  type LoadOptions,
+  type LoadTransform,
+  Module,
+  ModuleList,
+  Parameter,
+  StateDictError,
+  type StateDictProblems,
+  type StateDictSource,
+  toInternalLayout,
+} from "./module.js";
+export { Conv2d, Embedding, GroupNorm, geluTanh, LayerNorm, Linear, silu } from "./nn.js";
+export { packedWeightCount, packForInference, packWhileLoading } from "./packing.js";
+export { officialPreprocess, type Rgb8Image, resizeLanczos } from "./preprocess.js";
+export { Random, type RandomState } from "./random.js";
+export { type BilinearTaps, bilinearTaps, type ResampleMode, resampleMatrix, resampleTensor, resize2d } from "./resample.js";
+export { isRecordingGradients, residual, type Step, sequential } from "./sequential.js";

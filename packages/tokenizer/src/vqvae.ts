@@ -172,7 +172,11 @@ export class VQVAE extends Module {
 export interface LoadVqvaeOptions {
   /** The architecture; inferred from the checkpoint's shapes when omitted. */
   config?: VqvaeConfig;
-  /** Token-map sides (overrides the config's; required for checkpoints with other than 10 scales). */
+  /**
+   * Token-map sides (overrides the config's). Default: the file's `patch_nums`
+   * metadata (safetensors written by @nextscale/train), else the 10 scales
+   * of 256 px; required for other checkpoints with other than 10 scales.
+   */
   patchNums?: readonly number[];
   /**
    * Called before the first tensor (`loaded: 0`) and after each one: `file`
@@ -218,7 +222,9 @@ export async function loadVqvae(source: SourceInput | TensorStore, opts: LoadVqv
   try {
     checkIsVqvae(store);
     const shapes = Object.fromEntries(store.keys().map((k) => [k, store.info(k).shape]));
-    const patch = opts.patchNums ? { patchNums: opts.patchNums } : {};
+    const fromFile = patchNumsFromMetadata(store.metadata.patch_nums);
+    const patchNums = opts.patchNums ?? fromFile;
+    const patch = patchNums ? { patchNums } : {};
     const config = opts.config ? vqvaeConfig({ ...opts.config, ...patch }) : inferVqvaeConfig(shapes, patch);
     const vae = new VQVAE(config);
     const ema = "quantize.ema_vocab_hit_SV";
@@ -242,6 +248,12 @@ export async function loadVqvae(source: SourceInput | TensorStore, opts: LoadVqv
   } finally {
     if (!isStore) await store.close();
   }
+}
+
+/** "1,2,3,4" in a safetensors file's metadata (written by @nextscale/train's export) -> [1, 2, 3, 4]; anything else -> undefined. */
+function patchNumsFromMetadata(v: unknown): number[] | undefined {
+  if (typeof v !== "string" || !/^\d+(,\d+)*$/.test(v)) return undefined;
+  return v.split(",").map(Number);
 }
 
 /** `loadStateDict`'s per-tensor progress with the file's name and byte counts; reports `loaded: 0` at once. */

@@ -9,8 +9,11 @@ export { accumulateGrads, microBatches } from "./accumulate.js";
 export * from "./checkpoint/index.js";
 export { CodebookMonitor, type CodebookOptions, type CodebookState, type ScaleUsage } from "./codebook.js";
 export * from "./data/index.js";
+export { vqvaeSafetensors } from "./export.js";
 export { PeakMemory, peakRssBytes } from "./memory.js";
+export { type MetricsEvent, MetricsLog, MetricsLogError, type MetricsRecord, readMetricsLog } from "./metrics-log.js";
 export * from "./optim/index.js";
+export { linePlotPng, niceTicks, type PlotOptions, type PlotSeries, renderLinePlot } from "./plot.js";
 export {
   type CachedTokenMaps,
   type CachedTokenMapsOptions,

@@ -54,3 +54,9 @@ export function peakRssBytes(): number {
   const p = (globalThis as { process?: { resourceUsage?: () => { maxRSS: number } } }).process;
   return p?.resourceUsage ? p.resourceUsage().maxRSS * 1024 : 0;
 }
+
+/** One turn of the event loop (timers, I/O, signal handlers run), not only the microtask queue. */
+export function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => void };
+  return new Promise((resolve) => (g.setImmediate ? g.setImmediate(resolve) : setTimeout(resolve, 0)));
+}

@@ -6,7 +6,7 @@
  * bitmap font; `linePlotPng` encodes with core's `encodePng`. Deterministic:
  * the same series and options give the same pixels.
  */
-import { encodePng, imageGrid, type RgbImage } from "@nextscale/core";
+import { encodePng, GLYPH_H, GLYPH_W, glyphPixel, type RgbImage, textWidth } from "@nextscale/core";
 
 /** One line of a plot. */
 export interface PlotSeries {
@@ -63,8 +63,6 @@ export interface NiceTicksOptions {
 type Rgb = readonly [number, number, number];
 
 // core's bitmap font cell (GLYPH_W × GLYPH_H in font.ts; a character advances GLYPH_W + 1)
-const GLYPH_W = 5;
-const GLYPH_H = 9;
 const BLACK: Rgb = [0, 0, 0];
 const TEXT: Rgb = [0.1, 0.1, 0.1];
 const GRID: Rgb = [0.88, 0.88, 0.88];
@@ -239,34 +237,19 @@ interface TextMask {
   ink: Uint8Array;
 }
 
-/**
- * Rasterise `text` with core's bitmap font. Core's package entry exports the
- * font only through `imageGrid`'s labels, so the text is drawn as the label
- * of a 1-px blank image sized to fit it (no cutting) and read back: a strip
- * below the image, the text one pixel in from its top-left corner.
- */
+/** Rasterise `text` with core's bitmap font at scale 1. */
 function textMask(text: string): TextMask {
-  const n = [...text].length;
-  const w = n ? n * (GLYPH_W + 1) - 1 : 0;
-  if (!w) return { w: 0, h: GLYPH_H, ink: new Uint8Array(0) };
-  const W = w + 2;
-  const blank: RgbImage = { width: W, height: 1, data: new Float32Array(W * 3).fill(1) };
-  const grid = imageGrid([blank], 1, 0, { labels: [text], labelScale: 1 });
-  if (grid.width !== W || grid.height !== 1 + GLYPH_H + 2) {
-    throw new Error(`plot: core's label strip is ${grid.width}x${grid.height - 1}, expected ${W}x${GLYPH_H + 2} (font changed?)`);
-  }
+  const chars = [...text];
+  const w = textWidth(text);
   const ink = new Uint8Array(w * GLYPH_H);
-  for (let y = 0; y < GLYPH_H; y++) {
-    for (let x = 0; x < w; x++) ink[y * w + x] = grid.data[((y + 2) * W + x + 1) * 3] < 0.5 ? 1 : 0;
-  }
+  chars.forEach((ch, n) => {
+    for (let y = 0; y < GLYPH_H; y++) for (let x = 0; x < GLYPH_W; x++) if (glyphPixel(ch, x, y)) ink[y * w + n * (GLYPH_W + 1) + x] = 1;
+  });
   return { w, h: GLYPH_H, ink };
 }
 
 /** Width in pixels of `text` at `scale`. */
-const textW = (text: string, scale: number) => {
-  const n = [...text].length;
-  return n ? (n * (GLYPH_W + 1) - 1) * scale : 0;
-};
+const textW = (text: string, scale: number) => textWidth(text, scale);
 
 /** `text` cut to fit `width` pixels at `scale`, ending in ".." when cut. */
 function fitText(text: string, width: number, scale: number): string {

@@ -12,7 +12,7 @@
 import { openCheckpoint, writeSafetensors } from "@nextscale/core";
 import type { VQVAE } from "@nextscale/tokenizer";
 import * as tf from "@tensorflow/tfjs-core";
-import type { ImageDataset } from "./data/datasets.js";
+import { type ImageDataset, takeFirst } from "./data/datasets.js";
 import { DataLoader } from "./data/loader.js";
 
 /** A dataset's token maps: per scale k, int32 (N, pn_k²) row-major, and N labels. */
@@ -55,11 +55,7 @@ export interface TokenEncodeOptions {
 }
 
 /** The first `limit` items of a dataset (all when undefined). */
-function firstItems(ds: ImageDataset, limit?: number): ImageDataset {
-  if (limit === undefined || limit >= ds.length) return ds;
-  if (!(Number.isInteger(limit) && limit > 0)) throw new RangeError(`limit must be a positive integer, got ${limit}`);
-  return { length: limit, numClasses: ds.numClasses, classNames: ds.classNames, label: (i) => ds.label(i), image: (i) => ds.image(i), itemName: (i) => ds.itemName(i) };
-}
+const firstItems = (ds: ImageDataset, limit?: number): ImageDataset => (limit === undefined ? ds : takeFirst(ds, limit));
 
 function loaderFor(vqvae: VQVAE, dataset: ImageDataset, batchSize: number): DataLoader {
   return new DataLoader(dataset, { batchSize, shuffle: false, last: "partial", transform: "center", size: vqvae.imageSize(), prefetch: 1 });

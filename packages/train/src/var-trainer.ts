@@ -30,7 +30,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { accumulateGrads } from "./accumulate.js";
 import { checkpointPath, loadCheckpoint, saveCheckpoint } from "./checkpoint/files.js";
 import type { Json } from "./checkpoint/format.js";
-import { PeakMemory } from "./memory.js";
+import { PeakMemory, yieldToEventLoop } from "./memory.js";
 import type { AdamW } from "./optim/adamw.js";
 import { createOfficialOptimizer } from "./optim/official.js";
 import type { OfficialSchedule, ScheduleType } from "./optim/schedule.js";
@@ -312,6 +312,7 @@ export class VarTrainer {
       const r = await this.trainStep(tokenBatch(tokens, this.batchIndices(tokens.count, this.step)));
       out.push(r);
       await opts.onStep?.(r);
+      await yieldToEventLoop(); // lets a signal handler (Ctrl-C) run: on wasm a step may never leave the microtask queue
       const stop = !!opts.signal?.aborted;
       if (opts.checkpointDir && ((every > 0 && this.step % every === 0) || this.step === until || stop)) {
         const path = await this.save(checkpointPath(opts.checkpointDir, this.step), { loss: r.loss, meanLoss: r.meanLoss, accuracy: r.accuracy });

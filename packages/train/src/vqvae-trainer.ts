@@ -19,7 +19,7 @@ import type { CheckpointableOptimizer, Json } from "./checkpoint/format.js";
 import { checkpointPath, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint/index.js";
 import { CodebookMonitor, type CodebookState, type ScaleUsage } from "./codebook.js";
 import { DataLoader } from "./data/index.js";
-import { PeakMemory } from "./memory.js";
+import { PeakMemory, yieldToEventLoop } from "./memory.js";
 import { AdamW, type AdamWState } from "./optim/adamw.js";
 import { paramGroups } from "./optim/param-groups.js";
 import { applySchedule } from "./optim/schedule.js";
@@ -337,6 +337,7 @@ export async function trainVqvae(trainer: VqvaeTrainer, loader: DataLoader, opts
         tf.dispose([images, labels]);
       }
       await opts.onStep?.(last);
+      await yieldToEventLoop(); // lets a signal handler (Ctrl-C) run: on wasm a step may never leave the microtask queue
       const stop = !!opts.signal?.aborted;
       if (last.step % every === 0 || last.step === opts.steps || stop) await save(last);
       if (trainer.step >= opts.steps || stop) break run;

@@ -19,22 +19,9 @@ import { initWeights, VarTransformer, varConfig, varLoss } from "@nextscale/tran
 import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "../args.js";
 import { chooseBackend } from "../backend.js";
+import { int, ints } from "../flags.js";
 import { randomVqvae } from "./bench.js";
 import { type CommandIO, UsageError } from "./types.js";
-
-function int(v: string | undefined, flag: string, fallback: number, min = 1): number {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isInteger(x) || x < min) throw new UsageError(`${flag} must be an integer ≥ ${min} (got "${v}")`);
-  return x;
-}
-
-function ints(v: string | undefined, flag: string, fallback: number[]): number[] {
-  if (v === undefined) return fallback;
-  const xs = v.split(",").map((s) => Number(s.trim()));
-  if (!xs.length || xs.some((x) => !Number.isInteger(x) || x < 1)) throw new UsageError(`${flag} must be positive integers separated by commas (got "${v}")`);
-  return xs;
-}
 
 interface TrainSetup {
   step(): Promise<number>;

@@ -32,6 +32,7 @@ import { initWeights, VAR_PRESETS, type VarConfig, type VarPresetName, VarTransf
 import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "../args.js";
 import { chooseBackend } from "../backend.js";
+import { num } from "../flags.js";
 import { loadingBars, progressBar } from "../progress.js";
 import { type Command, type CommandIO, UsageError } from "./types.js";
 
@@ -49,13 +50,6 @@ interface RunTiming {
   cpuMs: number;
   /** Process RSS after each scale, and after the decode (bytes). */
   rss: number[];
-}
-
-function num(v: string | undefined, flag: string, fallback: number, check: (x: number) => boolean, what: string): number {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || !check(x)) throw new UsageError(`${flag} must be ${what} (got "${v}")`);
-  return x;
 }
 
 const median = (xs: number[]) => {

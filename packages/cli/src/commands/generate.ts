@@ -15,6 +15,7 @@ import {
 import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "../args.js";
 import { chooseBackend } from "../backend.js";
+import { num } from "../flags.js";
 import { toRgbImages } from "../images.js";
 import { checkOutputFile, prepareOutputDir, writeFileAtomic } from "../output.js";
 import { loadingBars, progressBar } from "../progress.js";
@@ -57,13 +58,6 @@ export const SAMPLING_USAGE = `  --vae F, --var F   checkpoints (.pth or .safete
   --batch N          images per forward pass (default 8)`;
 
 type SamplingValues = { [K in keyof typeof SAMPLING_OPTIONS]?: (typeof SAMPLING_OPTIONS)[K]["type"] extends "boolean" ? boolean : K extends "class" ? string[] : string };
-
-function num(v: string | undefined, flag: string, fallback: number, check: (x: number) => boolean, what: string): number {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || !check(x)) throw new UsageError(`${flag} must be ${what} (got "${v}")`);
-  return x;
-}
 
 /** Parse the sampling flags into generate() options. */
 export function samplingSettings(v: SamplingValues) {

@@ -6,6 +6,7 @@ import { fid } from "./fid.js";
 import { generateCommand } from "./generate.js";
 import { info } from "./info.js";
 import { reconstruct } from "./reconstruct.js";
+import { train } from "./train.js";
 import type { Command } from "./types.js";
 
-export const COMMANDS: Command[] = [info, download, generateCommand, edit, reconstruct, fid, bench];
+export const COMMANDS: Command[] = [info, download, generateCommand, edit, reconstruct, fid, train, bench];

@@ -5,6 +5,8 @@ export interface Command {
   summary: string;
   /** Full usage text for `nextscale <name> --help`. */
   usage: string;
+  /** The command prints its own --help (one per subcommand). */
+  ownHelp?: boolean;
   /** Run with the arguments after the command name; resolves to the exit code. */
   run(args: string[], io: CommandIO): Promise<number>;
 }

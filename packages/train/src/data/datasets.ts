@@ -204,3 +204,76 @@ export class ImageFolderDataset implements ImageDataset {
     return this.samples[i].path;
   }
 }
+
+/** The first `count` items of a dataset (a quick run on a slice). */
+export function takeFirst(ds: ImageDataset, count: number): ImageDataset {
+  if (!(Number.isInteger(count) && count > 0)) throw new DatasetError(`takeFirst: count must be a positive integer (got ${count})`);
+  if (count >= ds.length) return ds;
+  return {
+    length: count,
+    numClasses: ds.numClasses,
+    classNames: ds.classNames,
+    label: (i) => {
+      if (!(Number.isInteger(i) && i >= 0 && i < count)) throw new RangeError(`item ${i} out of range [0, ${count})`);
+      return ds.label(i);
+    },
+    image: (i) => {
+      if (!(Number.isInteger(i) && i >= 0 && i < count)) throw new RangeError(`item ${i} out of range [0, ${count})`);
+      return ds.image(i);
+    },
+    itemName: (i) => ds.itemName(i),
+  };
+}
+
+export interface OpenDatasetOptions {
+  /** IDX folders holding both splits (Fashion-MNIST's train-* and t10k-*): which one; default "train". */
+  split?: "train" | "test";
+  /** The labels file of an IDX images file (default: its name with images-idx3 → labels-idx1). */
+  labels?: string;
+  /** Class names of an IDX dataset (default: Fashion-MNIST's when the path names fashion-mnist, else none). */
+  classNames?: readonly string[];
+  files?: FileTree;
+}
+
+const IDX_IMAGES = /images[-.]idx3[-.]ubyte(\.gz)?$/;
+
+/**
+ * Open what a user points a trainer at: an IDX images file (its labels
+ * beside it), a folder of IDX files (Debian's
+ * `/usr/share/datasets/fashion-mnist`: `train-*` or, with `split: "test"`,
+ * `t10k-*`), or a folder with one subfolder of images per class.
+ */
+export async function openImageDataset(path: string, opts: OpenDatasetOptions = {}): Promise<ImageDataset> {
+  const fs = opts.files ?? nodeFileTree;
+  const fashion = /fashion[-_]?mnist/i.test(path);
+  const classNames = opts.classNames ?? (fashion ? FASHION_MNIST_CLASSES : undefined);
+  const idx = async (images: string) => {
+    if (opts.labels) return IdxDataset.open(images, opts.labels, { classNames, files: fs });
+    // the labels beside the images, gzipped or not
+    const labels = images.replace(/images([-.])idx3/, "labels$1idx1");
+    const other = labels.endsWith(".gz") ? labels.slice(0, -3) : `${labels}.gz`;
+    try {
+      return await IdxDataset.open(images, labels, { classNames, files: fs });
+    } catch (e) {
+      if (!(e instanceof DatasetError && e.message.startsWith("no such file"))) throw e;
+      try {
+        return await IdxDataset.open(images, other, { classNames, files: fs });
+      } catch {
+        throw new DatasetError(`no labels file beside ${images} (looked for ${labels} and ${other}); pass it with labels (--labels)`);
+      }
+    }
+  };
+  if (IDX_IMAGES.test(path)) return idx(path);
+  const entries = await fs.list(path);
+  const idxFiles = entries.filter((e) => !e.folder && IDX_IMAGES.test(e.name)).map((e) => e.name);
+  if (idxFiles.length) {
+    const split = opts.split ?? "train";
+    const wanted = split === "train" ? /^train/ : /^(t10k|test)/;
+    const pick = idxFiles.length === 1 && !/^(train|t10k|test)/.test(idxFiles[0]) ? idxFiles : idxFiles.filter((n) => wanted.test(n));
+    if (pick.length !== 1) {
+      throw new DatasetError(`${path}: ${pick.length ? "several" : "no"} IDX images file(s) for the ${split} split among ${idxFiles.join(", ")}; pass the file itself`);
+    }
+    return idx(fs.join(path, pick[0]));
+  }
+  return ImageFolderDataset.open(path, { files: fs });
+}

@@ -6,6 +6,9 @@ export {
   type ImageDataset,
   ImageFolderDataset,
   type ImageFolderOptions,
+  type OpenDatasetOptions,
+  openImageDataset,
+  takeFirst,
 } from "./datasets.js";
 export { DatasetError } from "./errors.js";
 export { type FileTree, memoryFileTree } from "./file-tree.js";

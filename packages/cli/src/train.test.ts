@@ -1,0 +1,169 @@
+/**
+ * `nextscale train vqvae|var|plot` on the Fashion-MNIST slice: the run
+ * folder's files (checkpoints, metrics.jsonl, sample grids, the final
+ * model that the other commands load, loss.png), an interrupted run
+ * (SIGINT to the built CLI) resumed by the same command giving the losses
+ * of an uninterrupted one, and the errors that come before any work.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decodeImage } from "@nextscale/core";
+import { FIXTURES } from "@nextscale/test-utils";
+import { loadVqvae } from "@nextscale/tokenizer";
+import { readMetricsLog } from "@nextscale/train";
+import * as tf from "@tensorflow/tfjs-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "./run.testutil.js";
+
+const backend = tf.getBackend();
+const SLICE = join(FIXTURES, "fashion-mnist-slice");
+const BIN = join(__dirname, "..", "dist", "bin.js");
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "cli-train-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const VQVAE_ARGS = ["--data", SLICE, "--image", "16", "--ch", "32", "--ch-mult", "1,1,2", "--vocab", "32", "--z", "8", "--no-attn", "--batch", "4", "--backend", backend];
+const VAR_ARGS = ["--data", SLICE, "--limit", "32", "--vqvae", join(FIXTURES, "var-tiny", "vae.pth"), "--patch-nums", "1,2,3,4", "--depth", "1", "--width", "64", "--heads", "1", "--batch", "8", "--lr", "3e-3", "--backend", backend];
+
+const stepLosses = (log: string, key: string) =>
+  readMetricsLog(log)
+    .filter((r) => r.event === "step")
+    .map((r) => [r.step, r[key]]);
+
+describe("nextscale train", () => {
+  it("vqvae: checkpoints, metrics.jsonl, reconstruction grids, vqvae.safetensors that loadVqvae opens without --patch-nums, loss.png", async () => {
+    const out = join(dir, "vqvae");
+    const r = await runCli(["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--steps", "6", "--checkpoint-every", "2", "--keep", "2", "--sample-every", "3"]);
+    expect(r.err).toContain(`backend: ${backend}`);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out.trim()).toBe(join(out, "vqvae.safetensors"));
+    expect(readdirSync(out).filter((n) => n.startsWith("ckpt-")).sort()).toEqual(["ckpt-00000004.safetensors", "ckpt-00000006.safetensors"]); // --keep 2
+    expect(readdirSync(join(out, "samples")).sort()).toEqual(["recon-00000003.png", "recon-00000006.png"]);
+    const grid = decodeImage(readFileSync(join(out, "samples", "recon-00000006.png")));
+    expect(grid.width).toBeGreaterThan(8 * 64); // 8 images enlarged to ≥ 64 px
+    const log = readMetricsLog(join(out, "metrics.jsonl"));
+    expect(log.map((x) => x.event)).toEqual(["start", "step", "step", "checkpoint", "step", "sample", "step", "checkpoint", "step", "step", "sample", "checkpoint", "end"]);
+    const steps = log.filter((x) => x.event === "step");
+    for (const s of steps) for (const k of ["loss", "recL2", "vqLoss", "gradNorm", "lr", "peakTensorMB", "imagesPerSecond"]) expect(Number.isFinite(s[k]), k).toBe(true);
+    expect((steps[0].perplexity as number[]).length).toBe(4);
+    const vae = await loadVqvae(join(out, "vqvae.safetensors"));
+    expect(vae.config.patchNums).toEqual([1, 2, 3, 4]);
+    vae.dispose();
+    const plot = decodeImage(readFileSync(join(out, "loss.png")));
+    expect([plot.width, plot.height]).toEqual([800, 480]);
+    console.log(`[train vqvae] ${backend}: 6 steps, loss ${steps.map((s) => (s.loss as number).toFixed(3)).join(" ")}; peak tensor memory ${(steps[5].peakTensorMB as number).toFixed(1)} MB`);
+
+    // The same command again: the run is complete, nothing more to do, the model is written again.
+    const again = await runCli(["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--steps", "6"]);
+    expect(again.code, again.err).toBe(0);
+    expect(again.err).toMatch(/resuming from .*ckpt-00000006\.safetensors \(step 6 of 6\)/);
+    // Other options on the same folder: refused, naming the difference.
+    const other = await runCli(["train", "vqvae", ...VQVAE_ARGS.map((a) => (a === "32" ? "64" : a)), "--out", out, "--steps", "8"]);
+    expect(other.code).toBe(1);
+    expect(other.err).toMatch(/holds a run made with other options/);
+  }, 600_000);
+
+  it("var: interrupted with Ctrl-C (a checkpoint is written), then the same command resumes with the losses of an unbroken run; var.pth generates", async () => {
+    const straight = join(dir, "var-straight");
+    const s = await runCli(["train", "var", ...VAR_ARGS, "--out", straight, "--epochs", "16", "--checkpoint-every", "1000", "--sample-every", "0"]);
+    expect(s.code, s.err).toBe(0);
+    expect(s.err).toMatch(/token maps: 32 images encoded/);
+    expect(existsSync(join(straight, "var.pth"))).toBe(true);
+    const want = stepLosses(join(straight, "metrics.jsonl"), "loss");
+    expect(want).toHaveLength(64);
+
+    // The built CLI in a child process, SIGINT once the log shows a few steps.
+    const broken = join(dir, "var-broken");
+    const args = [BIN, "train", "var", ...VAR_ARGS, "--out", broken, "--epochs", "16", "--checkpoint-every", "1000", "--sample-every", "0"];
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+      let err = "";
+      child.stderr.on("data", (b) => {
+        err += b;
+      });
+      const timer = setInterval(() => {
+        const log = join(broken, "metrics.jsonl");
+        if (existsSync(log) && readFileSync(log, "utf8").split('"event":"step"').length > 4) {
+          clearInterval(timer);
+          child.kill("SIGINT");
+        }
+      }, 50);
+      child.on("exit", (c) => {
+        clearInterval(timer);
+        if (c !== 130) console.log(err);
+        resolve(c);
+      });
+    });
+    expect(code).toBe(130);
+    const ckpts = readdirSync(broken).filter((n) => n.startsWith("ckpt-"));
+    expect(ckpts).toHaveLength(1);
+    const stoppedAt = Number(ckpts[0].slice(5, -12));
+    expect(stoppedAt).toBeGreaterThan(2);
+    expect(stoppedAt).toBeLessThan(64);
+    expect(existsSync(join(broken, "var.pth"))).toBe(false);
+
+    const resumed = await runCli(["train", "var", ...VAR_ARGS, "--out", broken, "--epochs", "16", "--checkpoint-every", "1000", "--sample-every", "0"]);
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(resumed.err).toMatch(/token maps: .* \(cached\)/);
+    expect(resumed.err).toContain(`resuming from ${join(broken, ckpts[0])} (step ${stoppedAt} of 64)`);
+    const got = stepLosses(join(broken, "metrics.jsonl"), "loss");
+    console.log(`[train var] ${backend}: stopped at step ${stoppedAt} of 64 and resumed; losses (every 8th) ${got.filter((_, i) => i % 8 === 0).map(([, l]) => (l as number).toFixed(4)).join(" ")}`);
+    expect(got).toEqual(want); // bit for bit
+    expect(readFileSync(join(broken, "var.pth"))).toEqual(readFileSync(join(straight, "var.pth")));
+
+    const png = join(dir, "gen.png");
+    const g = await runCli(["generate", "--vae", join(FIXTURES, "var-tiny", "vae.pth"), "--var", join(straight, "var.pth"), "--class", "3", "--out", png, "--backend", backend]);
+    expect(g.code, g.err).toBe(0);
+    expect(decodeImage(readFileSync(png)).width).toBeGreaterThanOrEqual(64); // the tiny VQ-VAE decodes 64 px (a 1-image grid may add a border)
+  }, 600_000);
+
+  it("plot: a log to a PNG; errors for a missing log, a log with no step, a foreign file", async () => {
+    const log = join(dir, "var-straight", "metrics.jsonl");
+    const png = join(dir, "acc.png");
+    const r = await runCli(["train", "plot", log, "--out", png, "--metric", "accuracy,tailAccuracy"]);
+    expect(r.code, r.err).toBe(0);
+    expect(decodeImage(readFileSync(png)).height).toBe(480);
+    const missing = await runCli(["train", "plot", join(dir, "nope.jsonl")]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/cannot read the metrics log/);
+    const empty = join(dir, "empty.jsonl");
+    writeFileSync(empty, `${JSON.stringify({ event: "start", kind: "var" })}\n`);
+    const none = await runCli(["train", "plot", empty, "--out", join(dir, "e.png")]);
+    expect(none.code).toBe(1);
+    expect(none.err).toMatch(/no step logged/);
+    const foreign = join(dir, "foreign.jsonl");
+    writeFileSync(foreign, "hello\nworld\n");
+    const f = await runCli(["train", "plot", foreign, "--out", join(dir, "f.png")]);
+    expect(f.code).toBe(1);
+    expect(f.err).toMatch(/foreign\.jsonl:1: not a JSON line/);
+  });
+
+  it("bad input is refused before any work, and nothing is written", async () => {
+    const out = join(dir, "never");
+    const cases: [string[], RegExp, number][] = [
+      [["train"], /first argument is vqvae, var or plot/, 2],
+      [["train", "gan"], /first argument is vqvae, var or plot \(got "gan"\)/, 2],
+      [["train", "vqvae", "--out", out], /--data is required/, 2],
+      [["train", "vqvae", "--data", SLICE], /--out is required/, 2],
+      [["train", "vqvae", "--data", join(dir, "missing"), "--out", out], /--data .*missing: no such file or folder/, 1],
+      [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--accum", "8"], /--accum 8 is more than --batch 4/, 2],
+      [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--patch-nums", "1,2,3"], /must increase and end at the latent side 4/, 2],
+      [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--l2", "0"], /nothing to reconstruct/, 2],
+      [["train", "var", "--data", SLICE, "--out", out], /--vqvae is required/, 2],
+      [["train", "var", ...VAR_ARGS, "--out", out, "--width", "65", "--heads", "2"], /--width 65 is not a multiple of --heads 2/, 2],
+    ];
+    for (const [args, msg, code] of cases) {
+      const r = await runCli(args);
+      expect(r.err, args.join(" ")).toMatch(msg);
+      expect(r.code, args.join(" ")).toBe(code);
+    }
+    expect(existsSync(out)).toBe(false);
+    const help = await runCli(["train", "var", "--help"]);
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/width = 64·depth, heads = depth/);
+  });
+});
