@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# How the bundled Fashion-MNIST model is trained: stage 1 (VQ-VAE), then stage 2 (VAR),
+# with the nextscale CLI on Debian's dataset-fashion-mnist. Each stage resumes from its
+# folder's latest checkpoint when run again (the checkpoints are committed as it goes).
+# Usage: bash packages/model-fashion-mnist/training/train.sh [vqvae|var|all]   (from the repository root)
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+DATA=${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+RUN=packages/model-fashion-mnist/training
+CLI="node packages/cli/dist/bin.js"
+stage=${1:-all}
+
+if [ "$stage" = vqvae ] || [ "$stage" = all ]; then
+  $CLI train vqvae --data "$DATA" --out "$RUN/vqvae" \
+    --image 28 --ch 32 --ch-mult 1,2,2 --res-blocks 1 --no-attn --vocab 512 --z 16 --patch-nums 1,2,3,4,5,6,7 \
+    --batch 32 --steps 2000 --lr 5e-4 --l1 0.2 --seed 0 \
+    --checkpoint-every 50 --keep 1 --sample-every 250
+fi
+if [ "$stage" = var ] || [ "$stage" = all ]; then
+  $CLI train var --data "$DATA" --vqvae "$RUN/vqvae/vqvae.safetensors" --out "$RUN/var" \
+    --depth 6 --batch 64 --epochs 4 --lr 6e-4 --seed 0 \
+    --checkpoint-every 100 --keep 1 --sample-every 500
+fi
