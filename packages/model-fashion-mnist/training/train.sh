@@ -18,6 +18,6 @@ if [ "$stage" = vqvae ] || [ "$stage" = all ]; then
 fi
 if [ "$stage" = var ] || [ "$stage" = all ]; then
   $CLI train var --data "$DATA" --vqvae "$RUN/vqvae/vqvae.safetensors" --out "$RUN/var" \
-    --depth 6 --batch 64 --epochs 4 --lr 6e-4 --seed 0 \
+    --depth 3 --batch 64 --epochs 4 --lr 8e-4 --seed 0 \
     --checkpoint-every 100 --keep 1 --sample-every 500
 fi

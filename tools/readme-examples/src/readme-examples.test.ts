@@ -70,6 +70,7 @@ function checkBuilt() {
   const newest = (dir: string): number =>
     readdirSync(dir, { withFileTypes: true }).reduce((t, e) => Math.max(t, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
   for (const pkg of readdirSync(join(ROOT, "packages"))) {
+    if (!existsSync(join(ROOT, "packages", pkg, "src"))) continue; // not a built package (e.g. a model's weights and training runs)
     const dist = join(ROOT, "packages", pkg, "dist", "index.js");
     if (!existsSync(dist)) missing.push(`packages/${pkg}`);
     else if (newest(join(ROOT, "packages", pkg, "src")) > statSync(dist).mtimeMs) stale.push(`packages/${pkg}`);

@@ -3,7 +3,7 @@
  * each published package may import, and that it imports only what its
  * package.json declares. A static check: it runs no backend.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -63,7 +63,7 @@ function importedPackages(file: string): string[] {
 
 const packages = readdirSync(join(ROOT, "packages"))
   .map((d) => join(ROOT, "packages", d))
-  .filter((d) => statSync(d).isDirectory())
+  .filter((d) => statSync(d).isDirectory() && existsSync(join(d, "package.json"))) // packages/model-fashion-mnist holds a training run, not yet a package
   .map((dir) => ({ dir, json: JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) }))
   .filter((p) => !p.json.private);
 
