@@ -5,23 +5,13 @@
  * float64, the same forward values bit for bit with and without the tape,
  * and less memory held by the tape at the end of the forward.
  */
+import { maxErr, randValues, tapeSavedBytes } from "@nextscale/test-utils";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { registerGradients } from "./gradients.js";
 import { geluTanh, LayerNorm } from "./nn.js";
 
 // Deterministic inputs: a counter-based hash in [lo, hi).
-function randValues(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    let x = (Math.imul(i + 1, 0x9e3779b1) ^ Math.imul(seed + 7, 0x85ebca77)) >>> 0;
-    x ^= x >>> 15;
-    x = Math.imul(x, 0x2c1b3c6d) >>> 0;
-    x ^= x >>> 12;
-    v[i] = lo + ((x >>> 0) / 2 ** 32) * (hi - lo);
-  }
-  return v;
-}
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const rand = (shape: number[], seed: number, lo = -1, hi = 1) => tf.tensor(randValues(numel(shape), seed, lo, hi), shape);
 
@@ -50,16 +40,6 @@ function gradsOf(f: () => tf.Tensor, vars: tf.Variable[], wt: tf.Tensor): Float3
   return out;
 }
 
-/** max |a − b| and the scale max |b|. */
-function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): { err: number; scale: number } {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return { err, scale };
-}
 
 /** Central differences of a float64 loss at every element of `x` (h = 1e-6). */
 function centralDiff(loss: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
@@ -74,21 +54,6 @@ function centralDiff(loss: (x: Float64Array) => number, x: Float64Array, h = 1e-
   return g;
 }
 
-/** The unique bytes of the buffers the gradient tape keeps (saved tensors, deduplicated by data id), leaving out `existing` ones. */
-function tapeSavedBytes(existing: tf.Tensor[]): number {
-  const skip = new Set<object>(existing.map((t) => t.dataId));
-  const seen = new Set<object>();
-  let bytes = 0;
-  // biome-ignore lint/suspicious/noExplicitAny: the engine's tape is internal
-  for (const node of ((tf.engine().state as any).activeTape ?? []) as { saved?: tf.Tensor[] }[]) {
-    for (const t of node.saved ?? []) {
-      if (skip.has(t.dataId) || seen.has(t.dataId)) continue;
-      seen.add(t.dataId);
-      bytes += t.size * 4;
-    }
-  }
-  return bytes;
-}
 
 /**
  * Memory at the end of a recorded forward of `f`: tf.memory().numBytes (it

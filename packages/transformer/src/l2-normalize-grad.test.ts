@@ -7,21 +7,11 @@
  * held by the tape at the end of the forward.
  */
 import { registerGradients } from "@nextscale/core";
+import { maxErr, randValues, tapeSavedBytes } from "@nextscale/test-utils";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { l2Normalize } from "./self-attention.js";
 
-function randValues(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    let x = (Math.imul(i + 1, 0x9e3779b1) ^ Math.imul(seed + 7, 0x85ebca77)) >>> 0;
-    x ^= x >>> 15;
-    x = Math.imul(x, 0x2c1b3c6d) >>> 0;
-    x ^= x >>> 12;
-    v[i] = lo + ((x >>> 0) / 2 ** 32) * (hi - lo);
-  }
-  return v;
-}
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const rand = (shape: number[], seed: number, lo = -1, hi = 1) => tf.tensor(randValues(numel(shape), seed, lo, hi), shape);
 
@@ -35,15 +25,6 @@ function gradOf(f: () => tf.Tensor, x: tf.Variable, wt: tf.Tensor): Float32Array
   return g;
 }
 
-function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): { err: number; scale: number } {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return { err, scale };
-}
 
 /** t / max(‖t‖, 1e-12) over rows of width c, in float64. */
 function l2Normalize64(t: Float64Array, c: number): Float64Array {
@@ -62,21 +43,6 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return s;
 };
 
-/** Unique bytes of the buffers the tape keeps (deduplicated by data id), leaving out `existing` ones. */
-function tapeSavedBytes(existing: tf.Tensor[]): number {
-  const skip = new Set<object>(existing.map((t) => t.dataId));
-  const seen = new Set<object>();
-  let bytes = 0;
-  // biome-ignore lint/suspicious/noExplicitAny: the engine's tape is internal
-  for (const node of ((tf.engine().state as any).activeTape ?? []) as { saved?: tf.Tensor[] }[]) {
-    for (const t of node.saved ?? []) {
-      if (skip.has(t.dataId) || seen.has(t.dataId)) continue;
-      seen.add(t.dataId);
-      bytes += t.size * 4;
-    }
-  }
-  return bytes;
-}
 
 describe("l2Normalize's hand-written gradient", () => {
   beforeAll(() => registerGradients());

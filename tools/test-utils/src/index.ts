@@ -136,3 +136,4 @@ export function report(bundle: string, what: string, s: ErrorStats): void {
 }
 
 export { type FileServer, type LoggedRequest, type Route, startFileServer } from "./file-server.js";
+export { maxErr, randValues, tapeSavedBytes } from "./grad-check.js";
