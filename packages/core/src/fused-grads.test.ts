@@ -33,9 +33,9 @@ function layerNormOld(x: tf.Tensor, eps: number, w?: tf.Tensor, b?: tf.Tensor): 
 }
 
 /** Gradients of sum(wt · f()) with respect to `vars`, in their order, read back. */
-function gradsOf(f: () => tf.Tensor, vars: tf.Variable[], wt: tf.Tensor): Float32Array[] {
+async function gradsOf(f: () => tf.Tensor, vars: tf.Variable[], wt: tf.Tensor): Promise<Float32Array[]> {
   const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(wt, f())) as tf.Scalar, vars);
-  const out = vars.map((v) => grads[v.name].dataSync() as Float32Array);
+  const out = await Promise.all(vars.map(async (v) => (await grads[v.name].data()) as Float32Array));
   tf.dispose([value, ...Object.values(grads)]);
   return out;
 }
@@ -76,16 +76,18 @@ function heldByForward(f: () => tf.Tensor, vars: tf.Variable[], wt: tf.Tensor): 
 }
 
 /** The forward values of `f` with the tape recording (inside tf.variableGrads) and without. */
-function forwardTapedAndPlain(f: () => tf.Tensor, vars: tf.Variable[]): { taped: Float32Array; plain: Float32Array } {
-  let taped = new Float32Array(0);
+async function forwardTapedAndPlain(f: () => tf.Tensor, vars: tf.Variable[]): Promise<{ taped: Float32Array; plain: Float32Array }> {
+  let kept: tf.Tensor | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const y = f();
-    taped = (y.dataSync() as Float32Array).slice();
+    kept = tf.keep(y);
     return tf.sum(y) as tf.Scalar;
   }, vars);
   tf.dispose([value, ...Object.values(grads)]);
+  const taped = ((await kept!.data()) as Float32Array).slice();
+  kept!.dispose();
   const yp = tf.tidy(f);
-  const plain = (yp.dataSync() as Float32Array).slice();
+  const plain = ((await yp.data()) as Float32Array).slice();
   yp.dispose();
   return { taped, plain };
 }
@@ -128,12 +130,12 @@ function newLayerNorm(C: number, eps: number, affine: boolean, seed: number): La
 describe("hand-written gradients of geluTanh and LayerNorm", () => {
   beforeAll(() => registerGradients());
 
-  it("geluTanh: the gradient of the plain formula and central differences (float64)", () => {
+  it("geluTanh: the gradient of the plain formula and central differences (float64)", async () => {
     const shape = [2, 5, 64];
     const x = tf.variable(rand(shape, 1, -4, 4));
     const wt = rand(shape, 2);
-    const [custom] = gradsOf(() => geluTanh(x), [x], wt);
-    const [old] = gradsOf(() => geluOld(x), [x], wt);
+    const [custom] = await gradsOf(() => geluTanh(x), [x], wt);
+    const [old] = await gradsOf(() => geluOld(x), [x], wt);
     const a = maxErr(custom, old);
     console.log(`[fused-grads] geluTanh (2,5,64) vs autograd of the plain ops: max abs err ${a.err.toExponential(2)} (scale ${a.scale.toFixed(3)}, ${tf.getBackend()})`);
     expect(a.err).toBeLessThan(1e-5 * a.scale);
@@ -141,9 +143,9 @@ describe("hand-written gradients of geluTanh and LayerNorm", () => {
     // small case against float64 central differences
     const xs = tf.variable(rand([3, 8], 3, -4, 4));
     const ws = rand([3, 8], 4);
-    const [g] = gradsOf(() => geluTanh(xs), [xs], ws);
-    const x64 = Float64Array.from(xs.dataSync());
-    const w64 = Float64Array.from(ws.dataSync());
+    const [g] = await gradsOf(() => geluTanh(xs), [xs], ws);
+    const x64 = Float64Array.from(await xs.data());
+    const w64 = Float64Array.from(await ws.data());
     const fd = centralDiff((p) => dot(w64, Array.from(p, gelu64)), x64);
     const b = maxErr(g, fd);
     console.log(`[fused-grads] geluTanh (3,8) vs float64 central differences: max abs err ${b.err.toExponential(2)} (scale ${b.scale.toFixed(3)})`);
@@ -153,7 +155,7 @@ describe("hand-written gradients of geluTanh and LayerNorm", () => {
 
   for (const affine of [false, true]) {
     const name = affine ? "affine" : "no affine";
-    it(`LayerNorm (${name}): the gradient of the plain formula and central differences (float64)`, () => {
+    it(`LayerNorm (${name}): the gradient of the plain formula and central differences (float64)`, async () => {
       const C = 64;
       const eps = 1e-6;
       const ln = newLayerNorm(C, eps, affine, 10);
@@ -161,8 +163,8 @@ describe("hand-written gradients of geluTanh and LayerNorm", () => {
       const shape = [2, 5, C];
       const x = tf.variable(tf.tidy(() => tf.add(tf.mul(rand(shape, 5), 3), rand([2, 5, 1], 6))));
       const wt = rand(shape, 7);
-      const custom = gradsOf(() => ln.forward(x), vars(x), wt);
-      const old = gradsOf(() => layerNormOld(x, eps, ln.weight?.value, ln.bias?.value), vars(x), wt);
+      const custom = await gradsOf(() => ln.forward(x), vars(x), wt);
+      const old = await gradsOf(() => layerNormOld(x, eps, ln.weight?.value, ln.bias?.value), vars(x), wt);
       for (const [k, what] of ["x", "weight", "bias"].slice(0, custom.length).entries()) {
         const e = maxErr(custom[k], old[k]);
         console.log(`[fused-grads] LayerNorm ${name} (2,5,64) d${what} vs autograd of the plain ops: max abs err ${e.err.toExponential(2)} (scale ${e.scale.toFixed(3)}, ${tf.getBackend()})`);
@@ -174,11 +176,11 @@ describe("hand-written gradients of geluTanh and LayerNorm", () => {
       const lns = newLayerNorm(c, eps, affine, 20);
       const xs = tf.variable(tf.tidy(() => tf.add(tf.mul(rand([3, c], 8), 2), 0.5)));
       const ws = rand([3, c], 9);
-      const g = gradsOf(() => lns.forward(xs), affine ? [xs, lns.weight!.value, lns.bias!.value] : [xs], ws);
-      const x64 = Float64Array.from(xs.dataSync());
-      const w64 = Float64Array.from(ws.dataSync());
-      const wa = affine ? Float64Array.from(lns.weight!.value.dataSync()) : undefined;
-      const ba = affine ? Float64Array.from(lns.bias!.value.dataSync()) : undefined;
+      const g = await gradsOf(() => lns.forward(xs), affine ? [xs, lns.weight!.value, lns.bias!.value] : [xs], ws);
+      const x64 = Float64Array.from(await xs.data());
+      const w64 = Float64Array.from(await ws.data());
+      const wa = affine ? Float64Array.from(await lns.weight!.value.data()) : undefined;
+      const ba = affine ? Float64Array.from(await lns.bias!.value.data()) : undefined;
       const fds = [centralDiff((p) => dot(w64, layerNorm64(p, c, eps, wa, ba)), x64)];
       if (wa && ba) {
         fds.push(centralDiff((p) => dot(w64, layerNorm64(x64, c, eps, p, ba)), wa));
@@ -194,19 +196,19 @@ describe("hand-written gradients of geluTanh and LayerNorm", () => {
     });
   }
 
-  it("the forward under the tape is bit-identical to the forward without it (and to the old formula)", () => {
+  it("the forward under the tape is bit-identical to the forward without it (and to the old formula)", async () => {
     const x = tf.variable(rand([2, 5, 64], 11, -4, 4));
-    const g = forwardTapedAndPlain(() => geluTanh(x), [x]);
+    const g = await forwardTapedAndPlain(() => geluTanh(x), [x]);
     expect(g.taped).toEqual(g.plain);
     const old = tf.tidy(() => geluOld(x));
-    expect(g.plain).toEqual(old.dataSync());
+    expect(g.plain).toEqual(await old.data());
     for (const affine of [false, true]) {
       const ln = newLayerNorm(64, 1e-5, affine, 12);
       const vars = affine ? [x, ln.weight!.value, ln.bias!.value] : [x];
-      const l = forwardTapedAndPlain(() => ln.forward(x), vars);
+      const l = await forwardTapedAndPlain(() => ln.forward(x), vars);
       expect(l.taped).toEqual(l.plain);
       const lo = tf.tidy(() => layerNormOld(x, 1e-5, ln.weight?.value, ln.bias?.value));
-      expect(l.plain).toEqual(lo.dataSync());
+      expect(l.plain).toEqual(await lo.data());
       lo.dispose();
     }
     tf.dispose([x, old]);

@@ -18,9 +18,9 @@ const rand = (shape: number[], seed: number, lo = -1, hi = 1) => tf.tensor(randV
 /** The formula the custom gradient replaces, as it was. */
 const l2Old = (t: tf.Tensor) => tf.tidy(() => tf.div(t, tf.maximum(tf.sqrt(tf.sum(tf.square(t), -1, true)), 1e-12)));
 
-function gradOf(f: () => tf.Tensor, x: tf.Variable, wt: tf.Tensor): Float32Array {
+async function gradOf(f: () => tf.Tensor, x: tf.Variable, wt: tf.Tensor): Promise<Float32Array> {
   const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(wt, f())) as tf.Scalar, [x]);
-  const g = grads[x.name].dataSync() as Float32Array;
+  const g = (await grads[x.name].data()) as Float32Array;
   tf.dispose([value, ...Object.values(grads)]);
   return g;
 }
@@ -44,15 +44,15 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 
 
-describe("l2Normalize's hand-written gradient", () => {
+describe("l2Normalize's hand-written gradient", async () => {
   beforeAll(() => registerGradients());
 
-  it("matches autograd of the plain ops (2,3,7,16) and float64 central differences (1,2,3,8)", () => {
+  it("matches autograd of the plain ops (2,3,7,16) and float64 central differences (1,2,3,8)", async () => {
     const shape = [2, 3, 7, 16];
     const t = tf.variable(rand(shape, 1));
     const wt = rand(shape, 2);
-    const custom = gradOf(() => l2Normalize(t as unknown as tf.Tensor4D), t, wt);
-    const old = gradOf(() => l2Old(t), t, wt);
+    const custom = await gradOf(() => l2Normalize(t as unknown as tf.Tensor4D), t, wt);
+    const old = await gradOf(() => l2Old(t), t, wt);
     const a = maxErr(custom, old);
     console.log(`[l2-grad] (2,3,7,16) vs autograd of the plain ops: max abs err ${a.err.toExponential(2)} (scale ${a.scale.toFixed(3)}, ${tf.getBackend()})`);
     expect(a.err).toBeLessThan(1e-5 * a.scale);
@@ -60,9 +60,9 @@ describe("l2Normalize's hand-written gradient", () => {
     const small = [1, 2, 3, 8];
     const ts = tf.variable(rand(small, 3, -2, 2));
     const ws = rand(small, 4);
-    const g = gradOf(() => l2Normalize(ts as unknown as tf.Tensor4D), ts, ws);
-    const t64 = Float64Array.from(ts.dataSync());
-    const w64 = Float64Array.from(ws.dataSync());
+    const g = await gradOf(() => l2Normalize(ts as unknown as tf.Tensor4D), ts, ws);
+    const t64 = Float64Array.from(await ts.data());
+    const w64 = Float64Array.from(await ws.data());
     const h = 1e-6;
     const fd = Array.from(t64, (_, i) => {
       const p = Float64Array.from(t64);
@@ -77,44 +77,45 @@ describe("l2Normalize's hand-written gradient", () => {
     tf.dispose([t, wt, ts, ws]);
   });
 
-  it("below the 1e-12 norm the denominator is constant: g/1e-12, as PyTorch (rows of 1e-14 and of zeros)", () => {
+  it("below the 1e-12 norm the denominator is constant: g/1e-12, as PyTorch (rows of 1e-14 and of zeros)", async () => {
     // row 0 ordinary, row 1 of norm ~4e-14, row 2 all zeros (where the plain formula's sqrt gradient is NaN)
     const c = 16;
     const base = randValues(3 * c, 5);
     const vals = Float32Array.from(base, (v, i) => (i < c ? v : i < 2 * c ? v * 1e-14 : 0));
     const t = tf.variable(tf.tensor(vals, [1, 1, 3, c]));
     const wt = rand([1, 1, 3, c], 6);
-    const g = gradOf(() => l2Normalize(t as unknown as tf.Tensor4D), t, wt);
-    const w = wt.dataSync();
+    const g = await gradOf(() => l2Normalize(t as unknown as tf.Tensor4D), t, wt);
+    const w = await wt.data();
     const eps32 = Math.fround(1e-12);
     let worst = 0;
     for (let i = c; i < 3 * c; i++) worst = Math.max(worst, Math.abs(g[i] - w[i] / eps32) / (Math.abs(w[i]) / eps32));
     console.log(`[l2-grad] rows below the norm 1e-12: max rel err against g/1e-12 ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(1e-6);
     // the tiny row agrees with autograd of the plain formula too (it is finite there)
-    const old = gradOf(() => l2Old(t), t, wt);
+    const old = await gradOf(() => l2Old(t), t, wt);
     const e = maxErr(g.subarray(0, 2 * c), old.subarray(0, 2 * c));
     expect(e.err).toBeLessThan(1e-5 * e.scale);
     tf.dispose([t, wt]);
   });
 
-  it("the forward under the tape is bit-identical to the forward without it, and the tape holds less", () => {
+  it("the forward under the tape is bit-identical to the forward without it, and the tape holds less", async () => {
     const shape = [2, 3, 7, 16];
     const t = tf.variable(rand(shape, 7));
     const wt = rand(shape, 8);
     const f = () => l2Normalize(t as unknown as tf.Tensor4D);
-    let taped = new Float32Array(0);
+    let kept: tf.Tensor | undefined;
     const r = tf.variableGrads(() => {
       const y = f();
-      taped = (y.dataSync() as Float32Array).slice();
+      kept = tf.keep(y);
       return tf.sum(tf.mul(y, wt)) as tf.Scalar;
     }, [t]);
     tf.dispose([r.value, ...Object.values(r.grads)]);
+    const taped = await kept!.data();
     const plain = tf.tidy(f);
-    expect(taped).toEqual(plain.dataSync());
+    expect(taped).toEqual(await plain.data());
     const old = tf.tidy(() => l2Old(t));
-    expect(plain.dataSync()).toEqual(old.dataSync());
-    tf.dispose([plain, old]);
+    expect(await plain.data()).toEqual(await old.data());
+    tf.dispose([kept!, plain, old]);
 
     const held = (fn: () => tf.Tensor) => {
       let numBytes = 0;
