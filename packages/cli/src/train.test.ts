@@ -67,6 +67,18 @@ describe("nextscale train", () => {
     expect(other.err).toMatch(/holds a run made with other options/);
   }, 600_000);
 
+  it("vqvae --gan: the discriminator's losses logged from --gan-start on, drawn in loss.png", async () => {
+    const out = join(dir, "vqvae-gan");
+    const r = await runCli(["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--steps", "4", "--sample-every", "0", "--gan", "--gan-start", "2", "--gan-ndf", "8"]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/discriminator: 0\.\d\dM parameters, ndf 8, 2 layers; from step 2, weight 0\.8/); // 16 px: 2 layers fit
+    const steps = readMetricsLog(join(out, "metrics.jsonl")).filter((x) => x.event === "step");
+    expect(steps.map((s) => typeof s.dLoss)).toEqual(["undefined", "undefined", "number", "number"]);
+    for (const s of steps.slice(2)) for (const k of ["gLoss", "dLoss", "dWeight", "logitsReal", "logitsFake"]) expect(Number.isFinite(s[k]), k).toBe(true);
+    console.log(`[train vqvae --gan] ${backend}: d_loss ${steps.slice(2).map((s) => (s.dLoss as number).toFixed(3)).join(" ")}, λ ${steps.slice(2).map((s) => (s.dWeight as number).toExponential(2)).join(" ")}`);
+    expect(existsSync(join(out, "loss.png"))).toBe(true);
+  }, 600_000);
+
   it("var: interrupted with Ctrl-C (a checkpoint is written), then the same command resumes with the losses of an unbroken run; var.pth generates", async () => {
     const straight = join(dir, "var-straight");
     const s = await runCli(["train", "var", ...VAR_ARGS, "--out", straight, "--epochs", "16", "--checkpoint-every", "1000", "--sample-every", "0"]);
@@ -153,6 +165,8 @@ describe("nextscale train", () => {
       [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--accum", "8"], /--accum 8 is more than --batch 4/, 2],
       [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--patch-nums", "1,2,3"], /must increase and end at the latent side 4/, 2],
       [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--l2", "0"], /nothing to reconstruct/, 2],
+      [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--gan-start", "5"], /--gan-start without --gan/, 2],
+      [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--gan", "--gan-layers", "3"], /--gan-layers 3: images of 16×16 allow at most 2/, 2],
       [["train", "var", "--data", SLICE, "--out", out], /--vqvae is required/, 2],
       [["train", "var", ...VAR_ARGS, "--out", out, "--width", "65", "--heads", "2"], /--width 65 is not a multiple of --heads 2/, 2],
     ];

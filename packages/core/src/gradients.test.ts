@@ -77,6 +77,7 @@ const CASES: Record<string, Case> = {
     inputs: () => [rand([4, 3], 8)],
   },
   clip: { kernels: ["ClipByValue"], f: (x) => tf.clipByValue(x, -0.5, 0.5), inputs: () => [rand([20], 9)] },
+  leakyRelu: { kernels: ["LeakyRelu"], f: (x) => tf.leakyRelu(x, 0.2), inputs: () => [rand([20], 15)] },
   "softmax, logSoftmax (composite)": {
     kernels: ["Softmax"],
     f: (x) => tf.add(tf.softmax(x), tf.logSoftmax(x)),

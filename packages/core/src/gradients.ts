@@ -144,6 +144,11 @@ const GRADS: Grad[] = [
   unaryFromInput("Identity", (dy) => tf.clone(dy)),
   unaryFromInput("Cast", (dy) => tf.clone(dy)),
   {
+    kernelName: "LeakyRelu",
+    inputsToSave: ["x"],
+    gradFunc: (dy, [x], a) => ({ x: () => tf.mul(one(dy), tf.where(tf.greater(x, 0), tf.onesLike(x), tf.fill(x.shape, a.alpha as number))) }),
+  },
+  {
     kernelName: "ClipByValue",
     inputsToSave: ["x"],
     gradFunc: (dy, [x], a) => ({

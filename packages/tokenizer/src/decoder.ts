@@ -45,7 +45,16 @@ export class Decoder extends Module {
 
   /** (B, h, w, Cvae) -> (B, h·2^(levels-1), w·2^(levels-1), 3), unclamped */
   forward(z: tf.Tensor4D): tf.Tensor4D {
+    return this.conv_out.forward(this.features(z));
+  }
+
+  /**
+   * Everything before `conv_out`: SiLU(norm_out(…)), (B, H, W, ch·ch_mult[0]).
+   * `forward(z)` is `conv_out.forward(features(z))`; a GAN's adaptive weight
+   * differentiates through conv_out alone from here.
+   */
+  features(z: tf.Tensor4D): tf.Tensor4D {
     const levels = [...this.up.items].reverse(); // lowest resolution first
-    return sequential(z, this.conv_in, this.mid, ...levels, (h) => this.norm_out.forwardSilu(h), this.conv_out);
+    return sequential(z, this.conv_in, this.mid, ...levels, (h) => this.norm_out.forwardSilu(h));
   }
 }

@@ -34,4 +34,4 @@ export {
   PhiShared,
   phiTicks,
 } from "./phi.js";
-export { type LoadVqvaeOptions, loadVqvae, VQVAE, type VqvaeTrainOutput } from "./vqvae.js";
+export { type LoadVqvaeOptions, loadVqvae, VQVAE, type VqvaeTrainOptions, type VqvaeTrainOutput } from "./vqvae.js";

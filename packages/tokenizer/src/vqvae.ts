@@ -43,6 +43,13 @@ export interface VqvaeTrainOutput {
   indices?: tf.Tensor1D[];
   /** With `collect`: each scale's input to the nearest-code search, (B·pn², Cvae). */
   inputs?: tf.Tensor2D[];
+  /** With `features`: the decoder's input to `conv_out` (`Decoder.features`); rec = conv_out(features). */
+  features?: tf.Tensor4D;
+}
+
+export interface VqvaeTrainOptions extends QuantizerTrainOptions {
+  /** Also return the decoder's features before `conv_out` (for a GAN's adaptive weight). */
+  features?: boolean;
 }
 
 export class VQVAE extends Module {
@@ -155,17 +162,25 @@ export class VQVAE extends Module {
    * official repository does not ship). With `collect`, also each scale's
    * codes and quantizer inputs (for codebook usage and restarts).
    */
-  forwardTrain(img: tf.Tensor4D, opts: QuantizerTrainOptions = {}): VqvaeTrainOutput {
+  forwardTrain(img: tf.Tensor4D, opts: VqvaeTrainOptions = {}): VqvaeTrainOutput {
     registerGradients();
     this.checkImages(img);
     return tf.tidy(() => {
       const f = this.quant_conv.forward(this.encoder.forward(img));
-      const { fHat, vqLoss, indices, inputs } = this.quantize.forwardTrain(f, opts);
-      const rec = this.decoder.forward(this.post_quant_conv.forward(fHat));
+      const { fHat, vqLoss, indices, inputs } = this.quantize.forwardTrain(f, { collect: opts.collect });
+      const features = this.decoder.features(this.post_quant_conv.forward(fHat));
+      const rec = this.decoder.conv_out.forward(features);
       const recLoss = tf.mean(tf.squaredDifference(rec, img)) as tf.Scalar;
       const loss = tf.add(recLoss, vqLoss) as tf.Scalar;
-      return opts.collect ? { rec, vqLoss, recLoss, loss, indices, inputs } : { rec, vqLoss, recLoss, loss };
-    });
+      return {
+        rec,
+        vqLoss,
+        recLoss,
+        loss,
+        ...(opts.collect ? { indices, inputs } : {}),
+        ...(opts.features ? { features } : {}),
+      };
+    }) as VqvaeTrainOutput;
   }
 }
 

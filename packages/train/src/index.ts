@@ -9,6 +9,15 @@ export { accumulateGrads, microBatches } from "./accumulate.js";
 export * from "./checkpoint/index.js";
 export { CodebookMonitor, type CodebookOptions, type CodebookState, type ScaleUsage } from "./codebook.js";
 export * from "./data/index.js";
+export {
+  adaptiveWeight,
+  BatchNorm2d,
+  type DiscriminatorOptions,
+  generatorLoss,
+  hingeDLoss,
+  PatchDiscriminator,
+  vqganAdaptiveWeight,
+} from "./discriminator.js";
 export { vqvaeSafetensors } from "./export.js";
 export { PeakMemory, peakRssBytes } from "./memory.js";
 export { type MetricsEvent, MetricsLog, MetricsLogError, type MetricsRecord, readMetricsLog } from "./metrics-log.js";
@@ -28,6 +37,8 @@ export {
 } from "./token-cache.js";
 export { type VarFitOptions, type VarStepResult, VarTrainer, type VarTrainerOptions, type VarTrainerRng } from "./var-trainer.js";
 export {
+  type GanOptions,
+  type GanStepMetrics,
   initVqvaeForTraining,
   type TrainVqvaeOptions,
   tinyVqvaeConfig,

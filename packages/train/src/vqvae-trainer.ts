@@ -8,8 +8,16 @@
  * l1Weight·mean|rec − img| + vqWeight·vq_loss, gradients by tfjs autograd,
  * AdamW (src/optim) with gradient-norm clipping; then codebook usage per
  * scale over a window of steps and dead-code restarts from a reservoir of
- * recent quantizer inputs (`CodebookMonitor`). The optional VQGAN patch
- * discriminator and LPIPS are not part of this trainer.
+ * recent quantizer inputs (`CodebookMonitor`).
+ *
+ * With `gan` (off by default), from step `gan.start` on, the VQGAN
+ * adversarial term as taming-transformers adds it: loss += λ·factor·g_loss
+ * with g_loss = −mean(D(rec)) and the adaptive weight λ =
+ * clamp(‖∇_W nll‖ / (‖∇_W g_loss‖ + 1e-4), 0, 1e4)·weight at the decoder's
+ * last layer W (`decoder.conv_out.weight`, nll the reconstruction terms),
+ * then one step of the discriminator on the hinge loss of the batch against
+ * its (detached) reconstructions (src/discriminator.ts). LPIPS is not part
+ * of this trainer.
  */
 import { Random, stopGradient } from "@nextscale/core";
 import { type VQVAE, type VqvaeConfig, vqvaeConfig } from "@nextscale/tokenizer";
@@ -19,6 +27,7 @@ import type { CheckpointableOptimizer, Json } from "./checkpoint/format.js";
 import { checkpointPath, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint/index.js";
 import { CodebookMonitor, type CodebookState, type ScaleUsage } from "./codebook.js";
 import { DataLoader } from "./data/index.js";
+import { generatorLoss, hingeDLoss, PatchDiscriminator, vqganAdaptiveWeight } from "./discriminator.js";
 import { PeakMemory, yieldToEventLoop } from "./memory.js";
 import { AdamW, type AdamWState } from "./optim/adamw.js";
 import { paramGroups } from "./optim/param-groups.js";
@@ -68,6 +77,25 @@ export interface VqvaeTrainerOptions {
    * AdamW update. Default 1.
    */
   accum?: number;
+  /** The optional VQGAN patch discriminator (hinge loss, adaptive weight); off when absent. */
+  gan?: GanOptions;
+}
+
+export interface GanOptions {
+  /** Step (0-based) from which the adversarial terms apply (`disc_start`); default 0. */
+  start?: number;
+  /** Multiplies the adaptive weight (`disc_weight`); default 0.8, as taming-transformers' VQGAN configs. */
+  weight?: number;
+  /** Multiplies both adversarial losses once active (`disc_factor`); default 1. */
+  factor?: number;
+  /** The discriminator's learning rate; default the generator's. */
+  lr?: number;
+  /** The discriminator's Adam betas; default (0.5, 0.9), as taming-transformers. */
+  betas?: [number, number];
+  /** Width of the discriminator's first conv (default 64). */
+  ndf?: number;
+  /** Stride-2 convs of the discriminator (default 3; fewer for small images). */
+  layers?: number;
 }
 
 export interface VqvaeStepMetrics {
@@ -90,12 +118,28 @@ export interface VqvaeStepMetrics {
   ms: number;
   /** The most bytes tfjs held in tensors during the step (tape, gradients, moments, weights). */
   peakTensorBytes: number;
+  /** With `gan`, once active (step ≥ gan.start): the adversarial terms of this step. */
+  gan?: GanStepMetrics;
+}
+
+export interface GanStepMetrics {
+  /** −mean(D(rec)) before the step. */
+  gLoss: number;
+  /** The discriminator's hinge loss (times factor). */
+  dLoss: number;
+  /** The adaptive weight λ (times `weight`). */
+  dWeight: number;
+  /** Mean logits of real images and of reconstructions. */
+  logitsReal: number;
+  logitsFake: number;
 }
 
 /** The trainer's state beyond the weights, for a checkpoint's optimizer slot. */
 export interface VqvaeTrainerState {
   adamw: AdamWState;
   codebook: CodebookState;
+  /** With `gan`: the discriminator's weights (PyTorch layout, by state-dict name) and its optimizer. */
+  disc?: { weights: Record<string, Float32Array>; adamw: AdamWState };
 }
 
 /**
@@ -128,7 +172,11 @@ export class VqvaeTrainer {
   step = 0;
   /** The trainer's generator (reservoir and restarts); saved with checkpoints. */
   rng: Random;
-  readonly options: Required<Omit<VqvaeTrainerOptions, "schedule">> & Pick<VqvaeTrainerOptions, "schedule">;
+  readonly options: Required<Omit<VqvaeTrainerOptions, "schedule" | "gan">> & Pick<VqvaeTrainerOptions, "schedule">;
+  /** With `gan`: its options with defaults filled, the discriminator and its optimizer. */
+  readonly gan?: Required<GanOptions>;
+  readonly discriminator?: PatchDiscriminator;
+  readonly discOptimizer?: AdamW;
   private readonly memory = new PeakMemory();
 
   constructor(
@@ -162,6 +210,22 @@ export class VqvaeTrainer {
       reservoirSize: this.options.reservoirSize,
     });
     this.rng = new Random(this.options.seed);
+    if (opts.gan) {
+      const g = opts.gan;
+      this.gan = {
+        start: g.start ?? 0,
+        weight: g.weight ?? 0.8,
+        factor: g.factor ?? 1,
+        lr: g.lr ?? this.options.lr,
+        betas: g.betas ?? [0.5, 0.9],
+        ndf: g.ndf ?? 64,
+        layers: g.layers ?? 3,
+      };
+      this.discriminator = new PatchDiscriminator({ ndf: this.gan.ndf, layers: this.gan.layers });
+      this.discriminator.checkImageSide(vae.imageSize());
+      this.discriminator.init(this.options.seed);
+      this.discOptimizer = new AdamW(paramGroups(this.discriminator), { betas: this.gan.betas, gradClip: 0 });
+    }
   }
 
   /** The learning rate of step `s` (0-based). */
@@ -181,21 +245,41 @@ export class VqvaeTrainer {
     this.memory.start();
     const B = images.shape[0];
     // per micro-batch: [l2, l1, vq] weighted by its share of the batch, the indices and quantizer inputs per scale
-    const parts: { stats: tf.Tensor[]; indices: tf.Tensor[]; inputs: tf.Tensor[]; w: number }[] = [];
+    const gan = this.gan && this.step >= this.gan.start ? this.gan : undefined;
+    // per micro-batch: [l2, l1, vq] (+ [g_loss, λ] with the GAN) weighted by its share of the batch, the indices and quantizer inputs per scale
+    const parts: { stats: tf.Tensor[]; indices: tf.Tensor[]; inputs: tf.Tensor[]; fake?: tf.Tensor4D; w: number }[] = [];
+    const slice = (start: number, end: number) => (o.accum === 1 ? images : (tf.slice(images, [start, 0, 0, 0], [end - start, -1, -1, -1]) as tf.Tensor4D));
     const { value, grads } = accumulateGrads(B, o.accum, (_k, start, end) => {
-      const x = o.accum === 1 ? images : tf.slice(images, [start, 0, 0, 0], [end - start, -1, -1, -1]);
+      const x = slice(start, end);
       try {
         return tf.variableGrads(() => {
-          const out = this.vae.forwardTrain(x, { collect: true });
+          const out = this.vae.forwardTrain(x, { collect: true, features: !!gan });
           const l2 = out.recLoss;
           const l1 = tf.mean(tf.abs(o.l1Weight > 0 ? tf.sub(out.rec, x) : tf.sub(stopGradient(out.rec), x))) as tf.Scalar;
+          const nllOf = (rec: tf.Tensor4D) => {
+            let nll = tf.scalar(0);
+            if (o.l2Weight > 0) nll = tf.add(nll, tf.mul(tf.mean(tf.squaredDifference(rec, x)), o.l2Weight));
+            if (o.l1Weight > 0) nll = tf.add(nll, tf.mul(tf.mean(tf.abs(tf.sub(rec, x))), o.l1Weight));
+            return nll as tf.Scalar;
+          };
           let loss = tf.mul(out.vqLoss, o.vqWeight);
           if (o.l2Weight > 0) loss = tf.add(loss, tf.mul(l2, o.l2Weight));
           if (o.l1Weight > 0) loss = tf.add(loss, tf.mul(l1, o.l1Weight));
+          const extra: tf.Tensor[] = [];
+          let fake: tf.Tensor4D | undefined;
+          if (gan) {
+            const D = this.discriminator!;
+            const gLoss = generatorLoss(D.forward(out.rec));
+            const lambda = stopGradient(vqganAdaptiveWeight(this.vae.decoder.conv_out, D, out.features!, nllOf, gan.weight));
+            loss = tf.add(loss, tf.mul(gLoss, tf.mul(lambda, gan.factor)));
+            extra.push(tf.keep(gLoss), tf.keep(lambda));
+            fake = tf.keep(stopGradient(out.rec) as tf.Tensor4D);
+          }
           parts.push({
-            stats: [tf.keep(l2), tf.keep(l1), tf.keep(out.vqLoss)],
+            stats: [tf.keep(l2), tf.keep(l1), tf.keep(out.vqLoss), ...extra],
             indices: out.indices!.map((t) => tf.keep(t)),
             inputs: o.restarts ? out.inputs!.map((t) => tf.keep(t)) : [],
+            fake,
             w: (end - start) / B,
           });
           return loss as tf.Scalar;
@@ -205,15 +289,16 @@ export class VqvaeTrainer {
       }
     });
     const norm = this.optimizer.step(grads);
+    const ganStats = gan ? await this.discriminatorStep(images, parts, gan) : undefined;
     const [loss, gradNorm] = await Promise.all([value, norm ?? value].map(async (t) => (await t.data())[0]));
-    const stats = [0, 0, 0];
+    const stats = gan ? [0, 0, 0, 0, 0] : [0, 0, 0];
     for (const p of parts) {
       const v = await Promise.all(p.stats.map(async (t) => (await t.data())[0]));
       v.forEach((x, i) => {
         stats[i] += parts.length === 1 ? x : x * p.w;
       });
     }
-    const [recL2, recL1, vqLoss] = stats;
+    const [recL2, recL1, vqLoss, gLoss, dWeight] = stats;
     const scales = this.vae.config.patchNums.length;
     const hostParts = await Promise.all(
       parts.map(async (p) => ({
@@ -223,7 +308,7 @@ export class VqvaeTrainer {
     );
     const idx = Array.from({ length: scales }, (_, k) => concat(hostParts.map((h) => h.idx[k]), Int32Array));
     const rows = o.restarts ? Array.from({ length: scales }, (_, k) => concat(hostParts.map((h) => h.rows![k]), Float32Array)) : undefined;
-    tf.dispose([value, ...parts.flatMap((p) => [...p.stats, ...p.indices, ...p.inputs]), ...Object.values(grads)]);
+    tf.dispose([value, ...parts.flatMap((p) => [...p.stats, ...p.indices, ...p.inputs, ...(p.fake ? [p.fake] : [])]), ...Object.values(grads)]);
     if (norm) norm.dispose();
     const peakTensorBytes = this.memory.peakBytes;
     this.codebook.record(idx, rows, this.rng);
@@ -241,7 +326,40 @@ export class VqvaeTrainer {
       restarted,
       ms: performance.now() - t0,
       peakTensorBytes,
+      ...(ganStats ? { gan: { gLoss, dWeight, ...ganStats } } : {}),
     };
+  }
+
+  /** One discriminator update on the hinge loss of the batch against its detached reconstructions. */
+  private async discriminatorStep(images: tf.Tensor4D, parts: { fake?: tf.Tensor4D; w: number }[], gan: Required<GanOptions>): Promise<Omit<GanStepMetrics, "gLoss" | "dWeight">> {
+    const D = this.discriminator!;
+    const opt = this.discOptimizer!;
+    applySchedule(opt.groups, gan.lr, 0);
+    const B = images.shape[0];
+    const logits: tf.Tensor[] = [];
+    const { value, grads } = accumulateGrads(B, parts.length, (k, start, end) => {
+      const x = parts.length === 1 ? images : (tf.slice(images, [start, 0, 0, 0], [end - start, -1, -1, -1]) as tf.Tensor4D);
+      try {
+        return tf.variableGrads(() => {
+          const real = D.forward(x);
+          const fake = D.forward(parts[k].fake!);
+          logits.push(tf.keep(tf.mean(real)), tf.keep(tf.mean(fake)));
+          return tf.mul(hingeDLoss(real, fake), gan.factor) as tf.Scalar;
+        }, opt.variables());
+      } finally {
+        if (x !== images) x.dispose();
+      }
+    });
+    opt.step(grads);
+    const dLoss = (await value.data())[0];
+    let logitsReal = 0;
+    let logitsFake = 0;
+    for (let k = 0; k < parts.length; k++) {
+      logitsReal += (await logits[2 * k].data())[0] * parts[k].w;
+      logitsFake += (await logits[2 * k + 1].data())[0] * parts[k].w;
+    }
+    tf.dispose([value, ...Object.values(grads), ...logits]);
+    return { dLoss, logitsReal, logitsFake };
   }
 
   /** Re-initialise the codes no scale has used for `deadAfter` steps from the reservoir; returns how many. */
@@ -261,10 +379,29 @@ export class VqvaeTrainer {
   /** The optimizer and codebook state together, as a checkpoint's optimizer slot. */
   checkpointable(): CheckpointableOptimizer<VqvaeTrainerState> {
     return {
-      state: async () => ({ adamw: await this.optimizer.state(), codebook: this.codebook.state() }),
+      state: async () => {
+        const s: VqvaeTrainerState = { adamw: await this.optimizer.state(), codebook: this.codebook.state() };
+        if (this.discriminator) {
+          const sd = await this.discriminator.stateDict();
+          const weights = Object.fromEntries([...sd].map(([k, t]) => [k, t.data as Float32Array]));
+          s.disc = { weights, adamw: await this.discOptimizer!.state() };
+        }
+        return s;
+      },
       loadState: (s) => {
+        if (!!s.disc !== !!this.discriminator) {
+          throw new Error(s.disc ? "the checkpoint holds a discriminator and this trainer has none (gan options)" : "the checkpoint holds no discriminator and this trainer has one (gan options)");
+        }
         this.optimizer.loadState(s.adamw);
         this.codebook.loadState(s.codebook);
+        if (s.disc && this.discriminator) {
+          for (const [k, p] of this.discriminator.namedParameters()) {
+            const w = s.disc.weights[k];
+            if (!w) throw new Error(`the checkpoint's discriminator has no "${k}"`);
+            p.setTorchHost(w);
+          }
+          this.discOptimizer!.loadState(s.disc.adamw);
+        }
       },
     };
   }
@@ -273,7 +410,8 @@ export class VqvaeTrainer {
   config(): Json {
     // accum is left out: a resumed run may change it (same gradients up to rounding, less memory)
     const { schedule, accum: _accum, ...o } = this.options;
-    return { vqvae: { ...this.vae.config } as unknown as Json, trainer: { ...o, schedule: schedule ? "custom" : "constant" } as unknown as Json };
+    const trainer = { ...o, schedule: schedule ? "custom" : "constant", ...(this.gan ? { gan: this.gan } : {}) };
+    return { vqvae: { ...this.vae.config } as unknown as Json, trainer: trainer as unknown as Json };
   }
 
   /** Save weights, AdamW moments, codebook statistics, reservoir, step and generator (atomic). */

@@ -13,7 +13,7 @@ import { type CommandIO, UsageError } from "./types.js";
 
 /** The curves drawn for each kind of run, by metric name in the log. */
 const DEFAULT_METRICS: Record<string, string[]> = {
-  vqvae: ["loss", "recL2", "vqLoss"],
+  vqvae: ["loss", "recL2", "vqLoss", "dLoss"],
   var: ["meanLoss", "tailLoss"],
 };
 const LABELS: Record<string, string> = {
@@ -21,6 +21,9 @@ const LABELS: Record<string, string> = {
   recL2: "reconstruction mse",
   recL1: "reconstruction L1",
   vqLoss: "vq loss",
+  gLoss: "generator (GAN) loss",
+  dLoss: "discriminator hinge loss",
+  dWeight: "adaptive GAN weight",
   meanLoss: "cross-entropy, all scales",
   tailLoss: "cross-entropy, last scale",
   accuracy: "token accuracy %",
@@ -54,13 +57,15 @@ export function lossSeries(records: MetricsRecord[], opts: LossPlotOptions = {})
   const steps = records.filter((r) => r.event === "step" && typeof r.step === "number");
   const metrics = opts.metrics ?? DEFAULT_METRICS[kind] ?? ["loss"];
   const w = opts.smooth ?? Math.max(1, Math.round(steps.length / 100));
-  const series = metrics.map((m) => ({
+  const all = metrics.map((m) => ({
     name: `${LABELS[m] ?? m}${w > 1 ? ` (mean of ${w})` : ""}`,
     points: runningMean(
       steps.filter((r) => typeof r[m] === "number").map((r) => [r.step as number, r[m] as number]),
       w,
     ),
   }));
+  // the defaults name what a run may log (dLoss only with --gan): draw those it did
+  const series = opts.metrics ? all : all.filter((s, i) => s.points.length || i === 0);
   const title = `nextscale train ${kind}: ${steps.length ? `steps 1-${steps[steps.length - 1].step}` : "no steps yet"}`;
   return { series, title, kind };
 }

@@ -2,7 +2,8 @@
  * `nextscale train vqvae`: stage 1, the multi-scale VQ-VAE, on an IDX file,
  * an IDX folder or a class-folder dataset, with @nextscale/train's
  * `VqvaeTrainer` / `trainVqvae` (reconstruction + vq_loss, codebook usage,
- * dead-code restarts, AdamW, clipping, exact resume).
+ * dead-code restarts, AdamW, clipping, exact resume; with --gan the VQGAN
+ * patch discriminator).
  *
  * The run folder (`--out`): `ckpt-<step>.safetensors` every
  * `--checkpoint-every` steps, at the end and on Ctrl-C; `metrics.jsonl`;
@@ -19,9 +20,11 @@ import { VQVAE, type VqvaeConfig, vqvaeConfig } from "@nextscale/tokenizer";
 import {
   CheckpointMismatchError,
   DataLoader,
+  type GanOptions,
   type ImageDataset,
   initVqvaeForTraining,
   openImageDataset,
+  PatchDiscriminator,
   peakRssBytes,
   takeFirst,
   trainVqvae,
@@ -127,7 +130,8 @@ export function defaultPatchNums(side: number): number[] {
 export const trainVqvaeUsage = `usage: nextscale train vqvae --data PATH --out DIR [options]
 
 Stage 1: train a multi-scale VQ-VAE (reconstruction + the quantizer's vq_loss,
-codebook usage per scale, dead-code restarts). Writes DIR/vqvae.safetensors at the end.
+codebook usage per scale, dead-code restarts; optionally a VQGAN discriminator).
+Writes DIR/vqvae.safetensors at the end.
 
 data and run:
 ${TRAIN_DATA_USAGE}
@@ -149,7 +153,16 @@ optimisation:
   --l2 W, --l1 W       reconstruction weights (default 1 and 0)
   --vq-weight W        vq_loss weight (default 1; β = 0.25 inside, as the official quantizer)
   --dead-after N       restart codes unused for N steps (default 100)
-  --no-restarts        no dead-code restarts`;
+  --no-restarts        no dead-code restarts
+
+adversarial (VQGAN patch discriminator, hinge loss, adaptive weight; off by default):
+  --gan                add the discriminator's term to the loss and train the discriminator
+  --gan-start N        the step from which it applies (default 0; e.g. half of --steps, once
+                       reconstructions are good)
+  --gan-weight W       multiplies the adaptive weight (default 0.8)
+  --gan-lr LR          the discriminator's learning rate (default: --lr)
+  --gan-ndf C          the discriminator's first width (default 64)
+  --gan-layers N       its stride-2 convs (default 3, or fewer where the images are small)`;
 
 export async function runTrainVqvae(args: string[], io: CommandIO): Promise<number> {
   const { values: v } = parseArgs({
@@ -171,6 +184,12 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
       "vq-weight": { type: "string" },
       "dead-after": { type: "string" },
       "no-restarts": { type: "boolean", default: false },
+      gan: { type: "boolean", default: false },
+      "gan-start": { type: "string" },
+      "gan-weight": { type: "string" },
+      "gan-lr": { type: "string" },
+      "gan-ndf": { type: "string" },
+      "gan-layers": { type: "string" },
     },
   });
   const common = commonTrainSettings(v);
@@ -188,6 +207,9 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
     accum: common.accum,
   };
   if (trainerOpts.l1Weight === 0 && trainerOpts.l2Weight === 0) throw new UsageError("--l1 and --l2 are both 0: nothing to reconstruct");
+  const ganFlags = ["gan-start", "gan-weight", "gan-lr", "gan-ndf", "gan-layers"] as const;
+  const stray = ganFlags.filter((f) => v[f] !== undefined);
+  if (!v.gan && stray.length) throw new UsageError(`${stray.map((f) => `--${f}`).join(", ")} without --gan (the discriminator is off by default)`);
   const data = await openTrainData(v);
   const side = await imageSide(data);
   const image = int(v.image, "--image", Math.floor(side / down) * down);
@@ -212,6 +234,20 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
   } catch (e) {
     throw new UsageError(`the VQ-VAE configuration is refused: ${(e as Error).message}`);
   }
+  let gan: GanOptions | undefined;
+  if (v.gan) {
+    const fits = [3, 2, 1].find((l) => new PatchDiscriminator({ ndf: 1, layers: l }).outputSide(image) >= 1);
+    if (!fits) throw new UsageError(`--gan: images of ${image}×${image} are too small for a patch discriminator`);
+    gan = {
+      start: int(v["gan-start"], "--gan-start", 0, 0),
+      weight: num(v["gan-weight"], "--gan-weight", 0.8, (x) => x >= 0, "a non-negative number"),
+      lr: num(v["gan-lr"], "--gan-lr", trainerOpts.lr, (x) => x > 0, "a positive number"),
+      ndf: int(v["gan-ndf"], "--gan-ndf", 64),
+      layers: int(v["gan-layers"], "--gan-layers", fits),
+    };
+    const d = new PatchDiscriminator({ ndf: 1, layers: gan.layers });
+    if (d.outputSide(image) < 1) throw new UsageError(`--gan-layers ${gan.layers}: images of ${image}×${image} allow at most ${fits}`);
+  }
   const run = await openRunFolder(common.out, io);
   await chooseBackend(v.backend);
   const info = backendInfo();
@@ -220,12 +256,16 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
 
   const vae = new VQVAE(config);
   initVqvaeForTraining(vae, common.seed);
-  const trainer = new VqvaeTrainer(vae, trainerOpts);
+  const trainer = new VqvaeTrainer(vae, { ...trainerOpts, gan });
   if (run.resumeFrom) {
     await trainer.load(run.resumeFrom).catch(resumeError(common.out));
     io.err(`resuming from ${run.resumeFrom} (step ${trainer.step} of ${steps})\n`);
   }
   io.err(`VQ-VAE: ${(vae.numParameters() / 1e6).toFixed(2)}M parameters, ch ${config.ch}, ch_mult ${chMult}, V ${config.vocabSize}, Cvae ${config.zChannels}, patch_nums ${patchNums}\n`);
+  if (trainer.gan && trainer.discriminator) {
+    const g = trainer.gan;
+    io.err(`discriminator: ${(trainer.discriminator.numParameters() / 1e6).toFixed(2)}M parameters, ndf ${g.ndf}, ${g.layers} layers; from step ${g.start}, weight ${g.weight}, lr ${g.lr}\n`);
+  }
   run.log.write("start", { kind: "vqvae", step: trainer.step, steps, resumedFrom: run.resumeFrom ?? null, backend: info.name, data: v.data, images: data.length, config: { ...config }, trainer: trainer.config() });
 
   const loader = new DataLoader(data, { batchSize: common.batch, size: image, seed: common.seed, hflip: v.hflip });
@@ -255,6 +295,7 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
           ms: m.ms,
           imagesPerSecond: (common.batch * 1000) / m.ms,
           peakTensorMB: m.peakTensorBytes / 1e6,
+          ...(m.gan ?? {}),
         });
         progress(m.step, {
           loss: m.loss.toFixed(4),
@@ -262,6 +303,7 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
           vq: m.vqLoss.toFixed(4),
           ppl: `${Math.round(ppl[0])}…${Math.round(ppl[ppl.length - 1])}`,
           lr: m.lr.toExponential(1),
+          ...(m.gan ? { d: m.gan.dLoss.toFixed(3) } : {}),
           mem: formatBytes(m.peakTensorBytes),
         });
         if (common.sampleEvery && (m.step % common.sampleEvery === 0 || m.step === steps)) {
@@ -295,6 +337,7 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
     `done: ${stepNow} steps${last ? `, loss ${last.loss.toFixed(4)} (mse ${last.recL2.toFixed(4)}, vq ${last.vqLoss.toFixed(4)})` : ""}; codes in use per scale ${usage.map((u) => config.vocabSize - u.unused).join(" ")} of ${config.vocabSize}; peak RSS ${formatBytes(peakRssBytes())}; ${plot ? `loss curves ${plot}` : "no loss curve (no steps logged)"}\n`,
   );
   vae.dispose();
+  trainer.discriminator?.dispose();
   return 0;
 }
 
