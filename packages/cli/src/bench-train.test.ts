@@ -13,7 +13,7 @@ function parse(out: string): Record<string, unknown> {
 function checkResult(r: Record<string, unknown>, what: string) {
   console.log(`bench --train ${what} on ${backend}: ${JSON.stringify({ step_ms: r.step_ms, images_per_second: r.images_per_second, peak_rss_mb: r.peak_rss_mb })}`);
   expect(r.train).toBe(what);
-  for (const k of ["images_per_second", "step_ms", "peak_rss_mb", "parameters"]) {
+  for (const k of ["images_per_second", "step_ms", "peak_rss_mb", "peak_tensor_mb", "parameters"]) {
     expect(typeof r[k], k).toBe("number");
     expect(r[k] as number, k).toBeGreaterThan(0);
   }
@@ -36,6 +36,21 @@ describe("nextscale bench --train", () => {
     const r = parse(out);
     checkResult(r, "var");
     expect(r.config).toEqual({ depth: 1, width: 64, heads: 1, vocab: 16, cvae: 4, patch_nums: [1, 2], batch: 2 });
+  });
+
+  it("var --recompute: the same first loss (same steps), recompute in the config", async () => {
+    const args = ["bench", "--train", "var", "--depth", "2", "--width", "64", "--vocab", "16", "--cvae", "4", "--patch-nums", "1,2,3", "--batch", "4", "--steps", "2", "--warmup", "0", "--backend", backend, "--json"];
+    const plain = parse((await runCli(args)).out);
+    const re = await runCli([...args, "--recompute"]);
+    expect(re.code, re.err).toBe(0);
+    const r = parse(re.out);
+    checkResult(r, "var");
+    expect((r.config as { recompute?: boolean }).recompute).toBe(true);
+    expect(r.loss).toBe(plain.loss); // the last step's loss: the same steps, bit for bit
+    console.log(`bench --train var --recompute on ${backend}: peak tensor memory ${(plain.peak_tensor_mb as number).toFixed(2)} → ${(r.peak_tensor_mb as number).toFixed(2)} MB`);
+    const bad = await runCli(["bench", "--train", "vqvae", "--recompute"]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--recompute is not an option of --train vqvae/);
   });
 
   it("vqvae: a tiny config, two timed steps", async () => {

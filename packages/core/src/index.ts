@@ -111,4 +111,5 @@ export { packedWeightCount, packForInference, packWhileLoading } from "./packing
 export { officialPreprocess, type Rgb8Image, resizeLanczos } from "./preprocess.js";
 export { Random, type RandomState } from "./random.js";
 export { type BilinearTaps, bilinearTaps, type ResampleMode, resampleMatrix, resampleTensor, resize2d } from "./resample.js";
+export { recompute } from "./recompute.js";
 export { isRecordingGradients, residual, type Step, sequential } from "./sequential.js";

@@ -70,6 +70,13 @@ export interface VarTrainerOptions {
    * update; the lr still follows `batchSize`. Default 1.
    */
   accum?: number;
+  /**
+   * Activation checkpointing: the tape keeps each transformer block's input
+   * only and the backward pass runs the block again (the transformer's
+   * `recompute`), trading one more forward of the blocks for less memory.
+   * The same losses and gradients. Default off.
+   */
+  recompute?: boolean;
 }
 
 /** What one training step reports. */
@@ -158,6 +165,7 @@ export class VarTrainer {
       labelSmoothing: opts.labelSmoothing ?? 0,
       seed: opts.seed ?? 0,
       accum: opts.accum ?? 1,
+      recompute: opts.recompute ?? false,
     };
     this.options = o;
     const { optimizer, schedule } = createOfficialOptimizer(model, {
@@ -188,8 +196,8 @@ export class VarTrainer {
     return {
       model: { ...c, patchNums: [...c.patchNums] } as unknown as Json,
       vqvae: { patchNums: [...this.vqvae.config.patchNums], vocabSize: this.vqvae.config.vocabSize, zChannels: this.vqvae.config.zChannels },
-      // accum is left out: a resumed run may change it (same gradients up to rounding, less memory)
-      train: Object.fromEntries(Object.entries(this.options).filter(([k]) => k !== "accum")) as unknown as Json,
+      // accum and recompute are left out: a resumed run may change them (same gradients, less memory)
+      train: Object.fromEntries(Object.entries(this.options).filter(([k]) => k !== "accum" && k !== "recompute")) as unknown as Json,
     };
   }
 
@@ -227,7 +235,7 @@ export class VarTrainer {
       let logits: tf.Tensor3D | undefined;
       try {
         const r = tf.variableGrads(() => {
-          logits = tf.keep(model.forward(labels, x, { condDropRate: o.condDropRate, dropPathRate: o.dropPathRate, random }));
+          logits = tf.keep(model.forward(labels, x, { condDropRate: o.condDropRate, dropPathRate: o.dropPathRate, random, recompute: o.recompute }));
           return varLoss(logits, target, { labelSmoothing: o.labelSmoothing });
         }, this.optimizer.variables());
         const lg = logits as tf.Tensor3D;

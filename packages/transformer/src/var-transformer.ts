@@ -28,6 +28,7 @@ import {
   numel,
   type Parameter,
   packWhileLoading,
+  recompute,
   StateDictError,
   type StateDictProblems,
   type StateDictSource,
@@ -120,6 +121,14 @@ export interface ForwardOptions {
   dropPathRate?: number;
   /** Uniform [0, 1) source for class dropout and drop path, e.g. `() => rng.random()` with core's `Random`. Required when either rate is > 0. */
   random?: () => number;
+  /**
+   * Activation checkpointing: under a gradient tape each block keeps only
+   * its input (core's `recompute`) and runs again in the backward pass, so
+   * the tape holds about one (B, L, C) tensor per block instead of every
+   * intermediate (for one more forward of the blocks). The same values and
+   * gradients. Default off.
+   */
+  recompute?: boolean;
 }
 
 /** Per-block drop-path probabilities: `torch.linspace(0, rate, depth)`. */
@@ -348,7 +357,19 @@ export class VarTransformer extends Module {
       this.blocks.items.forEach((b, i) => {
         const [ma, mf] = masks[i];
         const m = (v: Float32Array | null) => (v ? tf.tensor3d(v, [B, 1, 1]) : null);
-        x = b.forward(x, blockMods[i], mask, undefined, ma || mf ? [m(ma), m(mf)] : undefined);
+        const drop = ma || mf ? ([m(ma), m(mf)] as const) : undefined;
+        if (!opts.recompute) {
+          x = b.forward(x, blockMods[i], mask, undefined, drop);
+          return;
+        }
+        // inputs of the recomputed block: x, its modulation, and the drop-path multipliers there are
+        const extra = (drop ?? []).filter((t) => t !== null) as tf.Tensor3D[];
+        const run = ([h, mod, ...ds]: tf.Tensor[]) => {
+          let k = 0;
+          const d = drop ? drop.map((t) => (t ? ds[k++] : null)) : undefined;
+          return b.forward(h as tf.Tensor3D, mod as tf.Tensor4D, mask, undefined, d as [tf.Tensor | null, tf.Tensor | null] | undefined);
+        };
+        x = recompute(run, [x, blockMods[i], ...extra], b.trainableParameters().map((p) => p.value));
       });
       return this.head.forward(this.head_nm.forward(x, headMod)) as tf.Tensor3D;
     });

@@ -14,7 +14,7 @@ import { cpus, loadavg, platform, release } from "node:os";
 import { backendInfo } from "@nextscale/backends";
 import { Random } from "@nextscale/core";
 import { type VQVAE, vqvaeConfig } from "@nextscale/tokenizer";
-import { AdamW, paramGroups } from "@nextscale/train";
+import { AdamW, PeakMemory, paramGroups } from "@nextscale/train";
 import { initWeights, VarTransformer, varConfig, varLoss } from "@nextscale/transformer";
 import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "../args.js";
@@ -59,6 +59,7 @@ function setupVar(values: Record<string, string | boolean | undefined>, batch: n
   const vocab = int(values.vocab as string | undefined, "--vocab", 512, 2);
   const cvae = int(values.cvae as string | undefined, "--cvae", 16);
   const patchNums = ints(values["patch-nums"] as string | undefined, "--patch-nums", [1, 2, 3, 4]);
+  const recompute = values.recompute === true;
   const model = new VarTransformer(varConfig({ depth, embedDim: width, numHeads: width / 64, vocabSize: vocab, cvae, patchNums }));
   initWeights(model, rng);
   const L = patchNums.reduce((s, p) => s + p * p, 0);
@@ -70,9 +71,9 @@ function setupVar(values: Record<string, string | boolean | undefined>, batch: n
   const targets = Int32Array.from({ length: batch * L }, () => rng.int(vocab));
   const opt = optimizerFor(model);
   return {
-    step: stepper(opt, () => varLoss(model.forward(labels, x), targets, { labelSmoothing: 0.1 })),
+    step: stepper(opt, () => varLoss(model.forward(labels, x, { recompute }), targets, { labelSmoothing: 0.1 })),
     parameters: opt.namedParameters().reduce((s, [, p]) => s + p.shape.reduce((a, b) => a * b, 1), 0),
-    config: { depth, width, heads: width / 64, vocab, cvae, patch_nums: patchNums, batch },
+    config: { depth, width, heads: width / 64, vocab, cvae, patch_nums: patchNums, batch, ...(recompute ? { recompute } : {}) },
     dispose: () => {
       opt.dispose();
       x.dispose();
@@ -134,11 +135,12 @@ export async function runTrainBench(args: string[], io: CommandIO): Promise<numb
       seed: { type: "string" },
       backend: { type: "string" },
       json: { type: "boolean", default: false },
+      recompute: { type: "boolean" },
     },
   });
   const what = values.train;
   if (what !== "var" && what !== "vqvae") throw new UsageError(`--train must be var or vqvae (got "${what}")`);
-  const foreign = what === "var" ? ["ch", "ch-mult", "image", "z"] : ["depth", "width", "cvae"];
+  const foreign = what === "var" ? ["ch", "ch-mult", "image", "z"] : ["depth", "width", "cvae", "recompute"];
   for (const f of foreign) if (values[f as keyof typeof values] !== undefined) throw new UsageError(`--${f} is not an option of --train ${what}`);
   const batch = int(values.batch, "--batch", 32);
   const steps = int(values.steps, "--steps", 5);
@@ -157,12 +159,15 @@ export async function runTrainBench(args: string[], io: CommandIO): Promise<numb
       loss = await setup.step();
     }
     const times: number[] = [];
+    const memory = new PeakMemory();
+    memory.start();
     for (let i = 0; i < steps; i++) {
       io.err(`step ${i + 1}/${steps} …\n`);
       const t0 = performance.now();
       loss = await setup.step();
       times.push(performance.now() - t0);
     }
+    const peakTensorMb = memory.peakBytes / 2 ** 20;
     const sorted = [...times].sort((a, b) => a - b);
     const stepMs = sorted[Math.floor(sorted.length / 2)];
     const cpu = cpus();
@@ -174,6 +179,7 @@ export async function runTrainBench(args: string[], io: CommandIO): Promise<numb
       step_ms_all: times,
       loss,
       peak_rss_mb: (process.resourceUsage().maxRSS * 1024) / 2 ** 20,
+      peak_tensor_mb: peakTensorMb,
       parameters: setup.parameters,
       warmup_steps: warmup,
       machine: {
@@ -188,7 +194,7 @@ export async function runTrainBench(args: string[], io: CommandIO): Promise<numb
     if (values.json) io.out(`${JSON.stringify(result)}\n`);
     else {
       io.out(`train ${what} ${JSON.stringify(setup.config)} on ${info.name} (${info.device}), ${result.parameters} parameters\n`);
-      io.out(`step ${stepMs.toFixed(1)} ms (median of ${steps}), ${result.images_per_second.toFixed(2)} images/s, peak RSS ${result.peak_rss_mb.toFixed(0)} MB\n`);
+      io.out(`step ${stepMs.toFixed(1)} ms (median of ${steps}), ${result.images_per_second.toFixed(2)} images/s, peak RSS ${result.peak_rss_mb.toFixed(0)} MB, peak tensor memory ${peakTensorMb.toFixed(0)} MB\n`);
     }
   } finally {
     setup.dispose();

@@ -297,7 +297,7 @@ memory, the machine and the backend.
 
 Training steps (forward, backward, AdamW) instead of generation:
   nextscale bench --train var [--depth 4] [--width 256] [--vocab 512] [--cvae 16]
-                  [--patch-nums 1,2,3,4] [--batch 32] [--steps 5] [--warmup 2] [--backend B] [--json]
+                  [--patch-nums 1,2,3,4] [--batch 32] [--recompute] [--steps 5] [--warmup 2] [--backend B] [--json]
   nextscale bench --train vqvae [--ch 32] [--ch-mult 1,2,2] [--image 32] [--vocab 512] [--z 16]
                   [--patch-nums 1,2,3,4,5,6,8] [--batch 32] [--steps 5] [--warmup 2] [--backend B] [--json]`,
   async run(args, io) {

@@ -57,6 +57,8 @@ optimisation (the official train.py defaults):
   --cond-drop P        class dropout (default 0.1)
   --drop-path P        drop path of the last block (default 0.1·depth/24)
   --ls E               label smoothing (default 0)
+  --recompute          recompute each block in the backward pass (activation checkpointing:
+                       far less memory, about a third more time; the same steps)
 
 samples:
   --sample-cfg G       guidance of the sample grids (default 1.5)
@@ -82,6 +84,7 @@ export async function runTrainVar(args: string[], io: CommandIO): Promise<number
       ls: { type: "string" },
       "sample-cfg": { type: "string" },
       "sample-top-k": { type: "string" },
+      recompute: { type: "boolean", default: false },
     },
   });
   const common = commonTrainSettings(v);
@@ -133,6 +136,7 @@ export async function runTrainVar(args: string[], io: CommandIO): Promise<number
     labelSmoothing: num(v.ls, "--ls", 0, (x) => x >= 0 && x < 1, "a number in [0, 1)"),
     seed: common.seed,
     accum: common.accum,
+    recompute: v.recompute,
   };
   let trainer: VarTrainer;
   const resumeFrom = run.resumeFrom ?? (await latestCheckpoint(run.dir));
