@@ -99,7 +99,7 @@ describe("VarTrainer", () => {
     expect(split.config()).toEqual(plain.config()); // accum may change on resume
   });
 
-  it("recomputes: with drop path and class dropout, the losses and weights of the plain run bit for bit, with a smaller peak of tensor memory", async () => {
+  it("recomputes: with drop path and class dropout, the losses and weights of the plain run (bit for bit on wasm), with a smaller peak of tensor memory", async () => {
     const tokens = randomTokens(16, 3);
     const opts: VarTrainerOptions = { epochs: 10, itersPerEpoch: 2, batchSize: 8, condDropRate: 0.2, dropPathRate: 0.3, peakLr: 1e-3, seed: 3 };
     const plain = new VarTrainer(newModel(2), vqvae, opts);
@@ -114,9 +114,16 @@ describe("VarTrainer", () => {
     console.log(
       `[var-trainer] recompute vs plain over 3 steps: losses ${a.map((r) => r.loss)} / ${b.map((r) => r.loss)}; grad norms ${a.map((r) => r.gradNorm)} / ${b.map((r) => r.gradNorm)}; head weight max |Δ| ${werr}; peak tensor memory ${(peak(a) / 2 ** 20).toFixed(2)} MB → ${(peak(b) / 2 ** 20).toFixed(2)} MB`,
     );
-    expect(b.map((r) => r.loss)).toEqual(a.map((r) => r.loss));
-    expect(b.map((r) => r.gradNorm)).toEqual(a.map((r) => r.gradNorm));
-    expect(werr).toBe(0);
+    if (tf.getBackend() === "wasm") {
+      expect(b.map((r) => r.loss)).toEqual(a.map((r) => r.loss));
+      expect(b.map((r) => r.gradNorm)).toEqual(a.map((r) => r.gradNorm));
+      expect(werr).toBe(0);
+    } else {
+      // webgpu sums some gradients in another order when a block runs again (measured: 2e-10 in the head weight)
+      const rel = (x: number, y: number) => Math.abs(x - y) / Math.abs(y);
+      expect(Math.max(...a.flatMap((r, i) => [rel(b[i].loss, r.loss), rel(b[i].gradNorm, r.gradNorm)]))).toBeLessThan(1e-6);
+      expect(werr).toBeLessThan(1e-7);
+    }
     expect(peak(b)).toBeLessThan(peak(a));
     expect(re.config()).toEqual(plain.config()); // recompute may change on resume
   });
