@@ -60,6 +60,13 @@ export interface DiscriminatorOptions {
 
 type Layer = { conv: Conv2d; norm?: BatchNorm2d; act: boolean };
 
+/** The logit map's side of a `layers`-layer patch discriminator on images of side `s` (≤ 0: too small). */
+export function patchOutputSide(s: number, layers: number): number {
+  let side = s;
+  for (let k = 0; k < layers; k++) side = Math.floor((side + 2 - 4) / 2) + 1;
+  return side - 2; // two 4×4 convs of stride 1, padding 1
+}
+
 export class PatchDiscriminator extends Module {
   readonly main: Module;
   readonly inChannels: number;
@@ -104,16 +111,14 @@ export class PatchDiscriminator extends Module {
 
   /** The side of the logit map for input images of side `s` (≤ 0: too small for this many layers). */
   outputSide(s: number): number {
-    let side = s;
-    for (let k = 0; k < this.layers; k++) side = Math.floor((side + 2 - 4) / 2) + 1;
-    return side - 2; // two 4×4 convs of stride 1, padding 1
+    return patchOutputSide(s, this.layers);
   }
 
   /** Throw a clear error unless images of side `s` leave at least one logit. */
   checkImageSide(s: number): void {
     if (this.outputSide(s) < 1) {
       let most = 0;
-      for (let l = 1; l <= this.layers; l++) if (new PatchDiscriminator({ ndf: 1, layers: l }).outputSide(s) >= 1) most = l;
+      for (let l = 1; l <= this.layers; l++) if (patchOutputSide(s, l) >= 1) most = l;
       throw new Error(
         `a ${this.layers}-layer patch discriminator needs larger images than ${s}×${s}` +
           (most ? ` (at most ${most} layers at this size)` : " (images this small cannot be judged)"),

@@ -16,6 +16,7 @@ export {
   generatorLoss,
   hingeDLoss,
   PatchDiscriminator,
+  patchOutputSide,
   vqganAdaptiveWeight,
 } from "./discriminator.js";
 export { vqvaeSafetensors } from "./export.js";

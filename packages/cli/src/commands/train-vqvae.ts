@@ -24,7 +24,7 @@ import {
   type ImageDataset,
   initVqvaeForTraining,
   openImageDataset,
-  PatchDiscriminator,
+  patchOutputSide,
   peakRssBytes,
   takeFirst,
   trainVqvae,
@@ -236,7 +236,7 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
   }
   let gan: GanOptions | undefined;
   if (v.gan) {
-    const fits = [3, 2, 1].find((l) => new PatchDiscriminator({ ndf: 1, layers: l }).outputSide(image) >= 1);
+    const fits = [3, 2, 1].find((l) => patchOutputSide(image, l) >= 1);
     if (!fits) throw new UsageError(`--gan: images of ${image}×${image} are too small for a patch discriminator`);
     gan = {
       start: int(v["gan-start"], "--gan-start", 0, 0),
@@ -245,8 +245,7 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
       ndf: int(v["gan-ndf"], "--gan-ndf", 64),
       layers: int(v["gan-layers"], "--gan-layers", fits),
     };
-    const d = new PatchDiscriminator({ ndf: 1, layers: gan.layers });
-    if (d.outputSide(image) < 1) throw new UsageError(`--gan-layers ${gan.layers}: images of ${image}×${image} allow at most ${fits}`);
+    if (patchOutputSide(image, gan.layers!) < 1) throw new UsageError(`--gan-layers ${gan.layers}: images of ${image}×${image} allow at most ${fits}`);
   }
   const run = await openRunFolder(common.out, io);
   await chooseBackend(v.backend);
