@@ -59,9 +59,9 @@ describe("nextscale generate", () => {
     const negSpaced = await run(["generate", ...models, "--n-per-class", "-3", "--out", join(dir, "x.png")]);
     expect(negSpaced.code).toBe(2);
     expect(negSpaced.err).toMatch(/--n-per-class/);
-    const none = await run(["generate", "--out", join(dir, "x.png")]);
-    expect(none.code).toBe(1);
-    expect(none.err).toMatch(/no bundled default model yet/);
+    const half = await run(["generate", "--vae", bundle.file("vae.pth"), "--out", join(dir, "x.png")]);
+    expect(half.code).toBe(1);
+    expect(half.err).toMatch(/pass both --vae and --var .*or neither for the bundled default model/);
     const both = await run(["generate", ...models]);
     expect(both.err).toMatch(/exactly one of --out/);
     const topp = await run(["generate", ...models, "--top-p", "7", "--out", join(dir, "x.png")]);

@@ -32,23 +32,25 @@ export async function fromSignedImages(images: tf.Tensor4D): Promise<RgbImage[]>
   }
 }
 
-/** Images smaller than `minSide` enlarged by the smallest integer factor that reaches it (nearest neighbour: pixels stay visible as pixels). */
-export function enlarge(images: RgbImage[], minSide = 64): RgbImage[] {
-  return images.map((im) => {
-    const k = Math.ceil(minSide / Math.min(im.width, im.height));
-    if (k <= 1) return im;
-    const W = im.width * k;
-    const H = im.height * k;
-    const data = new Float32Array(W * H * 3);
-    for (let y = 0; y < H; y++) {
-      for (let x = 0; x < W; x++) {
-        const s = ((Math.floor(y / k) * im.width + Math.floor(x / k)) * 3) | 0;
-        const d = (y * W + x) * 3;
-        data[d] = im.data[s];
-        data[d + 1] = im.data[s + 1];
-        data[d + 2] = im.data[s + 2];
-      }
+/** An image enlarged k times (nearest neighbour: pixels stay visible as pixels); k <= 1 returns it as it is. */
+export function zoomImage(im: RgbImage, k: number): RgbImage {
+  if (k <= 1) return im;
+  const W = im.width * k;
+  const H = im.height * k;
+  const data = new Float32Array(W * H * 3);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const s = ((Math.floor(y / k) * im.width + Math.floor(x / k)) * 3) | 0;
+      const d = (y * W + x) * 3;
+      data[d] = im.data[s];
+      data[d + 1] = im.data[s + 1];
+      data[d + 2] = im.data[s + 2];
     }
-    return { width: W, height: H, data };
-  });
+  }
+  return { width: W, height: H, data };
+}
+
+/** Images smaller than `minSide` enlarged by the smallest integer factor that reaches it (see `zoomImage`). */
+export function enlarge(images: RgbImage[], minSide = 64): RgbImage[] {
+  return images.map((im) => zoomImage(im, Math.ceil(minSide / Math.min(im.width, im.height))));
 }

@@ -19,4 +19,13 @@ export {
   type ScaleProgress,
 } from "./generate.js";
 export { argmaxRow, type FilterOptions, filterTopKTopP, sampleRow, sampleTokens, softmax, validateFilter } from "./top-k-top-p.js";
-export { type LoadedModels, type LoadModelsOptions, type LoadProgress, loadModels, type ModelSources } from "./load.js";
+export {
+  DEFAULT_MODEL_PACKAGE,
+  DefaultModelMissingError,
+  defaultModel,
+  type LoadedModels,
+  type LoadModelsOptions,
+  type LoadProgress,
+  loadModels,
+  type ModelSources,
+} from "./load.js";

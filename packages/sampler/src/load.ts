@@ -4,7 +4,8 @@
  * cache (`{ preset: "d16" }`, `"var-d16"`, `"vae"`: see `resolveModel` in
  * core). The VAR's configuration (depth, width, patch_nums, shared AdaLN …)
  * is inferred from its shapes, and the VQ-VAE is built for the VAR's
- * patch_nums.
+ * patch_nums. Without sources, the default model: the Fashion-MNIST VQ-VAE +
+ * VAR of `@nextscale/model-fashion-mnist` (installed separately).
  */
 import { type DownloadProgress, inspectCheckpoint, openCheckpoint, resolveModel, type SourceInput, StateDictError, type TensorStore } from "@nextscale/core";
 import { loadVqvae, type VQVAE } from "@nextscale/tokenizer";
@@ -65,6 +66,37 @@ export interface LoadModelsOptions {
   hubUrl?: string;
 }
 
+/** The package holding the default model (an optional peer dependency). */
+export const DEFAULT_MODEL_PACKAGE = "@nextscale/model-fashion-mnist";
+
+/** The default model's package is not installed (or cannot be imported). */
+export class DefaultModelMissingError extends Error {
+  override name = "DefaultModelMissingError";
+}
+
+/**
+ * The default model's files (`@nextscale/model-fashion-mnist`'s weights), its
+ * class names and sampling settings; a `DefaultModelMissingError` saying how
+ * to install it when the package is absent.
+ */
+export async function defaultModel(): Promise<{
+  name: string;
+  files: { vae: string; var: string };
+  classNames: readonly string[];
+  sampling: { cfg: number; topK: number; topP: number };
+}> {
+  const spec = DEFAULT_MODEL_PACKAGE; // not a literal: a bundle without the package still builds
+  let m: typeof import("@nextscale/model-fashion-mnist");
+  try {
+    m = await import(/* @vite-ignore */ spec);
+  } catch (e) {
+    throw new DefaultModelMissingError(
+      `the default model is in ${DEFAULT_MODEL_PACKAGE}, which cannot be imported (${(e as Error).message.split("\n")[0]}): install it (npm i ${DEFAULT_MODEL_PACKAGE}), or pass the models' files ({ vae, var })`,
+    );
+  }
+  return { name: m.MODEL_NAME, files: m.modelFiles(), classNames: m.CLASS_NAMES, sampling: { ...m.SAMPLING_DEFAULTS } };
+}
+
 /** A name (`var-d16`, `vae`) -> the cached file (Node) or its URL (browser); anything else unchanged. */
 async function resolveSource(s: SourceInput, model: "vae" | "var", opts: LoadModelsOptions): Promise<SourceInput> {
   if (typeof s !== "string") return s;
@@ -98,8 +130,9 @@ async function openBoth(varSource: SourceInput, vaeSource: SourceInput): Promise
   return { varStore, vaeStore };
 }
 
-export async function loadModels(sources: ModelSources, opts: LoadModelsOptions = {}): Promise<LoadedModels> {
+export async function loadModels(sources?: ModelSources, opts: LoadModelsOptions = {}): Promise<LoadedModels> {
   const pack = opts.pack ?? true;
+  sources ??= (await defaultModel()).files;
   const named = "preset" in sources ? { var: `var-${sources.preset}`, vae: "vae" } : sources;
   const varSource = await resolveSource(named.var, "var", opts);
   const vaeSource = await resolveSource(named.vae, "vae", opts);

@@ -118,7 +118,7 @@ ${SAMPLING_USAGE}`,
     if (!values.class?.length) throw new UsageError("pass --class N (the class to generate under; -1 = unconditional)");
     const out = values.out;
     checkOutputFile(out, "--out");
-    const s = samplingSettings(values);
+    samplingSettings(values); // the flags' values checked first; the model's own defaults below
     const mode = values.outpaint ? "outpaint" : "inpaint";
     const box = values.box ? parseBox(values.box) : undefined;
     const src = readImageFile(values.image, "--image");
@@ -152,7 +152,9 @@ ${SAMPLING_USAGE}`,
     // the model files (found, the right kinds), then the image, the mask and the classes against the
     // checkpoints' shapes, all before the backend starts and the weights load
     const files = await resolveSamplingModels(values);
-    parseClasses(values.class, files.numClasses);
+    const names = files.defaultModel?.classNames;
+    const s = samplingSettings(values, files.defaultModel?.sampling);
+    parseClasses(values.class, files.numClasses, names);
     const shape = await probeModels(files);
     let ready = shape ? prepare(shape.S, shape.P) : undefined;
 
@@ -160,7 +162,7 @@ ${SAMPLING_USAGE}`,
     try {
       const { vae } = models;
       const { numClasses, patchNums } = models.var.config;
-      const classes = parseClasses(values.class, numClasses);
+      const classes = parseClasses(values.class, numClasses, names);
       const S = vae.imageSize();
       const P = patchNums[patchNums.length - 1];
       if (!ready || ready.S !== S || ready.P !== P) ready = prepare(S, P);

@@ -4,6 +4,8 @@ import { encodePng, imageGrid, inspectCheckpoint, OFFICIAL_MODELS, openCheckpoin
 import {
   classIndex,
   className,
+  DefaultModelMissingError,
+  defaultModel,
   GENERATE_DEFAULTS,
   generate,
   IMAGENET_CLASS_NAMES,
@@ -16,13 +18,14 @@ import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "../args.js";
 import { chooseBackend } from "../backend.js";
 import { num } from "../flags.js";
-import { toRgbImages } from "../images.js";
+import { toRgbImages, zoomImage } from "../images.js";
 import { checkOutputFile, prepareOutputDir, writeFileAtomic } from "../output.js";
 import { loadingBars, progressBar } from "../progress.js";
 import { type Command, type CommandIO, UsageError } from "./types.js";
 
-export const NO_DEFAULT_MODEL =
-  "no bundled default model yet: pass --vae and --var, e.g. --vae vae --var var-d16 after `nextscale download vae var-d16` (the official vae_ch160v4096z32.pth and var_d16.pth)";
+/** `--vae` without `--var` or the other way round. */
+export const BOTH_OR_NEITHER =
+  "pass both --vae and --var (e.g. --vae vae --var var-d16 after `nextscale download vae var-d16`), or neither for the bundled default model (Fashion-MNIST, @nextscale/model-fashion-mnist)";
 
 /** Options shared by `generate` and `edit`. */
 export const SAMPLING_OPTIONS = {
@@ -42,13 +45,16 @@ export const SAMPLING_OPTIONS = {
 export const SAMPLING_USAGE = `  --vae F, --var F   checkpoints (.pth or .safetensors; paths or URLs), or names
                      of cached official files: vae, var-d16 … var-d36 (see
                      nextscale download); the VAR's configuration (depth,
-                     patch_nums …) is inferred
-  --class C …        classes: numbers 0 … N−1, or for the official 1000-class
-                     models ImageNet names (207, golden_retriever, "golden
-                     retriever"); repeat the flag or separate with commas;
-                     -1 = unconditional
-  --cfg X            classifier-free guidance, reached at the last scale (default ${GENERATE_DEFAULTS.cfg})
-  --top-k K          keep the K most likely tokens (default ${GENERATE_DEFAULTS.topK}; 1 = greedy)
+                     patch_nums …) is inferred. Neither: the bundled default
+                     model, Fashion-MNIST 28×28 (@nextscale/model-fashion-mnist)
+  --class C …        classes: numbers 0 … N−1, or names: ImageNet's for the
+                     official 1000-class models (207, golden_retriever, "golden
+                     retriever"), Fashion-MNIST's for the default model
+                     (sneaker, "ankle boot", T-shirt/top); repeat the flag or
+                     separate with commas; -1 = unconditional
+  --cfg X            classifier-free guidance, reached at the last scale (default ${GENERATE_DEFAULTS.cfg};
+                     the default model's own: see its model card)
+  --top-k K          keep the K most likely tokens (default ${GENERATE_DEFAULTS.topK}; 1 = greedy; 0 = all)
   --top-p P          nucleus mass (default ${GENERATE_DEFAULTS.topP}; 0 = off)
   --seed S           random seed (default ${GENERATE_DEFAULTS.seed}); image i draws from its own stream
                      (seed, i), so the same seed and backend give the same images
@@ -59,12 +65,12 @@ export const SAMPLING_USAGE = `  --vae F, --var F   checkpoints (.pth or .safete
 
 type SamplingValues = { [K in keyof typeof SAMPLING_OPTIONS]?: (typeof SAMPLING_OPTIONS)[K]["type"] extends "boolean" ? boolean : K extends "class" ? string[] : string };
 
-/** Parse the sampling flags into generate() options. */
-export function samplingSettings(v: SamplingValues) {
+/** Parse the sampling flags into generate() options; unset ones take `defaults` (the model's own, else the official ones). */
+export function samplingSettings(v: SamplingValues, defaults: { cfg: number; topK: number; topP: number } = GENERATE_DEFAULTS) {
   return {
-    cfg: num(v.cfg, "--cfg", GENERATE_DEFAULTS.cfg, (x) => x >= 0, "a non-negative number"),
-    topK: num(v["top-k"], "--top-k", GENERATE_DEFAULTS.topK, (x) => Number.isInteger(x) && x >= 0, "a non-negative integer"),
-    topP: num(v["top-p"], "--top-p", GENERATE_DEFAULTS.topP, (x) => x >= 0 && x <= 1, "a number in [0, 1]"),
+    cfg: num(v.cfg, "--cfg", defaults.cfg, (x) => x >= 0, "a non-negative number"),
+    topK: num(v["top-k"], "--top-k", defaults.topK, (x) => Number.isInteger(x) && x >= 0, "a non-negative integer"),
+    topP: num(v["top-p"], "--top-p", defaults.topP, (x) => x >= 0 && x <= 1, "a number in [0, 1]"),
     seed: num(v.seed, "--seed", GENERATE_DEFAULTS.seed, Number.isSafeInteger, "an integer"),
     moreSmooth: !!v.smooth,
     batch: num(v.batch, "--batch", 8, (x) => Number.isInteger(x) && x >= 1, "a positive integer"),
@@ -103,14 +109,19 @@ export function imagePlan(classes: readonly number[], perClass: number, seed: nu
   return { total, labels, names };
 }
 
+/** A class name as typed: case, spaces, `_` and `-` do not matter ("ankle_boot" = "Ankle Boot"). */
+const nameKey = (s: string) => s.toLowerCase().replace(/[\s_-]+/g, "");
+
 /**
  * `--class 1 --class 2,3` -> [1, 2, 3], checked against the model's classes;
- * for 1000-class models also ImageNet names (`golden_retriever`, "golden
- * retriever": see `classIndex`), mixed with numbers. -1 = unconditional.
+ * also names, mixed with numbers: the model's own (`names`, e.g. the default
+ * model's "sneaker"), else for 1000-class models ImageNet's
+ * (`golden_retriever`, "golden retriever": see `classIndex`). -1 = unconditional.
  */
-export function parseClasses(values: string[] | undefined, numClasses: number): number[] {
+export function parseClasses(values: string[] | undefined, numClasses: number, names?: readonly string[]): number[] {
   const out: number[] = [];
   const named = numClasses === IMAGENET_CLASS_NAMES.length;
+  const own = names && new Map(names.map((n, i) => [nameKey(n), i]));
   for (const raw of (values ?? []).flatMap((s) => s.split(","))) {
     const part = raw.trim();
     if (part === "" || Number.isFinite(Number(part))) {
@@ -118,6 +129,10 @@ export function parseClasses(values: string[] | undefined, numClasses: number): 
       if (part === "" || !Number.isInteger(c) || c < -1 || c >= numClasses) {
         throw new UsageError(`unknown class "${part}": this model has classes 0…${numClasses - 1} (-1 = unconditional)`);
       }
+      out.push(c);
+    } else if (own) {
+      const c = own.get(nameKey(part));
+      if (c === undefined) throw new UsageError(`unknown class "${part}": this model's classes are ${names!.map((n, i) => `${i} ${n}`).join(", ")} (-1 = unconditional)`);
       out.push(c);
     } else if (!named) {
       throw new UsageError(
@@ -135,15 +150,16 @@ export function parseClasses(values: string[] | undefined, numClasses: number): 
   return out;
 }
 
-/** A class as a person reads it: "207 golden retriever" (names for 1000-class models), "3", "unconditional". */
-export function classText(c: number, numClasses: number): string {
+/** A class as a person reads it: "207 golden retriever" (the model's `names`, else ImageNet's for 1000-class models), "3", "unconditional". */
+export function classText(c: number, numClasses: number, names?: readonly string[]): string {
   if (c === -1 || c === numClasses) return "unconditional";
+  if (names?.[c] !== undefined) return `${c} ${names[c]}`;
   return numClasses === IMAGENET_CLASS_NAMES.length ? `${c} ${className(c)}` : String(c);
 }
 
 /** One line naming the classes drawn from the seed (the first `max`, then how many images in all). */
-export function drawnClassesLine(labels: readonly number[], seed: number, numClasses: number, max = 8): string {
-  const shown = labels.slice(0, max).map((c) => classText(c, numClasses));
+export function drawnClassesLine(labels: readonly number[], seed: number, numClasses: number, max = 8, names?: readonly string[]): string {
+  const shown = labels.slice(0, max).map((c) => classText(c, numClasses, names));
   const more = labels.length > max ? `, … (${labels.length} images)` : "";
   return `classes drawn from seed ${seed}: ${shown.join(", ")}${more}`;
 }
@@ -155,6 +171,8 @@ export interface ResolvedModels {
   var: string;
   /** The VAR's number of classes (from its class_emb.weight). */
   numClasses: number;
+  /** Set when neither --vae nor --var was given: the bundled default model, its class names and sampling settings. */
+  defaultModel?: { name: string; classNames: readonly string[]; sampling: { cfg: number; topK: number; topP: number } };
 }
 
 const MODEL_NAMES = Object.keys(OFFICIAL_MODELS).filter((n) => n !== "inception");
@@ -186,7 +204,18 @@ async function resolveFile(arg: string, flag: string): Promise<string> {
  * loads. Only the files' indexes are read, not their tensors.
  */
 export async function resolveSamplingModels(v: SamplingValues): Promise<ResolvedModels> {
-  if (!v.vae || !v.var) throw new UsageError(NO_DEFAULT_MODEL, 1);
+  if (!v.vae && !v.var) {
+    let d: Awaited<ReturnType<typeof defaultModel>>;
+    try {
+      d = await defaultModel();
+    } catch (e) {
+      if (e instanceof DefaultModelMissingError) throw new UsageError(`without --vae and --var, ${e.message.replace(/\(\{ vae, var \}\)/, "(--vae F --var F)")}`, 1);
+      throw e;
+    }
+    const files = await resolveSamplingModels({ vae: d.files.vae, var: d.files.var });
+    return { ...files, defaultModel: { name: d.name, classNames: d.classNames, sampling: d.sampling } };
+  }
+  if (!v.vae || !v.var) throw new UsageError(BOTH_OR_NEITHER, 1);
   const vae = await resolveFile(v.vae, "--vae");
   const varFile = await resolveFile(v.var, "--var");
   const shown = (arg: string, path: string) => (arg === path ? arg : `${arg} (${path})`);
@@ -228,6 +257,7 @@ export async function loadForSampling(v: SamplingValues, io: CommandIO, resolved
   const files = resolved ?? (await resolveSamplingModels(v));
   const backend = await chooseBackend(v.backend);
   io.err(`backend: ${backend}\n`);
+  if (files.defaultModel) io.err(`model: ${files.defaultModel.name} (the bundled default; --vae F --var F for others)\n`);
   return loadModels({ vae: files.vae, var: files.var }, { onProgress: loadingBars(io) });
 }
 
@@ -235,7 +265,7 @@ export const generateCommand: Command = {
   name: "generate",
   summary: "generate images scale by scale (classifier-free guidance, top-k/top-p, seeds) into a grid or a folder",
   usage: `usage: nextscale generate [--vae F --var F] [--class C …] [--n-per-class K] [--cfg 1.5] [--top-k 900]
-                          [--top-p 0.96] [--seed S] [--smooth] [--backend B] (--out grid.png [--labels] | --out-dir DIR)
+                          [--top-p 0.96] [--seed S] [--smooth] [--backend B] (--out grid.png [--labels] [--zoom K] | --out-dir DIR)
                           [--shard K/N] [--start S]
 
 Generates K images for each class (without --class: K images of classes drawn
@@ -255,7 +285,9 @@ ${SAMPLING_USAGE}
   --n-per-class K    images per class (default 1)
   --out grid.png     one grid image (PNG; its folder must exist)
   --labels           draw each image's class under it in the grid (number, and
-                     the ImageNet name for 1000-class models)
+                     the name: ImageNet's, or the default model's)
+  --zoom K           enlarge each image of the grid K times (nearest neighbour;
+                     default 1), e.g. 3 for the default model's 28×28 images
   --out-dir DIR      one PNG per image
   --shard K/N        only the images i with i mod N = K (e.g. one task of a job
                      array of N); the N shards together write the whole run
@@ -271,10 +303,11 @@ ${SAMPLING_USAGE}
         shard: { type: "string" },
         start: { type: "string" },
         labels: { type: "boolean", default: false },
+        zoom: { type: "string" },
       },
     });
     if (!values.out === !values["out-dir"]) throw new UsageError("pass exactly one of --out grid.png and --out-dir DIR");
-    const s = samplingSettings(values);
+    samplingSettings(values); // the flags' values checked first; the model's own defaults below
     const perClass = num(values["n-per-class"], "--n-per-class", 1, (x) => Number.isInteger(x) && x >= 1, "a positive integer");
     const shard = parseShard(values.shard);
     const start = num(values.start, "--start", 0, (x) => Number.isSafeInteger(x) && x >= 0, "a non-negative integer");
@@ -282,13 +315,17 @@ ${SAMPLING_USAGE}
       throw new UsageError("--shard and --start write part of a run: use --out-dir DIR (a grid needs every image)");
     }
     if (values.labels && !values.out) throw new UsageError("--labels draws the classes into the grid: use it with --out grid.png");
+    const zoom = num(values.zoom, "--zoom", 1, (x) => Number.isInteger(x) && x >= 1 && x <= 16, "an integer from 1 to 16");
+    if (values.zoom !== undefined && !values.out) throw new UsageError("--zoom enlarges the grid's images: use it with --out grid.png (--out-dir writes each image at the model's size)");
     // before anything loads: the output, the model files, the classes
     const dir = values["out-dir"];
     if (values.out) checkOutputFile(values.out, "--out", [".png"]);
     if (dir && existsSync(dir) && !statSync(dir).isDirectory()) prepareOutputDir(dir, "--out-dir"); // throws: a file, not a folder
     const files = await resolveSamplingModels(values);
     const { numClasses } = files;
-    const classes = parseClasses(values.class, numClasses);
+    const names = files.defaultModel?.classNames;
+    const s = samplingSettings(values, files.defaultModel?.sampling);
+    const classes = parseClasses(values.class, numClasses, names);
     const plan = imagePlan(classes, perClass, s.seed, numClasses);
     if (start > plan.total) throw new UsageError(`--start ${start} is past the run's last image (${plan.total} images: 0 … ${plan.total - 1})`);
     // this process's images: i >= start with i mod N = K, in order
@@ -299,7 +336,7 @@ ${SAMPLING_USAGE}
     try {
       const { patchNums } = models.var.config;
       if (shard.n > 1 || start > 0) io.err(`images ${mine.length ? `${mine[0]} … ${mine.at(-1)}` : "none"}${shard.n > 1 ? ` (i mod ${shard.n} = ${shard.k})` : ""}: ${mine.length} of ${plan.total}\n`);
-      if (!classes.length && mine.length) io.err(`${drawnClassesLine(mine.map((i) => plan.labels[i]), s.seed, numClasses)}\n`);
+      if (!classes.length && mine.length) io.err(`${drawnClassesLine(mine.map((i) => plan.labels[i]), s.seed, numClasses, 8, names)}\n`);
       const L = patchNums.reduce((a, p) => a + p * p, 0);
       const bar = progressBar(io, "generate", "tok");
       const images: RgbImage[] = [];
@@ -315,11 +352,11 @@ ${SAMPLING_USAGE}
         done += L * batch.length;
         const rgb = await toRgbImages(res.images);
         tf.dispose([res.images, res.fHat, ...res.indices]);
-        if (!dir) images.push(...rgb);
+        if (!dir) images.push(...rgb.map((im) => zoomImage(im, zoom)));
         else for (const [b, im] of rgb.entries()) writeFileAtomic(join(dir, plan.names[batch[b]]), encodePng(im)); // batch by batch: a stopped run resumes with --start
       }
       if (values.out) {
-        const labels = values.labels ? mine.map((i) => classText(plan.labels[i], numClasses)) : undefined;
+        const labels = values.labels ? mine.map((i) => classText(plan.labels[i], numClasses, names)) : undefined;
         writeFileAtomic(values.out, encodePng(imageGrid(images, classes.length ? perClass : Math.min(images.length, 8), 2, { labels })));
         io.err(`wrote ${values.out} (${images.length} image${images.length === 1 ? "" : "s"})\n`);
       } else {

@@ -1,11 +1,11 @@
-// Trains the evaluation's Fashion-MNIST classifier (classifier.mjs) on the 60 000 training
+// Trains the evaluation's Fashion-MNIST classifier (src/classifier.ts) on the 60 000 training
 // images of Debian's dataset-fashion-mnist, reports its accuracy on the 10 000 test images,
-// and writes classifier.safetensors (the weights; the run in its metadata) and train-log.json.
+// and writes weights/classifier.safetensors (the run in its metadata) and training/classifier-log.json.
 //   pnpm build && node packages/model-fashion-mnist/classifier/train-classifier.mjs [--epochs 2] [--data DIR]
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
-import { forward, initWeights, MEAN, STD, WEIGHTS } from "./classifier.mjs";
+import { classifierForward as forward, initClassifierWeights as initWeights, MEAN, STD, CLASSIFIER_WEIGHTS } from "../dist/classifier.js";
 
 const { values } = parseArgs({ options: { epochs: { type: "string", default: "2" }, data: { type: "string", default: "/usr/share/datasets/fashion-mnist" }, batch: { type: "string", default: "128" }, lr: { type: "string", default: "1e-3" }, seed: { type: "string", default: "0" } } });
 const backends = await import(new URL("../../backends/dist/index.js", import.meta.url).href);
@@ -85,8 +85,8 @@ console.error(`test accuracy ${(accuracy * 100).toFixed(2)} % (per class ${log.t
 const tensors = new Map();
 for (const [k, v] of Object.entries(w)) tensors.set(k, { dtype: "float32", shape: v.shape, data: await v.data() });
 const bytes = core.writeSafetensors(tensors, { format: "nextscale-fashion-mnist-classifier", version: "1", test_accuracy: String(accuracy), run: JSON.stringify({ epochs, batch: B, lr: log.lr, seed, backend: info.name }) });
-const path = WEIGHTS.pathname;
+const path = CLASSIFIER_WEIGHTS;
 writeFileSync(`${path}.tmp`, bytes);
 renameSync(`${path}.tmp`, path);
-writeFileSync(new URL("./train-log.json", import.meta.url), `${JSON.stringify(log, null, 1)}\n`);
+writeFileSync(new URL("./classifier-log.json", import.meta.url), `${JSON.stringify(log, null, 1)}\n`);
 console.log(path);

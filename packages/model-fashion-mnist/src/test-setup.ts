@@ -1,0 +1,3 @@
+import { setupTestBackend } from "@nextscale/test-utils";
+
+await setupTestBackend();
