@@ -36,6 +36,19 @@ function folder(name: string, seeds: number[], size = 32): string {
   return dir;
 }
 
+const COLOURS: Record<string, [number, number, number]> = { r: [0.9, 0.1, 0.2], g: [0.1, 0.8, 0.3], b: [0.2, 0.1, 0.7] };
+
+/** A folder of 16×16 images of one colour each (file name → "r", "g" or "b"): a mean-RGB classifier sees class 0, 1 or 2 in them. */
+function colourFolder(name: string, images: Record<string, string>): string {
+  const dir = join(tmp, name);
+  mkdirSync(dir);
+  for (const [file, c] of Object.entries(images)) {
+    const data = new Float32Array(16 * 16 * 3).map((_, i) => COLOURS[c][i % 3] + 0.05 * Math.sin(i * 0.7));
+    writeFileSync(join(dir, file), encodePng({ width: 16, height: 16, data }));
+  }
+  return dir;
+}
+
 function statsFile(name: string, rows: number[][]): string {
   const s = new FeatureStatistics(rows[0].length);
   for (const r of rows) s.add(r);
@@ -84,6 +97,24 @@ describe("nextscale fid", () => {
     const k = JSON.parse(again.out);
     expect(Math.abs(k.fid - j.fid) / j.fid).toBeLessThan(1e-9);
     expect(Math.abs(k.sfid - j.sfid) / j.sfid).toBeLessThan(1e-9);
+  });
+
+  it("--accuracy with Inception: the file names' classes are read as indices of its 1008 outputs", async () => {
+    const dir = join(tmp, "inception-acc");
+    mkdirSync(dir);
+    for (const [i, name] of ["3_0.png", "1007_0.png"].entries()) {
+      const data = new Float32Array(32 * 32 * 3).map((_, k) => (Math.sin(k * 0.1 * (i + 2)) + 1) / 2);
+      writeFileSync(join(dir, name), encodePng({ width: 32, height: 32, data }));
+    }
+    const r = await run(["fid", dir, "--accuracy", "--inception-weights", weights, "--json"]);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.accuracy.count).toBe(2);
+    expect(j.accuracy.per_class.map((c: { class: number }) => c.class)).toEqual([3, 1007]);
+    writeFileSync(join(dir, "1008_0.png"), readFileSync(join(dir, "3_0.png")));
+    const bad = await run(["fid", dir, "--accuracy", "--inception-weights", weights]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/1008_0\.png: class 1008 \(from its file name\) is not a class of the classifier, which has 1008 \(0…1007\)/);
   });
 
   it("--merge: the statistics of shards (i mod 2) merge into those of one run; the FID against them is the same", async () => {
@@ -274,6 +305,48 @@ describe("nextscale fid checks what a run needs before embedding any image", () 
     expect(Number.isFinite(j.is) && Number.isFinite(j.precision)).toBe(true);
   });
 
+  it("--accuracy: B's images scored on the classes of their file names (text, --json); with one input, only that", async () => {
+    const mod = extractorModule("acc.mjs", true); // logits = the mean colour, numClasses 3
+    // class 0: both red (right); class 1: green, red (one right); class 2: blue, green (one right)
+    const images = { "0_0.png": "r", "0_1.png": "r", "1_0.png": "g", "1_1.png": "r", "2_0.png": "b", "2_1.png": "g" };
+    const B6 = colourFolder("acc-b", images);
+    const perClass = [
+      { class: 0, count: 2, correct: 2, accuracy: 1 },
+      { class: 1, count: 2, correct: 1, accuracy: 0.5 },
+      { class: 2, count: 2, correct: 1, accuracy: 0.5 },
+    ];
+    const lines = "Accuracy: 0.667 (4/6)\n  class 0: 1.000 (2/2)\n  class 1: 0.500 (1/2)\n  class 2: 0.500 (1/2)\n";
+    let r = await run(["fid", A, B6, "--features", mod, "--accuracy"]); // A's names carry no class: A needs none
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^FID: \d/);
+    expect(r.out.slice(r.out.indexOf("Accuracy"))).toBe(lines);
+    r = await run(["fid", A, B6, "--features", mod, "--accuracy", "--json"]);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(Number.isFinite(j.fid)).toBe(true);
+    expect(j.accuracy).toEqual({ accuracy: 4 / 6, correct: 4, count: 6, per_class: perClass });
+    expect(j.count).toEqual({ A: 4, B: 6 });
+    expect((await run(["fid", A, B6, "--features", mod, "--json"])).out).not.toMatch(/accuracy/);
+    // one input: only its accuracy, no --save-stats needed
+    r = await run(["fid", B6, "--features", mod, "--accuracy"]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toBe(lines);
+    expect(r.err).toMatch(/A \[#+\] 6\/6 100%/);
+    const d = join(tmp, "acc-save");
+    mkdirSync(d);
+    r = await run(["fid", B6, "--features", mod, "--accuracy", "--json", "--save-stats", join(d, "b.npz")]);
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out)).toEqual({ accuracy: { accuracy: 4 / 6, correct: 4, count: 6, per_class: perClass }, count: 6, extractor: "mean-rgb-logits", saved: join(d, "b.npz") });
+    expect(readdirSync(d)).toEqual(["b.npz"]);
+    const saved = await loadStatistics(readFileSync(join(d, "b.npz")));
+    expect(saved.stats.count).toBe(6);
+    expect(saved.extractor).toBe("mean-rgb-logits");
+    // one input without --accuracy or --save-stats
+    r = await run(["fid", B6, "--features", mod]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/with one input, pass --save-stats out\.npz \(its statistics\) or --accuracy/);
+  });
+
   it("--pr with 3 or fewer images in a set", async () => {
     const few = folder("checks-few", [31, 32, 33]);
     await refused("pr-few", () => [A, few, "--features", extractorModule("pr.mjs", false), "--pr"], 1, /--pr: .*checks-few has 3 images; precision\/recall needs more than k = 3 images in each set/);
@@ -296,5 +369,43 @@ describe("nextscale fid checks what a run needs before embedding any image", () 
     const ok = await run(["fid", A, "--features", mod, "--save-stats", join(d, "a.npz")]);
     expect(ok.code, ok.err).toBe(0);
     expect(readdirSync(d)).toEqual(["a.npz"]);
+  });
+
+  it("--accuracy: an extractor without logits, statistics only, a file name without a class or with one the classifier lacks", async () => {
+    const noLogits = extractorModule("acc-no-logits.mjs", false);
+    const logits = extractorModule("acc-logits.mjs", true); // numClasses 3
+    const labelled = colourFolder("acc-checks", { "0_0.png": "r", "1_0.png": "g", "2_0.png": "b" });
+    await refused(
+      "acc-no-logits",
+      () => [A, labelled, "--features", noLogits, "--accuracy"],
+      1,
+      /--accuracy: the accuracy on the class asked for needs classifier logits, but the feature extractor "mean-rgb" of --features .*acc-no-logits\.mjs has none \(it declares no numClasses\)/,
+    );
+    await refused("acc-no-logits-one", (out) => [labelled, "--features", noLogits, "--accuracy", "--save-stats", out], 1, /--accuracy: .*needs classifier logits/);
+    const s = statsFile("acc-stats.npz", [
+      [0, 1, 2],
+      [1, 0, 2],
+      [2, 2, 0],
+    ]);
+    await refused("acc-stats", () => [A, s, "--features", logits, "--accuracy"], 1, /acc-stats\.npz: --accuracy needs images, but this input holds only statistics/);
+    await refused("acc-stats-one", () => [s, "--features", logits, "--accuracy"], 1, /acc-stats\.npz: --accuracy needs images, but this input holds only statistics/);
+    const unnamed = colourFolder("acc-unnamed", { "0_0.png": "r", "1_0.png": "g", "green.png": "g" });
+    await refused(
+      "acc-unnamed-out",
+      () => [A, unnamed, "--features", logits, "--accuracy"],
+      1,
+      /acc-unnamed\/green\.png: the accuracy on the class asked for needs each image's class from its file name, but this one has none \(1 of 3 images in .*\); name the files <class>_<i>\.png \(e\.g\. 3_17\.png\), as `nextscale generate --out-dir` writes them/,
+    );
+    // found before any weights are needed
+    const w = await run(["fid", unnamed, "--accuracy"], { NEXTSCALE_INCEPTION_WEIGHTS: undefined });
+    expect(w.code).toBe(1);
+    expect(w.err).toMatch(/green\.png: the accuracy on the class asked for needs each image's class/);
+    await refused("acc-uncond", () => [colourFolder("acc-uncond-dir", { "0_0.png": "r", "uncond_0.png": "g" }), "--features", logits, "--accuracy"], 1, /uncond_0\.png: .*\(the 1 uncond_<i>\.png are unconditional/);
+    await refused(
+      "acc-class",
+      (out) => [A, colourFolder("acc-class-dir", { "0_0.png": "r", "3_0.png": "g" }), "--features", logits, "--accuracy", "--save-stats", out],
+      1,
+      /acc-class-dir\/3_0\.png: class 3 \(from its file name\) is not a class of the classifier, which has 3 \(0…2\)/,
+    );
   });
 });

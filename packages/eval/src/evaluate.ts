@@ -2,16 +2,19 @@
  * Compare a reference set A with a generated set B the way papers report it
  * (OpenAI's evaluator: `evaluator.py ref_batch sample_batch`): FID from the
  * two sets' statistics, sFID when both have spatial statistics, the Inception
- * Score of B, and improved precision (B on A's manifold) / recall (A on B's).
+ * Score of B, improved precision (B on A's manifold) / recall (A on B's),
+ * and the accuracy of a classifier on the classes B's images were generated
+ * for (their file names': `3_17.png` is class 3).
  * Each side is images (a folder, an `.npz` `arr_0`, a generator) or a
  * statistics file; a reference batch with both uses its statistics for FID
  * and its images for precision/recall, as OpenAI's evaluator does.
  */
 import { openCheckpoint } from "@nextscale/core";
+import { type ClassAccuracy, classAccuracy, imageLabels } from "./class-accuracy.js";
 import { type ComputedStatistics, computeStatistics } from "./compute-statistics.js";
 import type { FeatureExtractor } from "./feature-extractor.js";
 import { type FrechetResult, frechetDistance, type GaussianStatistics } from "./frechet-distance.js";
-import { EvalInputError, type ImageSet, imageFolder, listImageFiles, npzImages } from "./image-source.js";
+import { EvalInputError, type ImageSet, imageFolder, labelFromFileName, listImageFiles, npzImages } from "./image-source.js";
 import { type InceptionScore, inceptionScore } from "./inception-score.js";
 import { precisionRecall } from "./precision-recall.js";
 import { hasStatistics, readStatistics, type StatisticsFile } from "./statistics.js";
@@ -23,6 +26,14 @@ export interface EvalInput {
   statistics?: StatisticsFile;
   /** Images, embedded when statistics are missing or features are needed. */
   images?: () => Promise<ImageSet>;
+  /**
+   * Each image's class, in the order `images` yields them (undefined: none),
+   * known before any image is read: `openEvalInput` sets it for a folder from
+   * the file names (`3_17.png` → 3). Needed for `accuracy`.
+   */
+  labels?: readonly (number | undefined)[];
+  /** The image files, in the same order (a folder's), to name one in errors. */
+  files?: readonly string[];
 }
 
 /**
@@ -34,8 +45,8 @@ export async function openEvalInput(path: string, opts: { onWarning?: (message: 
   const st = await stat(path).catch(() => null);
   if (!st) throw new EvalInputError(`${path}: no such file or folder`);
   if (st.isDirectory()) {
-    await listImageFiles(path); // an empty or unusable folder fails now, before any weights are loaded
-    return { name: path, images: () => imageFolder(path, opts) };
+    const { files } = await listImageFiles(path); // an empty or unusable folder fails now, before any weights are loaded
+    return { name: path, images: () => imageFolder(path, opts), labels: files.map(labelFromFileName), files };
   }
   const store = await openCheckpoint(path);
   try {
@@ -60,6 +71,12 @@ export interface EvaluateOptions {
   inceptionScore?: boolean | number;
   /** Improved precision and recall (k = 3); needs images on both sides. */
   precisionRecall?: boolean;
+  /**
+   * Accuracy on the class asked for: the share of B's images whose class
+   * (B's `labels`: a folder's file names, `<class>_<i>.png`) is the argmax of
+   * the extractor's logits; needs an extractor with `numClasses`.
+   */
+  accuracy?: boolean;
   /** Images per forward pass (default 50). */
   batchSize?: number;
   /** Passed to the Fréchet distance. */
@@ -75,6 +92,8 @@ export interface EvaluationResult {
   inceptionScore?: InceptionScore;
   precision?: number;
   recall?: number;
+  /** Accuracy of the extractor's classifier on B's classes, when asked for. */
+  accuracy?: ClassAccuracy;
   /** Details of the FID computation (terms, rank, whether the offset was used). */
   frechet: FrechetResult;
   /** Statistics computed from images in this run (to save them). */
@@ -127,8 +146,21 @@ export async function evaluate(a: EvalInput, b: EvalInput, opts: EvaluateOptions
     const noImages = [a, b].find((x) => !x.images);
     if (noImages) throw new EvalInputError(`${noImages.name}: precision/recall needs images, but this input holds only statistics`);
   }
+  let labels: number[] | undefined;
+  if (opts.accuracy) {
+    const numClasses = opts.extractor?.numClasses;
+    if (numClasses === undefined) {
+      throw new EvalInputError(
+        opts.extractor
+          ? `the accuracy on the class asked for needs classifier logits, but the feature extractor "${opts.extractor.name}" has none (it declares no numClasses)`
+          : "the accuracy on the class asked for needs a feature extractor with a classifier (numClasses)",
+      );
+    }
+    if (!b.images) throw new EvalInputError(`${b.name}: the accuracy on the class asked for needs images, but this input holds only statistics`);
+    labels = imageLabels(b, numClasses);
+  }
   const A = await side(a, "A", opts, { features: pr, logits: false });
-  const B = await side(b, "B", opts, { features: pr, logits: isSplits > 0 });
+  const B = await side(b, "B", opts, { features: pr, logits: isSplits > 0 || !!labels });
   if (A.extractor && B.extractor && A.extractor !== B.extractor) {
     throw new EvalInputError(`A and B were embedded by different feature extractors ("${A.extractor}" vs "${B.extractor}"): their statistics cannot be compared`);
   }
@@ -146,5 +178,6 @@ export async function evaluate(a: EvalInput, b: EvalInput, opts: EvaluateOptions
     result.precision = r.precision;
     result.recall = r.recall;
   }
+  if (labels) result.accuracy = classAccuracy(B.computed!.logits!, labels, opts.extractor!.numClasses!, { files: b.files });
   return result;
 }

@@ -11,7 +11,10 @@
  * cannot be decoded here (`.webp`, `.bmp`, `.tif` …) are an error rather than
  * being dropped, since silently evaluating fewer images changes the score;
  * a file with a PNG/JPEG extension that does not decode is an error naming
- * it; a folder without images is an error.
+ * it; a folder without images is an error. A file named `<class>_<i>.png`
+ * (or `.jpg`/`.jpeg`), as `nextscale generate --out-dir` writes them, carries
+ * its image's class (`3_17.png`: class 3); other names (`uncond_5.png`,
+ * `cat.png`) carry none.
  */
 import {
   checkNpyDataSize,
@@ -38,11 +41,32 @@ export interface ImageSet {
   name: string;
   count?: number;
   images: AsyncIterable<ImageLike> | Iterable<ImageLike>;
+  /**
+   * Each image's class, in the order `images` yields them (undefined: the
+   * image has none), when known: `imageFolder` sets it from the file names
+   * (`labelFromFileName`). Needed for the accuracy on the class asked for.
+   */
+  labels?: readonly (number | undefined)[];
+  /** Each image's file, in the same order, when the images are files (`imageFolder`); errors name them. */
+  files?: readonly string[];
 }
 
 const READ = new Set(["png", "jpg", "jpeg"]);
 const UNSUPPORTED = new Set(["bmp", "gif", "pgm", "ppm", "tif", "tiff", "webp", "avif", "heic"]);
 const ext = (name: string) => (/\.([^./\\]+)$/.exec(name)?.[1] ?? "").toLowerCase();
+
+const LABELLED = /^(\d+)_\d+\.(png|jpe?g)$/i;
+
+/**
+ * The class a file name carries: `<class>_<i>.png` (or `.jpg`/`.jpeg`, any
+ * case), as `nextscale generate --out-dir` names its images, gives `<class>`
+ * (`3_17.png` → 3); any other name (`uncond_5.png`, the unconditional ones;
+ * `cat.png`) gives undefined. A path is read by its last part.
+ */
+export function labelFromFileName(file: string): number | undefined {
+  const m = LABELLED.exec(file.slice(Math.max(file.lastIndexOf("/"), file.lastIndexOf("\\")) + 1));
+  return m ? Number(m[1]) : undefined;
+}
 
 async function nodeFs() {
   try {
@@ -88,7 +112,10 @@ export async function listImageFiles(dir: string): Promise<{ files: string[]; sk
   return { files, skipped };
 }
 
-/** The images of a folder, decoded one at a time. `onWarning` hears about skipped entries. */
+/**
+ * The images of a folder, decoded one at a time, with their files and the
+ * classes their names carry (`labels`). `onWarning` hears about skipped entries.
+ */
 export async function imageFolder(dir: string, opts: { onWarning?: (message: string) => void } = {}): Promise<ImageSet> {
   const { files, skipped } = await listImageFiles(dir);
   if (skipped.length) {
@@ -100,7 +127,7 @@ export async function imageFolder(dir: string, opts: { onWarning?: (message: str
   async function* images(): AsyncGenerator<RgbImage> {
     for (const f of files) yield decodeImage(new Uint8Array(await fs.readFile(f)), f);
   }
-  return { name: dir, count: files.length, images: images() };
+  return { name: dir, count: files.length, images: images(), labels: files.map(labelFromFileName), files };
 }
 
 /**

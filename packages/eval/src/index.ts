@@ -1,6 +1,7 @@
 /**
  * @nextscale/eval: FID (pytorch-fid's Inception), Inception Score, improved
- * precision/recall and sFID, numerically equal to the standard tools.
+ * precision/recall and sFID, numerically equal to the standard tools, and a
+ * domain classifier's accuracy on the class asked for.
  */
 export {
   checkStatistics,
@@ -38,4 +39,5 @@ export { hashedInceptionWeights, hashUniform } from "./hashed-weights.js";
 export { type ComputedStatistics, type ComputeOptions, computeStatistics } from "./compute-statistics.js";
 export { type EvalInput, type EvaluateOptions, type EvaluationResult, evaluate, openEvalInput } from "./evaluate.js";
 export { type FeatureBatch, type FeatureExtractor, inceptionFeatureExtractor } from "./feature-extractor.js";
-export { EvalInputError, type ImageLike, type ImageSet, imageFolder, listImageFiles, npzImages } from "./image-source.js";
+export { EvalInputError, type ImageLike, type ImageSet, imageFolder, labelFromFileName, listImageFiles, npzImages } from "./image-source.js";
+export { type ClassAccuracy, classAccuracy, classifyImages, imageLabels } from "./class-accuracy.js";

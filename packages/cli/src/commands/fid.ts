@@ -3,6 +3,8 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { openCheckpoint, resolveModel } from "@nextscale/core";
 import {
+  type ClassAccuracy,
+  classifyImages,
   computeStatistics,
   type EvalInput,
   EvalInputError,
@@ -11,6 +13,7 @@ import {
   type FeatureExtractor,
   FID_WEIGHTS_FILE,
   FID_WEIGHTS_URL,
+  imageLabels,
   inceptionFeatureExtractor,
   listImageFiles,
   loadFidInception,
@@ -49,6 +52,16 @@ async function loadExtractorModule(path: string): Promise<FeatureExtractor> {
   return ex;
 }
 
+/** `{accuracy, correct, count, per_class: [{class, count, correct, accuracy}]}`, as --json prints it. */
+function accuracyJson(a: ClassAccuracy) {
+  return { accuracy: a.accuracy, correct: a.correct, count: a.count, per_class: a.perClass };
+}
+
+/** `Accuracy: 0.912 (912/1000)`, then a line per class that has images. */
+function accuracyLines(a: ClassAccuracy): string[] {
+  return [`Accuracy: ${a.accuracy.toFixed(3)} (${a.correct}/${a.count})`, ...a.perClass.map((c) => `  class ${c.class}: ${c.accuracy.toFixed(3)} (${c.correct}/${c.count})`)];
+}
+
 function formatResult(r: EvaluationResult, json: boolean, extractor?: string): string {
   if (json) {
     const out: Record<string, unknown> = { fid: r.fid };
@@ -59,6 +72,7 @@ function formatResult(r: EvaluationResult, json: boolean, extractor?: string): s
     }
     if (r.precision !== undefined) out.precision = r.precision;
     if (r.recall !== undefined) out.recall = r.recall;
+    if (r.accuracy) out.accuracy = accuracyJson(r.accuracy);
     out.count = r.count;
     if (extractor) out.extractor = extractor;
     out.offset_applied = r.frechet.offsetApplied;
@@ -68,15 +82,18 @@ function formatResult(r: EvaluationResult, json: boolean, extractor?: string): s
   if (r.sfid !== undefined) lines.push(`sFID: ${r.sfid}`);
   if (r.inceptionScore) lines.push(`Inception Score: ${r.inceptionScore.mean} ± ${r.inceptionScore.std}`);
   if (r.precision !== undefined) lines.push(`Precision: ${r.precision}`, `Recall: ${r.recall}`);
+  if (r.accuracy) lines.push(...accuracyLines(r.accuracy));
   return `${lines.join("\n")}\n`;
 }
 
 export const fid: Command = {
   name: "fid",
-  summary: "FID (and sFID, IS, precision/recall) between two image folders or statistics files",
+  summary: "FID (and sFID, IS, precision/recall, accuracy on the class asked for) between two image folders or statistics files",
   usage: `usage: nextscale fid A B [--inception-weights F] [--features module.js] [--json] [--is] [--pr]
-                     [--save-stats out.npz] [--batch N] [--splits N] [--preprocess tf]
+                     [--accuracy] [--save-stats out.npz] [--batch N] [--splits N] [--preprocess tf]
        nextscale fid A --save-stats out.npz [--inception-weights F | --features module.js]
+       nextscale fid B --accuracy [--features module.js | --inception-weights F]
+                     [--save-stats out.npz] [--json]
        nextscale fid --merge a.npz b.npz … --save-stats all.npz [--json]
 
 A is the reference set, B the generated one; each is a folder of PNG/JPEG
@@ -96,13 +113,24 @@ Features are pytorch-fid's: FID-Inception pool3, images resized to 299x299
                          FeatureExtractor of @nextscale/eval, or a function
                          returning one
   --json                 print {"fid": …, "sfid": …, "is": …, "precision": …,
-                         "recall": …, "count": {"A": …, "B": …}}
+                         "recall": …, "accuracy": {…}, "count": {"A": …, "B": …}}
   --is                   Inception Score of B (--splits N, default 10); needs
                          images in B and classifier logits (Inception has them;
                          a --features extractor needs numClasses)
   --pr                   improved precision and recall (k = 3); needs images on
                          both sides (a reference batch's arr_0 counts), more
                          than 3 in each
+  --accuracy             accuracy on the class asked for: the share of B's
+                         images whose class, from its file name
+                         (<class>_<i>.png, as \`nextscale generate --out-dir\`
+                         writes them; every image needs one), is the argmax of
+                         the classifier's logits (a --features extractor needs
+                         numClasses; Inception's are its 1008 outputs). Prints
+                         "Accuracy: 0.912 (912/1000)" and a line per class
+                         (--json: "accuracy": {"accuracy", "correct", "count",
+                         "per_class": [{"class", "count", "correct",
+                         "accuracy"}]}). With one input, only that folder's
+                         accuracy (and its statistics with --save-stats)
   --save-stats out.npz   save the statistics computed from images (mu, sigma,
                          count, mu_s, sigma_s); with one input, only that. Its
                          folder must exist; written whole or not at all
@@ -122,8 +150,9 @@ OpenAI's reference batches do not) and the same feature extractor.
 sFID is reported when both sides have spatial statistics. --backend B picks
 the backend (webgpu, wasm or cpu); otherwise it is
 chosen by NEXTSCALE_BACKEND (default wasm, then cpu). Progress goes to stderr.
-What a run needs (--save-stats' folder, images for --is and --pr, logits for
---is) is checked before any image is embedded.`,
+What a run needs (--save-stats' folder, images for --is, --pr and --accuracy,
+logits for --is and --accuracy, a class in every file name for --accuracy) is
+checked before any image is embedded.`,
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args,
@@ -135,6 +164,7 @@ What a run needs (--save-stats' folder, images for --is and --pr, logits for
         json: { type: "boolean", default: false },
         is: { type: "boolean", default: false },
         pr: { type: "boolean", default: false },
+        accuracy: { type: "boolean", default: false },
         "save-stats": { type: "string" },
         batch: { type: "string", default: "50" },
         splits: { type: "string", default: "10" },
@@ -143,8 +173,10 @@ What a run needs (--save-stats' folder, images for --is and --pr, logits for
       },
     });
     if (values.merge) return mergeFiles(positionals, values["save-stats"], values.json, io);
-    if (positionals.length < 1 || positionals.length > 2) throw new UsageError("expected two inputs A and B (or one with --save-stats)");
-    if (positionals.length === 1 && !values["save-stats"]) throw new UsageError("with one input, pass --save-stats out.npz");
+    if (positionals.length < 1 || positionals.length > 2) throw new UsageError("expected two inputs A and B (or one with --save-stats or --accuracy)");
+    if (positionals.length === 1 && !values["save-stats"] && !values.accuracy) {
+      throw new UsageError("with one input, pass --save-stats out.npz (its statistics) or --accuracy (its accuracy on the class asked for)");
+    }
     const batchSize = Number(values.batch);
     const splits = Number(values.splits);
     if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new UsageError(`--batch must be a positive integer (got ${values.batch})`);
@@ -161,6 +193,10 @@ What a run needs (--save-stats' folder, images for --is and --pr, logits for
       if (values.is && b && !b.images) throw new UsageError(`${b.name}: the Inception Score needs images, but this input holds only statistics`, 1);
       const noImages = inputs.find((x) => !x.images);
       if (values.pr && noImages) throw new UsageError(`${noImages.name}: precision/recall needs images, but this input holds only statistics`, 1);
+      // --accuracy scores B (with one input, that one): its images and each one's class from its file name, before any weights are loaded
+      const scored = b ?? a;
+      if (values.accuracy && !scored.images) throw new UsageError(`${scored.name}: --accuracy needs images, but this input holds only statistics`, 1);
+      if (values.accuracy) imageLabels(scored);
       if (values.pr && b) {
         // each sample's radius is its k-th nearest neighbour's distance (k = 3): more than k images per set
         for (const p of positionals) {
@@ -168,7 +204,7 @@ What a run needs (--save-stats' folder, images for --is and --pr, logits for
           if (n !== undefined && n <= 3) throw new UsageError(`--pr: ${p} has ${n} image${n === 1 ? "" : "s"}; precision/recall needs more than k = 3 images in each set`, 1);
         }
       }
-      const needFeatures = inputs.some((x) => !x.statistics) || values.pr || values.is;
+      const needFeatures = inputs.some((x) => !x.statistics) || values.pr || values.is || values.accuracy;
       if (needFeatures) {
         await chooseBackend(values.backend);
         if (values.features) {
@@ -177,6 +213,12 @@ What a run needs (--save-stats' folder, images for --is and --pr, logits for
           if (values.is && extractor.numClasses === undefined) {
             throw new UsageError(
               `--is: the Inception Score needs classifier logits, but the feature extractor "${extractor.name}" of --features ${values.features} has none (it declares no numClasses); drop --is, or give the extractor numClasses and return logits from extract(images, { logits: true })`,
+              1,
+            );
+          }
+          if (values.accuracy && extractor.numClasses === undefined) {
+            throw new UsageError(
+              `--accuracy: the accuracy on the class asked for needs classifier logits, but the feature extractor "${extractor.name}" of --features ${values.features} has none (it declares no numClasses); drop --accuracy, or give the extractor numClasses and return logits from extract(images, { logits: true })`,
               1,
             );
           }
@@ -191,7 +233,18 @@ What a run needs (--save-stats' folder, images for --is and --pr, logits for
           }
         }
       }
+      if (values.accuracy) imageLabels(scored, extractor!.numClasses); // every class is one of the classifier's
       const save = values["save-stats"];
+      if (!b && values.accuracy) {
+        const { accuracy, computed } = await classifyImages(await a.images!(), extractor!, { batchSize, onProgress: progressBar(io, "A") });
+        if (save) {
+          writeStats(save, computed);
+          io.err(`saved statistics of ${computed.count} images (${computed.extractor}) to ${save}\n`);
+        }
+        if (values.json) io.out(`${JSON.stringify({ accuracy: accuracyJson(accuracy), count: computed.count, extractor: computed.extractor, ...(save ? { saved: save } : {}) })}\n`);
+        else io.out(`${accuracyLines(accuracy).join("\n")}\n`);
+        return 0;
+      }
       if (!b) {
         if (!a.images) throw new UsageError(`${a.name} holds statistics already; --save-stats needs images`);
         const s = await computeStatistics(await a.images(), extractor!, { batchSize, onProgress: progressBar(io, "A") });
@@ -205,6 +258,7 @@ What a run needs (--save-stats' folder, images for --is and --pr, logits for
         batchSize,
         inceptionScore: values.is ? splits : false,
         precisionRecall: values.pr,
+        accuracy: values.accuracy,
         onProgress: (() => {
           const bars = { A: progressBar(io, "A"), B: progressBar(io, "B") };
           return (side: "A" | "B", p: { done: number; total?: number }) => bars[side](p);
