@@ -25,7 +25,8 @@ const ALLOWED: Record<string, string[]> = {
   "@nextscale/tokenizer": ["@nextscale/core"],
   "@nextscale/transformer": ["@nextscale/core"],
   "@nextscale/eval": ["@nextscale/core"],
-  "@nextscale/sampler": ["@nextscale/core", "@nextscale/tokenizer", "@nextscale/transformer"],
+  "@nextscale/sampler": ["@nextscale/core", "@nextscale/tokenizer", "@nextscale/transformer", "@nextscale/model-fashion-mnist"],
+  "@nextscale/model-fashion-mnist": ["@nextscale/core", "@nextscale/eval"],
   "@nextscale/train": ["@nextscale/core", "@nextscale/tokenizer", "@nextscale/transformer"],
   "@nextscale/cli": [
     "@nextscale/core",
@@ -35,6 +36,7 @@ const ALLOWED: Record<string, string[]> = {
     "@nextscale/sampler",
     "@nextscale/train",
     "@nextscale/eval",
+    "@nextscale/model-fashion-mnist",
   ],
 };
 
@@ -63,7 +65,7 @@ function importedPackages(file: string): string[] {
 
 const packages = readdirSync(join(ROOT, "packages"))
   .map((d) => join(ROOT, "packages", d))
-  .filter((d) => statSync(d).isDirectory() && existsSync(join(d, "package.json"))) // packages/model-fashion-mnist holds a training run, not yet a package
+  .filter((d) => statSync(d).isDirectory() && existsSync(join(d, "package.json")))
   .map((dir) => ({ dir, json: JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) }))
   .filter((p) => !p.json.private);
 
