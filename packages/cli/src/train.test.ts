@@ -79,6 +79,27 @@ describe("nextscale train", () => {
     expect(existsSync(join(out, "loss.png"))).toBe(true);
   }, 600_000);
 
+  it("vqvae --init F --decoder-only: starts from F's weights, trains the decoder alone, so F's token maps stay", async () => {
+    const from = join(dir, "vqvae", "vqvae.safetensors"); // the first test's model
+    expect(existsSync(from), "the first test writes it").toBe(true);
+    const out = join(dir, "vqvae-decoder");
+    const r = await runCli(["train", "vqvae", "--data", SLICE, "--image", "16", "--batch", "4", "--backend", backend, "--init", from, "--decoder-only", "--out", out, "--steps", "3", "--sample-every", "0", "--gan", "--gan-ndf", "8"]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain(`initialised from ${from} (decoder only: the encoder and codebook stay)`);
+    const [a, b] = await Promise.all([from, join(out, "vqvae.safetensors")].map((f) => loadVqvae(f)));
+    const x = tf.randomUniform([2, 16, 16, 3], -1, 1, "float32", 3) as tf.Tensor4D;
+    const ids = async (v: typeof a) => Promise.all(v.imageToIndices(x).map((t) => t.data()));
+    expect(await ids(b)).toEqual(await ids(a));
+    const weight = async (v: typeof a, k: string) => Array.from(await v.namedParameters().find(([n]) => n === k)![1].value.data());
+    expect(await weight(b, "encoder.conv_in.weight")).toEqual(await weight(a, "encoder.conv_in.weight"));
+    expect(await weight(b, "quantize.embedding.weight")).toEqual(await weight(a, "quantize.embedding.weight"));
+    expect(await weight(b, "decoder.conv_out.weight")).not.toEqual(await weight(a, "decoder.conv_out.weight"));
+    console.log(`[train vqvae --decoder-only] ${backend}: token maps of F unchanged, the decoder trained`);
+    tf.dispose(x);
+    a.dispose();
+    b.dispose();
+  }, 600_000);
+
   it("var: interrupted with Ctrl-C (a checkpoint is written), then the same command resumes with the losses of an unbroken run; var.pth generates", async () => {
     const straight = join(dir, "var-straight");
     const s = await runCli(["train", "var", ...VAR_ARGS, "--out", straight, "--epochs", "16", "--checkpoint-every", "1000", "--sample-every", "0"]);
@@ -167,6 +188,9 @@ describe("nextscale train", () => {
       [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--l2", "0"], /nothing to reconstruct/, 2],
       [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--gan-start", "5"], /--gan-start without --gan/, 2],
       [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--gan", "--gan-layers", "3"], /--gan-layers 3: images of 16×16 allow at most 2/, 2],
+      [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--decoder-only"], /--decoder-only needs --init F/, 2],
+      [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--init", join(FIXTURES, "var-tiny", "vae.pth")], /--ch, --ch-mult, --vocab, --z, --no-attn with --init/, 2],
+      [["train", "vqvae", "--data", SLICE, "--out", out, "--init", join(FIXTURES, "var-tiny", "var.pth")], /--init .*var\.pth: .*looks like a VAR checkpoint/, 2],
       [["train", "var", "--data", SLICE, "--out", out], /--vqvae is required/, 2],
       [["train", "var", ...VAR_ARGS, "--out", out, "--width", "65", "--heads", "2"], /--width 65 is not a multiple of --heads 2/, 2],
     ];

@@ -2,7 +2,9 @@
 # How the bundled Fashion-MNIST model is trained: stage 1 (VQ-VAE), then stage 2 (VAR),
 # with the nextscale CLI on Debian's dataset-fashion-mnist. Each stage resumes from its
 # folder's latest checkpoint when run again (the checkpoints are committed as it goes).
-# Usage: bash packages/model-fashion-mnist/training/train.sh [vqvae|var|all]   (from the repository root)
+# Stage 3 fine-tunes the VQ-VAE's decoder alone with the VQGAN discriminator: the encoder and
+# codebook stay, so stage 2's VAR (trained on stage 1's tokens) still fits.
+# Usage: bash packages/model-fashion-mnist/training/train.sh [vqvae|var|decoder|all]   (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 DATA=${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
@@ -20,4 +22,9 @@ if [ "$stage" = var ] || [ "$stage" = all ]; then
   $CLI train var --data "$DATA" --vqvae "$RUN/vqvae/vqvae.safetensors" --out "$RUN/var" \
     --depth 3 --batch 64 --epochs 4 --lr 8e-4 --seed 0 \
     --checkpoint-every 100 --keep 1 --sample-every 500
+fi
+if [ "$stage" = decoder ] || [ "$stage" = all ]; then
+  $CLI train vqvae --data "$DATA" --init "$RUN/vqvae/vqvae.safetensors" --decoder-only --out "$RUN/decoder" \
+    --gan --batch 32 --steps 1500 --lr 2e-4 --l1 0.2 --seed 1 \
+    --checkpoint-every 100 --keep 1 --sample-every 250
 fi

@@ -41,6 +41,7 @@ export {
   type GanOptions,
   type GanStepMetrics,
   initVqvaeForTraining,
+  isDecoderParameter,
   type TrainVqvaeOptions,
   tinyVqvaeConfig,
   trainVqvae,

@@ -14,7 +14,7 @@ import { VQVAE } from "@nextscale/tokenizer";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DataLoader, FASHION_MNIST_CLASSES, IdxDataset } from "./data/index.js";
-import { type GanOptions, initVqvaeForTraining, tinyVqvaeConfig, type VqvaeStepMetrics, VqvaeTrainer, type VqvaeTrainerOptions } from "./vqvae-trainer.js";
+import { type GanOptions, initVqvaeForTraining, isDecoderParameter, tinyVqvaeConfig, type VqvaeStepMetrics, VqvaeTrainer, type VqvaeTrainerOptions } from "./vqvae-trainer.js";
 
 const dir = join(FIXTURES, "fashion-mnist-slice");
 let batches: tf.Tensor4D[] = [];
@@ -130,5 +130,23 @@ describe("VqvaeTrainer with the VQGAN discriminator", () => {
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
+  }, 300_000);
+
+  it("decoderOnly: the decoder and post_quant_conv change, the encoder, quant_conv and codebook stay bit for bit, so the token maps stay", async () => {
+    const t = makeTrainer({ decoderOnly: true, gan: { ...GAN, start: 1 } });
+    const snapshot = async () => new Map(await Promise.all(t.vae.namedParameters().map(async ([k, p]) => [k, Float32Array.from((await p.value.data()) as Float32Array)] as const)));
+    const tokens = async () => Promise.all(t.vae.imageToIndices(batches[0]).map(async (x) => { const d = Array.from(await x.data()); x.dispose(); return d; }));
+    const before = await snapshot();
+    const tok0 = await tokens();
+    for (let s = 0; s < 3; s++) await t.trainStep(batches[s]);
+    const after = await snapshot();
+    const changed = [...before.keys()].filter((k) => !after.get(k)!.every((v, i) => v === before.get(k)![i]));
+    console.log(`[vqvae-gan] decoderOnly: ${changed.length} of ${before.size} tensors changed, e.g. ${changed.slice(0, 3).join(", ")}`);
+    expect(changed.length).toBeGreaterThan(0);
+    expect(changed.filter((k) => !isDecoderParameter(k))).toEqual([]);
+    expect(changed.filter((k) => k.startsWith("decoder.")).length).toBeGreaterThan(0);
+    expect(await tokens()).toEqual(tok0);
+    expect(() => makeTrainer({ decoderOnly: true, restarts: true })).toThrow(/restarts/);
+    dispose(t);
   }, 300_000);
 });

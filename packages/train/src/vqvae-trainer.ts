@@ -79,7 +79,18 @@ export interface VqvaeTrainerOptions {
   accum?: number;
   /** The optional VQGAN patch discriminator (hinge loss, adaptive weight); off when absent. */
   gan?: GanOptions;
+  /**
+   * Fine-tune the decoder only (`decoder.*` and `post_quant_conv.*`): the
+   * encoder, `quant_conv` and the codebook stay as they are, so every image's
+   * token maps, and a VAR trained on them, stay valid. Start from a trained
+   * VQ-VAE (e.g. to sharpen it with `gan`). Dead-code restarts are off (they
+   * would change the codebook). Default false.
+   */
+  decoderOnly?: boolean;
 }
+
+/** The parameters `decoderOnly` trains: the decoder and the convolution before it. */
+export const isDecoderParameter = (name: string): boolean => name.startsWith("decoder.") || name.startsWith("post_quant_conv.");
 
 export interface GanOptions {
   /** Step (0-based) from which the adversarial terms apply (`disc_start`); default 0. */
@@ -192,14 +203,17 @@ export class VqvaeTrainer {
       l2Weight: opts.l2Weight ?? 1,
       l1Weight: opts.l1Weight ?? 0,
       vqWeight: opts.vqWeight ?? 1,
-      restarts: opts.restarts ?? true,
+      restarts: opts.restarts ?? !opts.decoderOnly,
       deadAfter: opts.deadAfter ?? 100,
       usageWindow: opts.usageWindow ?? 100,
       reservoirSize: opts.reservoirSize ?? 1024,
       seed: opts.seed ?? 0,
       accum: opts.accum ?? 1,
+      decoderOnly: opts.decoderOnly ?? false,
     };
-    this.optimizer = new AdamW(paramGroups(vae), { betas: this.options.betas, gradClip: this.options.gradClip });
+    if (this.options.decoderOnly && this.options.restarts) throw new Error("decoderOnly keeps the codebook fixed: dead-code restarts cannot be on with it");
+    const trained = this.options.decoderOnly ? vae.namedParameters().filter(([k]) => isDecoderParameter(k)) : vae;
+    this.optimizer = new AdamW(paramGroups(trained), { betas: this.options.betas, gradClip: this.options.gradClip });
     const c = vae.config;
     this.codebook = new CodebookMonitor({
       vocabSize: c.vocabSize,
@@ -409,8 +423,9 @@ export class VqvaeTrainer {
   /** The run's configuration as saved in checkpoints (checked on load). */
   config(): Json {
     // accum is left out: a resumed run may change it (same gradients up to rounding, less memory)
-    const { schedule, accum: _accum, ...o } = this.options;
-    const trainer = { ...o, schedule: schedule ? "custom" : "constant", ...(this.gan ? { gan: this.gan } : {}) };
+    // decoderOnly is written only when on: checkpoints from before the option still resume
+    const { schedule, accum: _accum, decoderOnly, ...o } = this.options;
+    const trainer = { ...o, schedule: schedule ? "custom" : "constant", ...(this.gan ? { gan: this.gan } : {}), ...(decoderOnly ? { decoderOnly } : {}) };
     return { vqvae: { ...this.vae.config } as unknown as Json, trainer: trainer as unknown as Json };
   }
 

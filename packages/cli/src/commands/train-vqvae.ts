@@ -16,7 +16,7 @@
 import { join } from "node:path";
 import { backendInfo } from "@nextscale/backends";
 import { encodePng, formatBytes, imageGrid, type RgbImage } from "@nextscale/core";
-import { VQVAE, type VqvaeConfig, vqvaeConfig } from "@nextscale/tokenizer";
+import { loadVqvae, VQVAE, type VqvaeConfig, vqvaeConfig } from "@nextscale/tokenizer";
 import {
   CheckpointMismatchError,
   DataLoader,
@@ -113,6 +113,15 @@ export function resumeError(out: string) {
   };
 }
 
+/** The VQ-VAE of --init, its errors naming the flag. */
+async function loadInitVqvae(path: string): Promise<VQVAE> {
+  try {
+    return await loadVqvae(path);
+  } catch (e) {
+    throw new UsageError(`--init ${path}: ${(e as Error).message}`);
+  }
+}
+
 /** The side of the first image (IDX files: all are one size). */
 async function imageSide(ds: ImageDataset): Promise<number> {
   const im = await ds.image(0);
@@ -146,6 +155,11 @@ model:
   --z D                latent channels (default 16)
   --patch-nums 1,2,…   token-map sides, the last = image/downsampling (default 1, 2, … up to it)
   --no-attn            no self-attention blocks (default: in the last level and the middle)
+  --init F             start from the weights of a trained VQ-VAE (its vqvae.safetensors or
+                       an official .pth): the model is F's, so the model flags above are refused
+  --decoder-only       with --init: train only the decoder (and post_quant_conv); the encoder
+                       and codebook stay, so F's token maps, and a VAR trained on them, stay
+                       valid (e.g. sharpen a model with --gan); no dead-code restarts
 
 optimisation:
   --steps N            training steps (default 2000)
@@ -177,6 +191,8 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
       z: { type: "string" },
       "patch-nums": { type: "string" },
       "no-attn": { type: "boolean", default: false },
+      init: { type: "string" },
+      "decoder-only": { type: "boolean", default: false },
       steps: { type: "string" },
       lr: { type: "string" },
       l2: { type: "string" },
@@ -193,7 +209,17 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
     },
   });
   const common = commonTrainSettings(v);
-  const chMult = ints(v["ch-mult"], "--ch-mult", [1, 2, 2]);
+  const modelFlags = ["ch", "ch-mult", "res-blocks", "vocab", "z", "patch-nums", "no-attn"] as const;
+  if (v.init) {
+    const given = modelFlags.filter((f) => v[f] !== undefined && v[f] !== false);
+    if (given.length) throw new UsageError(`${given.map((f) => `--${f}`).join(", ")} with --init: the model is the one in ${v.init}`);
+  }
+  if (v["decoder-only"] && !v.init) throw new UsageError("--decoder-only needs --init F: the decoder is fine-tuned on a trained VQ-VAE's tokens");
+  if (v["decoder-only"] && v["no-restarts"]) throw new UsageError("--no-restarts with --decoder-only: restarts are already off (the codebook stays as it is)");
+  if (v["decoder-only"] && v["dead-after"] !== undefined) throw new UsageError("--dead-after with --decoder-only: there are no restarts (the codebook stays as it is)");
+  if (v.init) await chooseBackend(v.backend); // the weights load onto it
+  const init = v.init ? await loadInitVqvae(v.init) : undefined;
+  const chMult = init ? [...init.config.chMult] : ints(v["ch-mult"], "--ch-mult", [1, 2, 2]);
   const down = 2 ** (chMult.length - 1);
   const steps = int(v.steps, "--steps", 2000);
   const trainerOpts = {
@@ -202,7 +228,8 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
     l1Weight: num(v.l1, "--l1", 0, (x) => x >= 0, "a non-negative number"),
     vqWeight: num(v["vq-weight"], "--vq-weight", 1, (x) => x >= 0, "a non-negative number"),
     deadAfter: int(v["dead-after"], "--dead-after", 100),
-    restarts: !v["no-restarts"],
+    restarts: !v["no-restarts"] && !v["decoder-only"],
+    decoderOnly: v["decoder-only"],
     seed: common.seed,
     accum: common.accum,
   };
@@ -215,24 +242,27 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
   const image = int(v.image, "--image", Math.floor(side / down) * down);
   if (image % down) throw new UsageError(`--image ${image} is not a multiple of the downsampling ${down} (--ch-mult ${chMult})`);
   const latent = image / down;
-  const patchNums = ints(v["patch-nums"], "--patch-nums", defaultPatchNums(latent));
+  const patchNums = init ? [...init.config.patchNums] : ints(v["patch-nums"], "--patch-nums", defaultPatchNums(latent));
   if (patchNums.some((p, i) => i > 0 && p <= patchNums[i - 1]) || patchNums[patchNums.length - 1] !== latent) {
     throw new UsageError(`--patch-nums ${patchNums} must increase and end at the latent side ${latent} (--image ${image} / ${down})`);
   }
   let config: VqvaeConfig;
-  try {
-    config = vqvaeConfig({
-      ch: int(v.ch, "--ch", 32),
-      chMult,
-      numResBlocks: int(v["res-blocks"], "--res-blocks", 1),
-      vocabSize: int(v.vocab, "--vocab", 512, 2),
-      zChannels: int(v.z, "--z", 16),
-      patchNums,
-      usingSa: !v["no-attn"],
-      usingMidSa: !v["no-attn"],
-    });
-  } catch (e) {
-    throw new UsageError(`the VQ-VAE configuration is refused: ${(e as Error).message}`);
+  if (init) config = init.config;
+  else {
+    try {
+      config = vqvaeConfig({
+        ch: int(v.ch, "--ch", 32),
+        chMult,
+        numResBlocks: int(v["res-blocks"], "--res-blocks", 1),
+        vocabSize: int(v.vocab, "--vocab", 512, 2),
+        zChannels: int(v.z, "--z", 16),
+        patchNums,
+        usingSa: !v["no-attn"],
+        usingMidSa: !v["no-attn"],
+      });
+    } catch (e) {
+      throw new UsageError(`the VQ-VAE configuration is refused: ${(e as Error).message}`);
+    }
   }
   let gan: GanOptions | undefined;
   if (v.gan) {
@@ -253,8 +283,9 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
   io.err(`backend: ${info.name} (${info.device})\n`);
   io.err(`data: ${v.data}: ${data.length} images, ${data.numClasses} classes, trained at ${image}×${image} (official train transform${v.hflip ? ", flips" : ""})\n`);
 
-  const vae = new VQVAE(config);
-  initVqvaeForTraining(vae, common.seed);
+  const vae = init ?? new VQVAE(config);
+  if (!init) initVqvaeForTraining(vae, common.seed);
+  else io.err(`initialised from ${v.init}${v["decoder-only"] ? " (decoder only: the encoder and codebook stay)" : ""}\n`);
   const trainer = new VqvaeTrainer(vae, { ...trainerOpts, gan });
   if (run.resumeFrom) {
     await trainer.load(run.resumeFrom).catch(resumeError(common.out));
