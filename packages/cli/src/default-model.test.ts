@@ -26,6 +26,16 @@ describe("nextscale generate with the bundled default model", () => {
     expect(readdirSync(out).sort()).toEqual(["0_0.png", "0_1.png", "7_0.png", "7_1.png", "9_0.png", "9_1.png"]);
     const im = decodeImage(readFileSync(join(out, "7_0.png")));
     expect([im.width, im.height]).toEqual([28, 28]);
+    // the model's classifier by name: accuracy on the class asked for, from the file names
+    const acc = await run(["fid", out, "--accuracy", "--features", "fashion-mnist", "--json", "--backend", backend]);
+    expect(acc.code, acc.err).toBe(0);
+    const j = JSON.parse(acc.out);
+    console.log(`[default model] ${backend}: fid ${out} --accuracy --features fashion-mnist: ${j.accuracy.correct}/${j.accuracy.count}`);
+    expect(j.extractor).toBe("fashion-mnist-cnn-v1");
+    expect(j.accuracy.count).toBe(6);
+    expect(j.accuracy.per_class.map((c: { class: number }) => c.class)).toEqual([0, 7, 9]);
+    const unknown = await run(["fid", out, "--accuracy", "--features", "mnist"]);
+    expect([unknown.code, unknown.err]).toEqual([1, expect.stringMatching(/--features mnist: cannot import it .*named extractors: fashion-mnist/)]);
   });
 
   it("a labelled grid with --zoom: every image enlarged K times", async () => {

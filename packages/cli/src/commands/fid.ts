@@ -32,9 +32,17 @@ import { type Command, type CommandIO, UsageError } from "./types.js";
 
 const WEIGHTS_HELP = `computing Inception features needs pytorch-fid's FID Inception weights, which are never downloaded automatically: run \`nextscale download inception\` (${FID_WEIGHTS_FILE} from ${FID_WEIGHTS_URL}) and pass --inception-weights inception, or pass --inception-weights /path/to/${FID_WEIGHTS_FILE} (or set NEXTSCALE_INCEPTION_WEIGHTS), or pass --features module.js for a domain feature extractor`;
 
+/** Feature extractors known by name to --features: the module each name imports. */
+export const NAMED_FEATURES: Readonly<Record<string, string>> = {
+  "fashion-mnist": "@nextscale/model-fashion-mnist/classifier",
+};
+
 async function loadExtractorModule(path: string): Promise<FeatureExtractor> {
-  const mod = await import(pathToFileURL(resolve(path)).href).catch((e: Error) => {
-    throw new UsageError(`--features ${path}: cannot import (${e.message})`, 1);
+  const named = NAMED_FEATURES[path];
+  const spec = named ?? pathToFileURL(resolve(path)).href;
+  const mod = await import(spec).catch((e: Error) => {
+    const known = `named extractors: ${Object.keys(NAMED_FEATURES).join(", ")}`;
+    throw new UsageError(`--features ${path}: cannot import ${named ?? "it"} (${e.message.split("\n")[0]}); pass a module's path or a name (${known})`, 1);
   });
   const entry = mod.default ?? mod.createFeatureExtractor;
   const ex = typeof entry === "function" ? await entry() : entry;
@@ -89,10 +97,10 @@ function formatResult(r: EvaluationResult, json: boolean, extractor?: string): s
 export const fid: Command = {
   name: "fid",
   summary: "FID (and sFID, IS, precision/recall, accuracy on the class asked for) between two image folders or statistics files",
-  usage: `usage: nextscale fid A B [--inception-weights F] [--features module.js] [--json] [--is] [--pr]
+  usage: `usage: nextscale fid A B [--inception-weights F] [--features M] [--json] [--is] [--pr]
                      [--accuracy] [--save-stats out.npz] [--batch N] [--splits N] [--preprocess tf]
-       nextscale fid A --save-stats out.npz [--inception-weights F | --features module.js]
-       nextscale fid B --accuracy [--features module.js | --inception-weights F]
+       nextscale fid A --save-stats out.npz [--inception-weights F | --features M]
+       nextscale fid B --accuracy [--features M | --inception-weights F]
                      [--save-stats out.npz] [--json]
        nextscale fid --merge a.npz b.npz … --save-stats all.npz [--json]
 
@@ -108,10 +116,12 @@ Features are pytorch-fid's: FID-Inception pool3, images resized to 299x299
                          NEXTSCALE_INCEPTION_WEIGHTS. Nothing is downloaded
                          automatically: \`nextscale download inception\` gets
                          it from ${FID_WEIGHTS_URL}
-  --features module.js   a domain feature extractor instead of Inception: a
-                         module exporting (default or createFeatureExtractor) a
-                         FeatureExtractor of @nextscale/eval, or a function
-                         returning one
+  --features M           a domain feature extractor instead of Inception: a
+                         module (path) exporting (default or
+                         createFeatureExtractor) a FeatureExtractor of
+                         @nextscale/eval, or a function returning one; or a
+                         name: fashion-mnist (the bundled model's classifier,
+                         @nextscale/model-fashion-mnist/classifier)
   --json                 print {"fid": …, "sfid": …, "is": …, "precision": …,
                          "recall": …, "accuracy": {…}, "count": {"A": …, "B": …}}
   --is                   Inception Score of B (--splits N, default 10); needs
