@@ -46,7 +46,7 @@ export const CLASS_NAMES: readonly string[] = Object.freeze([
 export const IMAGE_SIZE = 28;
 
 /** The sampling settings chosen for this model by the sweep in the model card. */
-export const SAMPLING_DEFAULTS = Object.freeze({ cfg: 1.5, topK: 0, topP: 0 });
+export const SAMPLING_DEFAULTS = Object.freeze({ cfg: 4, topK: 0, topP: 0.9 });
 
 /** What `loadModels()` needs: the two files, as paths (Node) or URLs. */
 export function modelFiles(): { vae: string; var: string } {
