@@ -3,7 +3,7 @@
 //   --split train --per-class 100   the first 100 training images of each class (1000 images)
 //   --split test                     all 10 000 test images
 //   pnpm build && node packages/model-fashion-mnist/training/real-images.mjs --split train --per-class 100 --out DIR
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
@@ -14,18 +14,16 @@ const { values } = parseArgs({
 });
 if (!values.out || !["train", "test"].includes(values.split)) throw new Error("usage: real-images.mjs --split train|test [--per-class K] --out DIR");
 const prefix = values.split === "train" ? "train" : "t10k";
-const read = async (f) => train.readIdx(new Uint8Array(readFileSync(join(values.data, f))), f);
-const [x, y] = await Promise.all([read(`${prefix}-images-idx3-ubyte.gz`), read(`${prefix}-labels-idx1-ubyte.gz`)]);
+const ds = await train.IdxDataset.open(join(values.data, `${prefix}-images-idx3-ubyte.gz`), join(values.data, `${prefix}-labels-idx1-ubyte.gz`));
 const K = values["per-class"] ? Number(values["per-class"]) : Number.POSITIVE_INFINITY;
 mkdirSync(values.out, { recursive: true });
-const seen = new Array(10).fill(0);
+const seen = new Array(ds.numClasses).fill(0);
 let n = 0;
-for (let j = 0; j < x.dims[0]; j++) {
-  const c = y.data[j];
+for (let j = 0; j < ds.length; j++) {
+  const c = ds.label(j);
   if (seen[c] >= K) continue;
-  const data = new Float32Array(784 * 3);
-  for (let p = 0; p < 784; p++) data.fill(x.data[j * 784 + p] / 255, p * 3, p * 3 + 3);
-  writeFileSync(join(values.out, `${c}_${seen[c]++}.png`), core.encodePng({ width: 28, height: 28, data }));
+  const im = await ds.image(j); // gray replicated to RGB, 8 bits
+  writeFileSync(join(values.out, `${c}_${seen[c]++}.png`), core.encodePng({ width: im.width, height: im.height, data: Float32Array.from(im.data, (v) => v / 255) }));
   n++;
 }
 console.log(`wrote ${n} ${values.split} images to ${values.out}`);

@@ -217,7 +217,8 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
   if (v["decoder-only"] && !v.init) throw new UsageError("--decoder-only needs --init F: the decoder is fine-tuned on a trained VQ-VAE's tokens");
   if (v["decoder-only"] && v["no-restarts"]) throw new UsageError("--no-restarts with --decoder-only: restarts are already off (the codebook stays as it is)");
   if (v["decoder-only"] && v["dead-after"] !== undefined) throw new UsageError("--dead-after with --decoder-only: there are no restarts (the codebook stays as it is)");
-  if (v.init) await chooseBackend(v.backend); // the weights load onto it
+  const backendChosen = v.init !== undefined;
+  if (backendChosen) await chooseBackend(v.backend); // --init's weights load onto it
   const init = v.init ? await loadInitVqvae(v.init) : undefined;
   const chMult = init ? [...init.config.chMult] : ints(v["ch-mult"], "--ch-mult", [1, 2, 2]);
   const down = 2 ** (chMult.length - 1);
@@ -228,7 +229,7 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
     l1Weight: num(v.l1, "--l1", 0, (x) => x >= 0, "a non-negative number"),
     vqWeight: num(v["vq-weight"], "--vq-weight", 1, (x) => x >= 0, "a non-negative number"),
     deadAfter: int(v["dead-after"], "--dead-after", 100),
-    restarts: !v["no-restarts"] && !v["decoder-only"],
+    restarts: v["no-restarts"] ? false : undefined, // the trainer's default: on, off with decoderOnly
     decoderOnly: v["decoder-only"],
     seed: common.seed,
     accum: common.accum,
@@ -278,7 +279,7 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
     if (patchOutputSide(image, gan.layers!) < 1) throw new UsageError(`--gan-layers ${gan.layers}: images of ${image}×${image} allow at most ${fits}`);
   }
   const run = await openRunFolder(common.out, io);
-  await chooseBackend(v.backend);
+  if (!backendChosen) await chooseBackend(v.backend);
   const info = backendInfo();
   io.err(`backend: ${info.name} (${info.device})\n`);
   io.err(`data: ${v.data}: ${data.length} images, ${data.numClasses} classes, trained at ${image}×${image} (official train transform${v.hflip ? ", flips" : ""})\n`);
