@@ -7,7 +7,7 @@ import { imageLabel } from "@nextscale/sampler";
 import { referenceBundles } from "@nextscale/test-utils";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { classText, drawnClassesLine, parseClasses } from "./commands/generate.js";
+import { classText, defaultBatch, drawnClassesLine, parseClasses } from "./commands/generate.js";
 import { UsageError } from "./commands/types.js";
 import { runCli } from "./run.testutil.js";
 import { thousandClassVar } from "./thousand-classes.testutil.js";
@@ -151,6 +151,17 @@ describe("nextscale generate: same seed, same images, whatever the batch, shard 
     const grid = await run(["generate", ...models, ...classes, "--shard", "0/2", "--out", join(dir, "g.png")]);
     expect(grid.code).toBe(2);
     expect(grid.err).toMatch(/use --out-dir/);
+  });
+});
+
+describe("--batch's default (defaultBatch): the KV cache of a batch within 256 MB, 8 to 64", () => {
+  const official = [1, 2, 3, 4, 5, 6, 8, 10, 13, 16];
+  it("8 for the official models, 64 for the default model's size, in between for mid-sized ones", () => {
+    expect(defaultBatch({ depth: 16, embedDim: 1024, patchNums: official })).toBe(8); // 178 MB an image
+    expect(defaultBatch({ depth: 36, embedDim: 2304, patchNums: official })).toBe(8);
+    expect(defaultBatch({ depth: 3, embedDim: 192, patchNums: [1, 2, 3, 4, 5, 6, 7] })).toBe(64); // 1.3 MB an image
+    // d4 w256 at 16×16 tokens: 2·2·4·L·256·4 bytes = 10.6 MB an image (L = 680) → 24
+    expect(defaultBatch({ depth: 4, embedDim: 256, patchNums: official })).toBe(24);
   });
 });
 

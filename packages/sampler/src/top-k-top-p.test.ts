@@ -1,6 +1,6 @@
 import { Random } from "@nextscale/core";
 import { describe, expect, it } from "vitest";
-import { argmaxRow, filterTopKTopP, sampleRow, sampleTokens, softmax } from "./top-k-top-p.js";
+import { argmaxRow, ascendingOrder, filterTopKTopP, sampleRow, sampleTokens, softmax } from "./top-k-top-p.js";
 
 const NEG = Number.NEGATIVE_INFINITY;
 const filtered = (row: number[], topK: number, topP: number) => {
@@ -55,6 +55,34 @@ describe("top-k / top-p filtering (official rule)", () => {
   it("bad settings are clear errors", () => {
     expect(() => sampleTokens(new Float32Array(4), 4, { topK: -1 }, new Random(0))).toThrow(/top-k/);
     expect(() => sampleTokens(new Float32Array(4), 4, { topP: 1.5 }, new Random(0))).toThrow(/top-p/);
+  });
+});
+
+describe("top-p's ascending order of a float32 row (native sort of packed keys)", () => {
+  const reference = (row: Float32Array) => Array.from({ length: row.length }, (_, i) => i).sort((a, b) => row[a] - row[b] || a - b);
+
+  it("is the stable comparator sort's order: ties by index, −0 = +0, infinities, negatives, subnormals", () => {
+    const rng = new Random(7);
+    const special = [0, -0, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, 1e-45, -1e-45, 3.4e38, -3.4e38, 1, -1];
+    let rows = 0;
+    for (const V of [1, 2, 5, 512, 4096]) {
+      for (let t = 0; t < 20; t++) {
+        const row = new Float32Array(V);
+        for (let i = 0; i < V; i++) {
+          const u = rng.random();
+          // a few distinct values (many ties), specials, or spread-out logits
+          row[i] = u < 0.3 ? Math.floor(rng.random() * 4) - 2 : u < 0.4 ? special[Math.floor(rng.random() * special.length)] : (rng.random() - 0.5) * 40;
+        }
+        expect(Array.from(ascendingOrder(row))).toEqual(reference(row));
+        rows++;
+      }
+    }
+    console.log(`${rows} rows (V 1 … 4096) ordered as the comparator sort orders them`);
+  });
+
+  it("float64 rows keep the comparator sort", () => {
+    const row = Float64Array.from([0.5, 0.1 + 1e-12, 0.1, -0, 0]);
+    expect(Array.from(ascendingOrder(row))).toEqual([3, 4, 2, 1, 0]);
   });
 });
 

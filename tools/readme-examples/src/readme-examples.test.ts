@@ -13,7 +13,7 @@
  *   first: turbo's test task for this package depends on every package's
  *   build, and CI builds before it tests.
  * - Shell: bash -euo pipefail, with `nextscale`, `pnpm nextscale`,
- *   `pnpm -s nextscale` and `npx nextscale` running the built
+ *   `pnpm --silent nextscale` and `npx nextscale` running the built
  *   packages/cli/dist/bin.js; any other pnpm/npx/npm command fails (such a
  *   block is marked).
  * - The official file names and names are the tiny reference models
@@ -86,7 +86,8 @@ function writeShims(bin: string) {
     `echo "README test: only the nextscale command runs here, not '${tool} $*'; mark a block that needs it with <!-- not-run: reason -->" >&2; exit 127`;
   const shims: Record<string, string> = {
     nextscale: `exec node ${JSON.stringify(CLI)} "$@"`,
-    pnpm: `a=("$@"); while [ "\${a[0]:-}" = "-s" ] || [ "\${a[0]:-}" = "--silent" ]; do a=("\${a[@]:1}"); done\nif [ "\${a[0]:-}" = nextscale ]; then exec node ${JSON.stringify(CLI)} "\${a[@]:1}"; fi\n${refuse("pnpm")}`,
+    // pnpm 12 takes --silent but refuses -s ("unexpected argument '-s'"): so does the shim
+    pnpm: `a=("$@"); while [ "\${a[0]:-}" = "--silent" ]; do a=("\${a[@]:1}"); done\nif [ "\${a[0]:-}" = nextscale ]; then exec node ${JSON.stringify(CLI)} "\${a[@]:1}"; fi\n${refuse("pnpm")}`,
     npx: `if [ "\${1:-}" = nextscale ]; then shift; exec node ${JSON.stringify(CLI)} "$@"; fi\n${refuse("npx")}`,
     npm: refuse("npm"),
   };

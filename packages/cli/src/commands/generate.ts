@@ -61,7 +61,9 @@ export const SAMPLING_USAGE = `  --vae F, --var F   checkpoints (.pth or .safete
                      at any --batch
   --smooth           Gumbel-softmax smoothing (prettier previews; not for FID)
   --backend B        webgpu, wasm or cpu (default: NEXTSCALE_BACKEND, else wasm)
-  --batch N          images per forward pass (default 8)`;
+  --batch N          images per forward pass (default: as many as keep the KV cache
+                     within 256 MB, 8 to 64: 8 for the official models, 64 for
+                     the default model)`;
 
 type SamplingValues = { [K in keyof typeof SAMPLING_OPTIONS]?: (typeof SAMPLING_OPTIONS)[K]["type"] extends "boolean" ? boolean : K extends "class" ? string[] : string };
 
@@ -73,8 +75,21 @@ export function samplingSettings(v: SamplingValues, defaults: { cfg: number; top
     topP: num(v["top-p"], "--top-p", defaults.topP, (x) => x >= 0 && x <= 1, "a number in [0, 1]"),
     seed: num(v.seed, "--seed", GENERATE_DEFAULTS.seed, Number.isSafeInteger, "an integer"),
     moreSmooth: !!v.smooth,
-    batch: num(v.batch, "--batch", 8, (x) => Number.isInteger(x) && x >= 1, "a positive integer"),
+    /** Unset: `defaultBatch` of the model, once it is loaded. */
+    batch: v.batch === undefined ? undefined : num(v.batch, "--batch", 8, (x) => Number.isInteger(x) && x >= 1, "a positive integer"),
   };
+}
+
+/**
+ * `--batch`'s default for a VAR: as many images as keep the KV cache of both
+ * guidance halves (2 · depth · L · C floats for keys and values, per half)
+ * within 256 MB, from 8 (the official models': d16 already needs 178 MB an
+ * image) up to 64, where small models stop gaining from larger batches.
+ */
+export function defaultBatch(config: { depth: number; embedDim: number; patchNums: readonly number[] }): number {
+  const L = config.patchNums.reduce((a, p) => a + p * p, 0);
+  const kvBytesPerImage = 2 * 2 * config.depth * L * config.embedDim * 4;
+  return Math.min(64, Math.max(8, Math.floor((256 * 2 ** 20) / kvBytesPerImage)));
 }
 
 /** `--shard K/N` -> {K, N} with 0 <= K < N. */
@@ -341,8 +356,9 @@ ${SAMPLING_USAGE}
       const bar = progressBar(io, "generate", "tok");
       const images: RgbImage[] = [];
       let done = 0;
-      for (let o = 0; o < mine.length; o += s.batch) {
-        const batch = mine.slice(o, o + s.batch);
+      const batchSize = s.batch ?? defaultBatch(models.var.config);
+      for (let o = 0; o < mine.length; o += batchSize) {
+        const batch = mine.slice(o, o + batchSize);
         const res = await generate(models.vae, models.var, {
           ...s,
           labels: batch.map((i) => plan.labels[i]),
