@@ -1,15 +1,17 @@
-// Writes the package's weights from the training runs: weights/vae.safetensors (stage 1's
-// vqvae.safetensors as it is) and weights/var.safetensors (the model tensors of stage 2's
-// newest checkpoint, or of --checkpoint F; the optimizer's state left out; the step and the
-// training configuration in the metadata).
-//   pnpm build && node packages/model-fashion-mnist/training/export-weights.mjs [--checkpoint F]
-import { copyFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
+// Writes the package's weights from the training runs: weights/vae.safetensors (stage 3's
+// decoder/vqvae.safetensors as it is when that run has finished, else stage 1's
+// vqvae/vqvae.safetensors, or --vae F: stage 3 changes only the decoder, so the token maps
+// stage 2 trained on are the same) and weights/var.safetensors (the model tensors of
+// stage 2's newest checkpoint, or of --checkpoint F; the optimizer's state left out; the
+// step and the training configuration in the metadata).
+//   pnpm build && node packages/model-fashion-mnist/training/export-weights.mjs [--checkpoint F] [--vae F]
+import { copyFileSync, existsSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
 const here = new URL(".", import.meta.url).pathname;
 const weights = new URL("../weights/", import.meta.url).pathname;
 const core = await import(new URL("../../core/dist/index.js", import.meta.url).href);
-const { values } = parseArgs({ options: { checkpoint: { type: "string" } } });
+const { values } = parseArgs({ options: { checkpoint: { type: "string" }, vae: { type: "string" } } });
 const ckpt =
   values.checkpoint ??
   `${here}var/${readdirSync(`${here}var`)
@@ -28,5 +30,6 @@ try {
 const meta = { format: "nextscale-var", step: String(store.metadata.step), config: String(store.metadata.config), source: ckpt.slice(ckpt.lastIndexOf("/") + 1) };
 writeFileSync(`${weights}var.safetensors.tmp`, core.writeSafetensors(tensors, meta));
 renameSync(`${weights}var.safetensors.tmp`, `${weights}var.safetensors`);
-copyFileSync(`${here}vqvae/vqvae.safetensors`, `${weights}vae.safetensors`);
-console.log(`weights/var.safetensors: ${tensors.length} tensors from ${meta.source} (step ${meta.step}); weights/vae.safetensors from vqvae/vqvae.safetensors`);
+const vae = values.vae ?? (existsSync(`${here}decoder/vqvae.safetensors`) ? `${here}decoder/vqvae.safetensors` : `${here}vqvae/vqvae.safetensors`);
+copyFileSync(vae, `${weights}vae.safetensors`);
+console.log(`weights/var.safetensors: ${tensors.length} tensors from ${meta.source} (step ${meta.step}); weights/vae.safetensors from ${vae.replace(here, "training/")}`);
