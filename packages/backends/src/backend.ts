@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { registerFusedKernels } from "./kernels/register-all.js";
 import { registerTrainingKernels } from "./kernels/training.js";
 import { cpuLoader } from "./loaders/cpu.js";
-import { cudaLoader } from "./loaders/cuda.js";
+import { cudaLoader, nativeLoader } from "./loaders/native.js";
 import { wasmLoader } from "./loaders/wasm.js";
 import { webgpuLoader } from "./loaders/webgpu.js";
 import {
@@ -23,7 +23,7 @@ import {
   type Loader,
 } from "./types.js";
 
-const loaders: Record<BackendName, Loader> = { cuda: cudaLoader, webgpu: webgpuLoader, wasm: wasmLoader, cpu: cpuLoader };
+const loaders: Record<BackendName, Loader> = { cuda: cudaLoader, webgpu: webgpuLoader, native: nativeLoader, wasm: wasmLoader, cpu: cpuLoader };
 
 /** Every backend with whether it can run here and, if not, why (if so, on what). */
 export async function listBackends(): Promise<BackendStatus[]> {
@@ -38,7 +38,7 @@ export async function listBackends(): Promise<BackendStatus[]> {
 
 /**
  * Initialise a backend by name, or the first available in a preference
- * order (default: cuda, webgpu, wasm, cpu), and register its fused kernels.
+ * order (default: cuda, webgpu, native, wasm, cpu), and register its fused kernels.
  * Resolves to the name chosen; when none can run, throws a
  * `BackendUnavailableError` listing each one's reason.
  */

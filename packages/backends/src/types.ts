@@ -4,17 +4,17 @@
  * what the initialised backend runs on.
  */
 
-export type BackendName = "webgpu" | "wasm" | "cpu" | "cuda";
+export type BackendName = "webgpu" | "wasm" | "cpu" | "cuda" | "native";
 
 /** Preference order when none is given: fastest first. */
-export const ALL_BACKENDS: readonly BackendName[] = ["cuda", "webgpu", "wasm", "cpu"];
+export const ALL_BACKENDS: readonly BackendName[] = ["cuda", "webgpu", "native", "wasm", "cpu"];
 
 export interface BackendStatus {
   name: BackendName;
   available: boolean;
   /** Why it is unavailable, or what it would run on when available. */
   reason: string;
-  /** Whether a native addon is compiled (only meaningful for cuda). */
+  /** Whether a native addon is compiled (only meaningful for native and cuda). */
   built: boolean;
 }
 
@@ -38,6 +38,8 @@ export interface BackendInfo {
    */
   weightPacking: boolean;
   weightPackingNote?: string;
+  /** native: kernels that ran tfjs-backend-cpu's JavaScript so far (the device has no version for them or their case). */
+  fallbackKernels?: string[];
 }
 
 export interface InitOptions {

@@ -48,8 +48,9 @@ inception: see nextscale download --list) reads the file from the model cache.
 --preset: {"var": {"config", "params", "keys"}, "vae": {…}} of an official
 model, exactly the official state dicts' keys and shapes (no weights needed).
 --no-keys leaves out the key lists.
---backends: a list of {name, available, reason, built} for cuda, webgpu, wasm
-and cpu (reason says why one cannot run, or what it runs on).`,
+--backends: a list of {name, available, reason, built} for cuda, webgpu,
+native, wasm and cpu (reason says why one cannot run, or what it runs on;
+built: whether @nextscale/backend-native compiled that device at install).`,
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args,

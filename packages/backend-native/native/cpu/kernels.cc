@@ -1,0 +1,525 @@
+// The CPU device of @nextscale/backend-native: float32 kernels over host
+// memory. GEMMs go to OpenBLAS (cblas_sgemm); element-wise loops are plain C++
+// the compiler vectorises for the host (-O3 -march=native at install) and
+// split over a small thread pool. Each kernel's simple reference lives in
+// src/reference.ts, and src/kernels.test.ts checks one against the other.
+#include "kernels.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace ns {
+
+// ---------------------------------------------------------------- thread pool
+// parallel_for(n, fn): fn(begin, end) over [0, n) in one chunk per thread; the
+// caller runs the first chunk. Workers wait on a condition variable between calls.
+class Pool {
+ public:
+  explicit Pool(int n) { resize(n); }
+  ~Pool() { stop(); }
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  void resize(int n) {
+    stop();
+    done_ = false;
+    for (int i = 1; i < std::max(1, n); i++) workers_.emplace_back([this, i] { loop(i); });
+  }
+  void run(long n, long grain, const std::function<void(long, long)>& fn) {
+    int parts = static_cast<int>(std::min<long>(size(), std::max<long>(1, n / std::max<long>(1, grain))));
+    if (parts <= 1) {
+      fn(0, n);
+      return;
+    }
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      fn_ = &fn;
+      n_ = n;
+      parts_ = parts;
+      pending_ = parts - 1;
+      gen_++;
+    }
+    cv_.notify_all();
+    fn(0, n / parts);
+    std::unique_lock<std::mutex> lk(mu_);
+    done_cv_.wait(lk, [this] { return pending_ == 0; });
+    fn_ = nullptr;
+  }
+
+ private:
+  void loop(int id) {
+    long seen = 0;
+    for (;;) {
+      const std::function<void(long, long)>* fn;
+      long n;
+      int parts;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return done_ || gen_ != seen; });
+        if (done_) return;
+        seen = gen_;
+        fn = fn_;
+        n = n_;
+        parts = parts_;
+      }
+      if (id < parts) (*fn)(n * id / parts, n * (id + 1) / parts);
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        if (id < parts && --pending_ == 0) done_cv_.notify_one();
+      }
+    }
+  }
+  void stop() {
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  const std::function<void(long, long)>* fn_ = nullptr;
+  long n_ = 0, gen_ = 0;
+  int parts_ = 0, pending_ = 0;
+  bool done_ = false;
+};
+
+static Pool& pool() {
+  static Pool p(std::max(1u, std::min(8u, std::thread::hardware_concurrency())));
+  return p;
+}
+
+void set_threads(int n) {
+  pool().resize(n);
+  openblas_set_num_threads(n);
+}
+int threads() { return pool().size(); }
+const char* blas_config() { return openblas_get_config(); }
+
+// Split [0, n) over the pool when each part has at least `grain` elements of work.
+static void par(long n, long grain, const std::function<void(long, long)>& fn) { pool().run(n, grain, fn); }
+constexpr long GRAIN = 1 << 15;
+
+// ----------------------------------------------------------------------- GEMM
+void matmul(const float* a, const float* b, float* c, int batchA, int batchB, int M, int N, int K, bool tA, bool tB) {
+  const int lda = tA ? M : K, ldb = tB ? K : N;
+  const auto ta = tA ? CblasTrans : CblasNoTrans, tb = tB ? CblasTrans : CblasNoTrans;
+  if (batchB == 1 && !tA) {  // B shared: fold A's batch into its rows, one product
+    cblas_sgemm(CblasRowMajor, ta, tb, batchA * M, N, K, 1.f, a, lda, b, ldb, 0.f, c, N);
+    return;
+  }
+  const int batch = std::max(batchA, batchB);
+  const long sa = batchA == 1 ? 0 : static_cast<long>(M) * K, sb = batchB == 1 ? 0 : static_cast<long>(K) * N;
+  const long work = static_cast<long>(M) * N * K;
+  if (work >= (1L << 22)) {  // big enough for OpenBLAS's own threads
+    for (int i = 0; i < batch; i++)
+      cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.f, a + i * sa, lda, b + i * sb, ldb, 0.f, c + static_cast<long>(i) * M * N, N);
+    return;
+  }
+  // many small products (attention heads): one per pool thread, OpenBLAS single-threaded inside
+  openblas_set_num_threads(1);
+  par(batch, std::max(1L, (1L << 16) / std::max(1L, work)), [&](long i0, long i1) {
+    for (long i = i0; i < i1; i++)
+      cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.f, a + i * sa, lda, b + i * sb, ldb, 0.f, c + i * M * N, N);
+  });
+  openblas_set_num_threads(threads());
+}
+
+static inline float activate(float v, int act, float alpha) {
+  switch (act) {
+    case ACT_RELU: return v > 0.f ? v : 0.f;
+    case ACT_RELU6: return std::min(6.f, std::max(0.f, v));
+    case ACT_SIGMOID: return 1.f / (1.f + std::exp(-v));
+    case ACT_ELU: return v >= 0.f ? v : std::expm1(v);
+    case ACT_LEAKYRELU: return v < 0.f ? alpha * v : v;
+    default: return v;
+  }
+}
+
+void bias_act(float* c, const float* bias, long rows, int N, bool perColumn, int act, float alpha) {
+  par(rows, std::max(1L, GRAIN / N), [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      float* row = c + r * N;
+      if (bias) {
+        if (perColumn)
+          for (int j = 0; j < N; j++) row[j] += bias[j];
+        else
+          for (int j = 0; j < N; j++) row[j] += bias[0];
+      }
+      if (act != ACT_LINEAR)
+        for (int j = 0; j < N; j++) row[j] = activate(row[j], act, alpha);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- convolution
+// NHWC input, HWIO filter (tfjs's layout). im2col over blocks of output rows,
+// then one GEMM per block: (rows·Wo, KH·KW·Ci) · (KH·KW·Ci, Co).
+static constexpr long COL_BUDGET = 8L << 20;  // floats of im2col buffer per block (32 MB)
+
+static void im2col(const ConvGeom& g, const float* x, int b, int oy0, int oy1, float* col) {
+  const int KC = g.KH * g.KW * g.Ci;
+  par(static_cast<long>(oy1 - oy0) * g.Wo, std::max(1L, GRAIN / KC), [&](long p0, long p1) {
+    for (long p = p0; p < p1; p++) {
+      const int oy = oy0 + static_cast<int>(p / g.Wo), ox = static_cast<int>(p % g.Wo);
+      float* dst = col + p * KC;
+      for (int i = 0; i < g.KH; i++) {
+        const int iy = oy * g.sh - g.pt + i * g.dh;
+        for (int j = 0; j < g.KW; j++, dst += g.Ci) {
+          const int ix = ox * g.sw - g.pl + j * g.dw;
+          if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W)
+            std::fill(dst, dst + g.Ci, 0.f);
+          else
+            std::copy_n(x + ((static_cast<long>(b) * g.H + iy) * g.W + ix) * g.Ci, g.Ci, dst);
+        }
+      }
+    }
+  });
+}
+
+static bool pointwise(const ConvGeom& g) {
+  return g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.Ho == g.H && g.Wo == g.W;
+}
+
+static int block_rows(const ConvGeom& g) {
+  const long per_row = static_cast<long>(g.Wo) * g.KH * g.KW * g.Ci;
+  return static_cast<int>(std::max(1L, std::min<long>(g.Ho, COL_BUDGET / std::max(1L, per_row))));
+}
+
+void conv2d(const ConvGeom& g, const float* x, const float* w, float* y) {
+  const int KC = g.KH * g.KW * g.Ci;
+  if (pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.B * g.H * g.W, g.Co, g.Ci, 1.f, x, g.Ci, w, g.Co, 0.f, y, g.Co);
+    return;
+  }
+  const int rows = block_rows(g);
+  std::vector<float> col(static_cast<size_t>(rows) * g.Wo * KC);
+  for (int b = 0; b < g.B; b++) {
+    for (int oy = 0; oy < g.Ho; oy += rows) {
+      const int oy1 = std::min(g.Ho, oy + rows);
+      im2col(g, x, b, oy, oy1, col.data());
+      float* dst = y + (static_cast<long>(b) * g.Ho + oy) * g.Wo * g.Co;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (oy1 - oy) * g.Wo, g.Co, KC, 1.f, col.data(), KC, w, g.Co, 0.f,
+                  dst, g.Co);
+    }
+  }
+}
+
+void conv2d_backprop_filter(const ConvGeom& g, const float* x, const float* dy, float* dw) {
+  const int KC = g.KH * g.KW * g.Ci;
+  if (pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g.Ci, g.Co, g.B * g.H * g.W, 1.f, x, g.Ci, dy, g.Co, 0.f, dw, g.Co);
+    return;
+  }
+  const int rows = block_rows(g);
+  std::vector<float> col(static_cast<size_t>(rows) * g.Wo * KC);
+  std::fill(dw, dw + static_cast<long>(KC) * g.Co, 0.f);
+  for (int b = 0; b < g.B; b++) {
+    for (int oy = 0; oy < g.Ho; oy += rows) {
+      const int oy1 = std::min(g.Ho, oy + rows);
+      im2col(g, x, b, oy, oy1, col.data());
+      const float* src = dy + (static_cast<long>(b) * g.Ho + oy) * g.Wo * g.Co;
+      // dW (KC, Co) += colᵀ (KC, P) · dy (P, Co)
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, KC, g.Co, (oy1 - oy) * g.Wo, 1.f, col.data(), KC, src, g.Co, 1.f, dw,
+                  g.Co);
+    }
+  }
+}
+
+void conv2d_backprop_input(const ConvGeom& g, const float* dy, const float* w, float* dx) {
+  const int KC = g.KH * g.KW * g.Ci;
+  if (pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.B * g.H * g.W, g.Ci, g.Co, 1.f, dy, g.Co, w, g.Co, 0.f, dx, g.Ci);
+    return;
+  }
+  const int rows = block_rows(g);
+  std::vector<float> col(static_cast<size_t>(rows) * g.Wo * KC);
+  std::fill(dx, dx + static_cast<long>(g.B) * g.H * g.W * g.Ci, 0.f);
+  for (int b = 0; b < g.B; b++) {
+    for (int oy = 0; oy < g.Ho; oy += rows) {
+      const int oy1 = std::min(g.Ho, oy + rows);
+      const float* src = dy + (static_cast<long>(b) * g.Ho + oy) * g.Wo * g.Co;
+      // dcol (P, KC) = dy (P, Co) · Wᵀ (Co, KC), then scattered back (col2im; serial: patches overlap)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (oy1 - oy) * g.Wo, KC, g.Co, 1.f, src, g.Co, w, g.Co, 0.f, col.data(),
+                  KC);
+      for (long p = 0; p < static_cast<long>(oy1 - oy) * g.Wo; p++) {
+        const int oyy = oy + static_cast<int>(p / g.Wo), ox = static_cast<int>(p % g.Wo);
+        const float* s = col.data() + p * KC;
+        for (int i = 0; i < g.KH; i++) {
+          const int iy = oyy * g.sh - g.pt + i * g.dh;
+          for (int j = 0; j < g.KW; j++, s += g.Ci) {
+            const int ix = ox * g.sw - g.pl + j * g.dw;
+            if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+            float* d = dx + ((static_cast<long>(b) * g.H + iy) * g.W + ix) * g.Ci;
+            for (int c = 0; c < g.Ci; c++) d[c] += s[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+// ----------------------------------------------------------------- element-wise
+template <typename F>
+static void binary_loop(const float* a, const float* b, float* out, int rank, const int* shape, const long* as, const long* bs,
+                        F f) {
+  // the innermost dimension runs contiguous (stride 1) or broadcast (stride 0) on each side
+  const long inner = rank ? shape[rank - 1] : 1;
+  long outer = 1;
+  for (int d = 0; d < rank - 1; d++) outer *= shape[d];
+  const long ia = rank ? as[rank - 1] : 0, ib = rank ? bs[rank - 1] : 0;
+  par(outer, std::max(1L, GRAIN / inner), [&](long o0, long o1) {
+    for (long o = o0; o < o1; o++) {
+      long oa = 0, ob = 0, rem = o;
+      for (int d = rank - 2; d >= 0; d--) {
+        const long i = rem % shape[d];
+        rem /= shape[d];
+        oa += i * as[d];
+        ob += i * bs[d];
+      }
+      const float* pa = a + oa;
+      const float* pb = b + ob;
+      float* po = out + o * inner;
+      if (ia && ib)
+        for (long i = 0; i < inner; i++) po[i] = f(pa[i], pb[i]);
+      else if (ia) {
+        const float vb = pb[0];
+        for (long i = 0; i < inner; i++) po[i] = f(pa[i], vb);
+      } else if (ib) {
+        const float va = pa[0];
+        for (long i = 0; i < inner; i++) po[i] = f(va, pb[i]);
+      } else {
+        const float v = f(pa[0], pb[0]);
+        for (long i = 0; i < inner; i++) po[i] = v;
+      }
+    }
+  });
+}
+
+void binary(int op, const float* a, const float* b, float* out, int rank, const int* shape, const long* as, const long* bs) {
+  switch (op) {
+    case BIN_ADD: return binary_loop(a, b, out, rank, shape, as, bs, [](float x, float y) { return x + y; });
+    case BIN_SUB: return binary_loop(a, b, out, rank, shape, as, bs, [](float x, float y) { return x - y; });
+    case BIN_MUL: return binary_loop(a, b, out, rank, shape, as, bs, [](float x, float y) { return x * y; });
+    case BIN_DIV: return binary_loop(a, b, out, rank, shape, as, bs, [](float x, float y) { return x / y; });
+    case BIN_MAX:
+      return binary_loop(a, b, out, rank, shape, as, bs, [](float x, float y) { return std::isnan(x) || std::isnan(y) ? NAN : std::max(x, y); });
+    case BIN_MIN:
+      return binary_loop(a, b, out, rank, shape, as, bs, [](float x, float y) { return std::isnan(x) || std::isnan(y) ? NAN : std::min(x, y); });
+    case BIN_SQDIFF: return binary_loop(a, b, out, rank, shape, as, bs, [](float x, float y) { return (x - y) * (x - y); });
+  }
+}
+
+template <typename F>
+static void unary_loop(const float* x, float* y, long n, F f) {
+  par(n, GRAIN, [&](long i0, long i1) {
+    for (long i = i0; i < i1; i++) y[i] = f(x[i]);
+  });
+}
+
+void unary(int op, const float* x, float* y, long n) {
+  switch (op) {
+    case UN_EXP: return unary_loop(x, y, n, [](float v) { return std::exp(v); });
+    case UN_LOG: return unary_loop(x, y, n, [](float v) { return std::log(v); });
+    case UN_NEG: return unary_loop(x, y, n, [](float v) { return -v; });
+    case UN_SQRT: return unary_loop(x, y, n, [](float v) { return std::sqrt(v); });
+    case UN_RSQRT: return unary_loop(x, y, n, [](float v) { return 1.f / std::sqrt(v); });
+    case UN_SQUARE: return unary_loop(x, y, n, [](float v) { return v * v; });
+    case UN_RELU: return unary_loop(x, y, n, [](float v) { return std::isnan(v) ? v : (v > 0.f ? v : 0.f); });
+    case UN_SIGMOID: return unary_loop(x, y, n, [](float v) { return 1.f / (1.f + std::exp(-v)); });
+    case UN_TANH: return unary_loop(x, y, n, [](float v) { return std::tanh(v); });
+    case UN_ABS: return unary_loop(x, y, n, [](float v) { return std::fabs(v); });
+  }
+}
+
+void softmax(const float* x, float* y, long rows, int n) {
+  par(rows, std::max(1L, GRAIN / n), [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      const float* xi = x + r * n;
+      float* yi = y + r * n;
+      float m = -INFINITY;
+      for (int j = 0; j < n; j++) m = std::max(m, xi[j]);
+      float s = 0.f;
+      for (int j = 0; j < n; j++) s += (yi[j] = std::exp(xi[j] - m));
+      const float inv = 1.f / s;
+      for (int j = 0; j < n; j++) yi[j] *= inv;
+    }
+  });
+}
+
+void reduce(int op, const float* x, float* y, long outer, long inner) {
+  par(outer, std::max(1L, GRAIN / std::max(1L, inner)), [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      const float* xi = x + r * inner;
+      if (op == RED_MAX || op == RED_MIN) {
+        float m = xi[0];
+        for (long j = 1; j < inner; j++) {
+          const float v = xi[j];
+          if (std::isnan(v) || (op == RED_MAX ? v > m : v < m)) m = v;
+          if (std::isnan(m)) break;
+        }
+        y[r] = m;
+      } else {
+        float s = 0.f;
+        for (long j = 0; j < inner; j++) s += xi[j];
+        y[r] = op == RED_MEAN ? s / static_cast<float>(inner) : s;
+      }
+    }
+  });
+}
+
+// ------------------------------------------------------------------ fused ops
+// Semantics as core's fallbacks (packages/core/src/kernels/*.ts) and the wasm kernels.
+
+void ada_ln_modulate(const float* x, const float* scale, const float* shift, float* y, int B, int L, int C, float eps) {
+  par(static_cast<long>(B) * L, std::max(1L, GRAIN / C), [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      const long b = r / L;
+      const float* xi = x + r * C;
+      const float* s = scale + b * C;
+      const float* t = shift + b * C;
+      float* yi = y + r * C;
+      float sum = 0.f;
+      for (int c = 0; c < C; c++) sum += xi[c];
+      const float mean = sum / C;
+      float sq = 0.f;
+      for (int c = 0; c < C; c++) sq += (xi[c] - mean) * (xi[c] - mean);
+      const float rstd = 1.f / std::sqrt(sq / C + eps);
+      for (int c = 0; c < C; c++) yi[c] = (xi[c] - mean) * rstd * (1.f + s[c]) + t[c];
+    }
+  });
+}
+
+void kv_attention(const float* q, const float* k, const float* v, float* o, int BH, int Lq, int Lk, int c, float scale) {
+  // per (image, head): S = scale·q·kᵀ (Lq, Lk), softmax rows, O = S·v; heads split over the pool
+  openblas_set_num_threads(1);
+  par(BH, 1, [&](long h0, long h1) {
+    std::vector<float> s(static_cast<size_t>(Lq) * Lk);
+    for (long h = h0; h < h1; h++) {
+      const float* qh = q + h * Lq * c;
+      const float* kh = k + h * Lk * c;
+      const float* vh = v + h * Lk * c;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Lq, Lk, c, scale, qh, c, kh, c, 0.f, s.data(), Lk);
+      for (int i = 0; i < Lq; i++) {
+        float* row = s.data() + static_cast<long>(i) * Lk;
+        float m = -INFINITY;
+        for (int j = 0; j < Lk; j++) m = std::max(m, row[j]);
+        float sum = 0.f;
+        for (int j = 0; j < Lk; j++) sum += (row[j] = std::exp(row[j] - m));
+        const float inv = 1.f / sum;
+        for (int j = 0; j < Lk; j++) row[j] *= inv;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Lq, c, Lk, 1.f, s.data(), Lk, vh, c, 0.f, o + h * Lq * c, c);
+    }
+  });
+  openblas_set_num_threads(threads());
+}
+
+void group_norm_act(const float* x, const float* gamma, const float* beta, float* y, int B, long P, int C, int groups, float eps,
+                    bool silu) {
+  const int cg = C / groups;
+  for (int b = 0; b < B; b++) {
+    const float* xb = x + b * P * C;
+    float* yb = y + b * P * C;
+    // statistics in two passes (the mean, then squared deviations from it: E[x²] − μ² cancels in
+    // float32 when |μ| ≫ σ), float32 within a pixel's group, float64 across pixels, per thread then summed
+    const int T = threads();
+    const double n = static_cast<double>(P) * cg;
+    std::vector<double> part(static_cast<size_t>(T) * groups);
+    std::vector<double> mean(groups, 0.0), var(groups, 0.0);
+    for (int pass = 0; pass < 2; pass++) {
+      std::fill(part.begin(), part.end(), 0.0);
+      par(P, std::max(1L, GRAIN / C), [&](long p0, long p1) {
+        double* s = part.data() + static_cast<size_t>(std::min(static_cast<int>(p0 * T / P), T - 1)) * groups;
+        for (long p = p0; p < p1; p++) {
+          const float* xp = xb + p * C;
+          for (int g = 0; g < groups; g++) {
+            float acc = 0.f;
+            if (pass == 0) {
+              for (int i = g * cg; i < (g + 1) * cg; i++) acc += xp[i];
+            } else {
+              const float m = static_cast<float>(mean[g]);
+              for (int i = g * cg; i < (g + 1) * cg; i++) acc += (xp[i] - m) * (xp[i] - m);
+            }
+            s[g] += acc;
+          }
+        }
+      });
+      for (int g = 0; g < groups; g++) {
+        double t = 0;
+        for (int k = 0; k < T; k++) t += part[static_cast<size_t>(k) * groups + g];
+        (pass == 0 ? mean : var)[g] = t / n;
+      }
+    }
+    std::vector<float> mu(C), a(C);
+    for (int g = 0; g < groups; g++) {
+      const double rstd = 1.0 / std::sqrt(var[g] + eps);
+      for (int c = g * cg; c < (g + 1) * cg; c++) {
+        mu[c] = static_cast<float>(mean[g]);
+        a[c] = static_cast<float>(rstd * gamma[c]);
+      }
+    }
+    par(P, std::max(1L, GRAIN / C), [&](long p0, long p1) {
+      for (long p = p0; p < p1; p++) {
+        const float* xp = xb + p * C;
+        float* yp = yb + p * C;
+        for (int c = 0; c < C; c++) {
+          const float v = (xp[c] - mu[c]) * a[c] + beta[c];
+          yp[c] = silu ? v / (1.f + std::exp(-v)) : v;
+        }
+      }
+    });
+  }
+}
+
+void resample2d(const float* x, const float* mh, const float* mw, float* y, int B, int H, int W, int C, int h, int w) {
+  // the non-zero taps of each row of Mh (h, H) and Mw (w, W)
+  auto taps = [](const float* m, int rows, int cols, std::vector<int>& start, std::vector<int>& idx, std::vector<float>& wt) {
+    start.assign(1, 0);
+    for (int r = 0; r < rows; r++) {
+      for (int j = 0; j < cols; j++)
+        if (m[static_cast<long>(r) * cols + j] != 0.f) {
+          idx.push_back(j);
+          wt.push_back(m[static_cast<long>(r) * cols + j]);
+        }
+      start.push_back(static_cast<int>(idx.size()));
+    }
+  };
+  std::vector<int> hs, hi, ws, wi;
+  std::vector<float> hw, ww;
+  taps(mh, h, H, hs, hi, hw);
+  taps(mw, w, W, ws, wi, ww);
+  const long WC = static_cast<long>(W) * C;
+  par(static_cast<long>(B) * h, std::max(1L, GRAIN / WC), [&](long r0, long r1) {
+    std::vector<float> row(WC);
+    for (long r = r0; r < r1; r++) {
+      const long b = r / h, o = r % h;
+      std::fill(row.begin(), row.end(), 0.f);
+      for (int t = hs[o]; t < hs[o + 1]; t++) {
+        const float* src = x + (b * H + hi[t]) * WC;
+        const float m = hw[t];
+        for (long i = 0; i < WC; i++) row[i] += m * src[i];
+      }
+      float* dst = y + r * w * C;
+      for (int p = 0; p < w; p++) {
+        float* d = dst + static_cast<long>(p) * C;
+        std::fill(d, d + C, 0.f);
+        for (int t = ws[p]; t < ws[p + 1]; t++) {
+          const float* s = row.data() + static_cast<long>(wi[t]) * C;
+          const float m = ww[t];
+          for (int ch = 0; ch < C; ch++) d[ch] += m * s[ch];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace ns

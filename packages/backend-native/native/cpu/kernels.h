@@ -1,0 +1,42 @@
+// The CPU device's kernels (kernels.cc): float32, row-major, host memory.
+#pragma once
+
+namespace ns {
+
+enum Act { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2, ACT_SIGMOID = 3, ACT_ELU = 4, ACT_LEAKYRELU = 5 };
+enum Bin { BIN_ADD = 0, BIN_SUB = 1, BIN_MUL = 2, BIN_DIV = 3, BIN_MAX = 4, BIN_MIN = 5, BIN_SQDIFF = 6 };
+enum Un {
+  UN_EXP = 0, UN_LOG = 1, UN_NEG = 2, UN_SQRT = 3, UN_RSQRT = 4, UN_SQUARE = 5,
+  UN_RELU = 6, UN_SIGMOID = 7, UN_TANH = 8, UN_ABS = 9
+};
+enum Red { RED_SUM = 0, RED_MEAN = 1, RED_MAX = 2, RED_MIN = 3 };
+
+/** A 2-D convolution's geometry: NHWC input (B, H, W, Ci), HWIO filter, output (B, Ho, Wo, Co). */
+struct ConvGeom {
+  int B, H, W, Ci, Ho, Wo, Co, KH, KW, sh, sw, dh, dw, pt, pl;
+};
+
+void set_threads(int n);
+int threads();
+const char* blas_config();
+
+/** C (batch, M, N) = op(A)·op(B); a batch of 1 on either side is broadcast. */
+void matmul(const float* a, const float* b, float* c, int batchA, int batchB, int M, int N, int K, bool tA, bool tB);
+/** In place: c (rows, N) += bias (N, or 1 when !perColumn), then the activation. */
+void bias_act(float* c, const float* bias, long rows, int N, bool perColumn, int act, float alpha);
+void conv2d(const ConvGeom& g, const float* x, const float* w, float* y);
+void conv2d_backprop_filter(const ConvGeom& g, const float* x, const float* dy, float* dw);
+void conv2d_backprop_input(const ConvGeom& g, const float* dy, const float* w, float* dx);
+/** out (shape) = a op b, with element strides per dimension (0: broadcast). */
+void binary(int op, const float* a, const float* b, float* out, int rank, const int* shape, const long* as, const long* bs);
+void unary(int op, const float* x, float* y, long n);
+void softmax(const float* x, float* y, long rows, int n);
+/** y (outer) = reduction of x (outer, inner) over its last axis. */
+void reduce(int op, const float* x, float* y, long outer, long inner);
+void ada_ln_modulate(const float* x, const float* scale, const float* shift, float* y, int B, int L, int C, float eps);
+void kv_attention(const float* q, const float* k, const float* v, float* o, int BH, int Lq, int Lk, int c, float scale);
+void group_norm_act(const float* x, const float* gamma, const float* beta, float* y, int B, long P, int C, int groups, float eps,
+                    bool silu);
+void resample2d(const float* x, const float* mh, const float* mw, float* y, int B, int H, int W, int C, int h, int w);
+
+}  // namespace ns

@@ -1,0 +1,99 @@
+/**
+ * The tfjs backend "native": tfjs-backend-cpu's `MathBackendCPU` for its
+ * tensor storage (host TypedArrays, reference counts, `read`/`readSync`,
+ * `memory()`, `numDataIds`, which tfjs's leak checks rely on), with kernels
+ * run by the CPU device (the addon, device.ts) where it has them and by
+ * tfjs-backend-cpu's JavaScript kernels everywhere else.
+ *
+ * Every kernel registered for "cpu" is registered for "native" too, wrapped:
+ * the device's kernel runs first when there is one; when it declines a case
+ * or has none, the cpu kernel runs and its name is recorded
+ * (`fallbackKernels()`), with a one-time notice per kernel when
+ * NEXTSCALE_NATIVE_NOTICES=1.
+ */
+import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import * as tf from "@tensorflow/tfjs-core";
+import type { Device } from "./device.js";
+import { conv2D, conv2DBackpropFilter, conv2DBackpropInput, fusedConv2D } from "./kernels/conv2d.js";
+import { BINARY_KERNELS, UNARY_KERNELS } from "./kernels/elementwise.js";
+import { FUSED_NATIVE } from "./kernels/fused.js";
+import { batchMatMul, fusedMatMul } from "./kernels/mat-mul.js";
+import { REDUCE_KERNELS, softmax } from "./kernels/reduce.js";
+import type { NativeArgs, NativeKernel } from "./kernels/util.js";
+
+export const BACKEND_NAME = "native";
+
+/** Every kernel the CPU device runs, by tfjs kernel name. */
+export const NATIVE_KERNELS: readonly NativeKernel[] = [
+  batchMatMul,
+  fusedMatMul,
+  conv2D,
+  fusedConv2D,
+  conv2DBackpropFilter,
+  conv2DBackpropInput,
+  ...BINARY_KERNELS,
+  ...UNARY_KERNELS,
+  softmax,
+  ...REDUCE_KERNELS,
+  ...FUSED_NATIVE,
+];
+
+export class NativeBackend extends MathBackendCPU {
+  constructor() {
+    super();
+    // tfjs-backend-cpu greets its first tensor in Node with a banner recommending tfjs-node: not this backend's advice
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+}
+
+const fallbacks = new Map<string, number>();
+/** Kernels that ran tfjs-backend-cpu's JavaScript on this backend so far, with their call counts. */
+export function fallbackKernels(): Record<string, number> {
+  return Object.fromEntries([...fallbacks].sort((a, b) => b[1] - a[1]));
+}
+
+function noteFallback(name: string): void {
+  const n = fallbacks.get(name) ?? 0;
+  fallbacks.set(name, n + 1);
+  if (n === 0 && process.env.NEXTSCALE_NATIVE_NOTICES === "1") {
+    console.warn(`native: kernel "${name}" has no native version for this case; it runs tfjs-backend-cpu's JavaScript kernel`);
+  }
+}
+
+let registered = false;
+
+/**
+ * Register the backend "native" on `device` (once), with every kernel of
+ * "cpu" (tfjs-backend-cpu must be imported first; this module imports it).
+ */
+export function registerNative(device: Device): void {
+  if (registered) return;
+  registered = true;
+  tf.registerBackend(BACKEND_NAME, () => new NativeBackend(), 0);
+  const own = new Map(NATIVE_KERNELS.map((k) => [k.kernelName, k]));
+  const cpu = new Map(tf.getKernelsForBackend("cpu").map((c) => [c.kernelName, c]));
+  for (const [name, config] of cpu) {
+    const mine = own.get(name);
+    const fallback = config.kernelFunc;
+    const kernelFunc: tf.KernelFunc = (args) => {
+      const out = mine?.run(args as unknown as NativeArgs, device);
+      if (out) return out;
+      noteFallback(name);
+      return fallback(args);
+    };
+    tf.registerKernel({ ...config, backendName: BACKEND_NAME, kernelFunc });
+  }
+  // kernels the device has and tfjs-backend-cpu does not (the fused kernels of @nextscale/contract)
+  for (const k of NATIVE_KERNELS) {
+    if (cpu.has(k.kernelName)) continue;
+    tf.registerKernel({
+      kernelName: k.kernelName,
+      backendName: BACKEND_NAME,
+      kernelFunc: (args) => {
+        const out = k.run(args as unknown as NativeArgs, device);
+        if (!out) throw new Error(`native: kernel "${k.kernelName}" declined its inputs and has no fallback kernel`);
+        return out;
+      },
+    });
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * @nextscale/backend-native: a tfjs backend for Node on a native addon
+ * compiled at install. `register()` registers the backend "native" (the CPU
+ * device); `@nextscale/backends` does that for you in
+ * `initBackend("native")`. `status()` says which devices are built and
+ * usable here, and why not.
+ */
+import "@tensorflow/tfjs-backend-cpu";
+import { cpuStatus, cudaStatus, type DeviceStatus, loadAddon } from "./addon.js";
+import { NATIVE_KERNELS, registerNative } from "./backend.js";
+
+export type { DeviceStatus } from "./addon.js";
+export { BACKEND_NAME, fallbackKernels, NativeBackend } from "./backend.js";
+export type { Device } from "./device.js";
+
+/** Whether each device is built and can run here, with the reason when not. */
+export function status(): { cpu: DeviceStatus; cuda: DeviceStatus } {
+  return { cpu: cpuStatus(), cuda: cudaStatus() };
+}
+
+/**
+ * Register the tfjs backend "native" (idempotent); then `tf.setBackend("native")`.
+ * Throws, naming the reason, when the addon is not built or cannot load.
+ */
+export function register(opts: { threads?: number } = {}): void {
+  const { addon, reason } = loadAddon();
+  if (!addon) throw new Error(`native: ${reason}`);
+  if (opts.threads !== undefined) {
+    if (!(Number.isInteger(opts.threads) && opts.threads >= 1)) throw new RangeError(`threads must be a positive integer (got ${opts.threads})`);
+    addon.setThreads(opts.threads);
+  }
+  registerNative(addon);
+}
+
+/** What the CPU device runs on, and which kernels it runs natively. */
+export function deviceInfo(): { device: string; threads: number; nativeKernels: string[] } {
+  const { addon, reason } = loadAddon();
+  if (!addon) return { device: `native: ${reason}`, threads: 0, nativeKernels: [] };
+  const i = addon.info();
+  return { device: `${i.blas}, ${i.threads} threads`, threads: i.threads, nativeKernels: NATIVE_KERNELS.map((k) => k.kernelName) };
+}

@@ -1,0 +1,44 @@
+/**
+ * Softmax over the last axis, and Sum/Mean/Max/Min over innermost axes
+ * (the reductions of the models: LayerNorm statistics, losses); reductions
+ * over other axes run tfjs-backend-cpu's kernels (they transpose first).
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { REDUCE_OPS } from "../device.js";
+import { f32s, type NativeKernel, output } from "./util.js";
+
+export const softmax: NativeKernel = {
+  kernelName: "Softmax",
+  run({ inputs, backend, attrs }, device) {
+    const { logits } = inputs;
+    const v = f32s(backend, logits);
+    const rank = logits.shape.length;
+    const dim = (attrs as { dim: number }).dim;
+    if (!v || rank === 0 || (dim !== -1 && dim !== rank - 1)) return null;
+    const n = logits.shape[rank - 1];
+    const out = output(backend, logits.shape);
+    if (out.values.length) device.softmax(v[0], out.values, out.values.length / n, n);
+    return out.info;
+  },
+};
+
+const reduction = (name: keyof typeof REDUCE_OPS): NativeKernel => ({
+  kernelName: name,
+  run({ inputs, backend, attrs }, device) {
+    const { x } = inputs;
+    const v = f32s(backend, x);
+    if (!v || x.shape.length === 0) return null;
+    const a = attrs as { axis?: number | number[]; reductionIndices?: number | number[]; keepDims: boolean };
+    const axes = tf.util.parseAxisParam((name === "Max" ? a.reductionIndices : a.axis) ?? a.axis!, x.shape);
+    if (!tf.backend_util.axesAreInnerMostDims(axes, x.shape.length)) return null;
+    const [outShape, reduceShape] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
+    const inner = tf.util.sizeFromShape(reduceShape);
+    if (inner === 0) return null; // tfjs's identities (0, NaN, -Infinity) for empty reductions
+    const shape = a.keepDims ? tf.backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
+    const out = output(backend, shape);
+    if (out.values.length) device.reduce(REDUCE_OPS[name], v[0], out.values, out.values.length, inner);
+    return out.info;
+  },
+});
+
+export const REDUCE_KERNELS = (Object.keys(REDUCE_OPS) as (keyof typeof REDUCE_OPS)[]).map(reduction);
