@@ -65,9 +65,8 @@ async function init(backend: BackendChoice | "auto", wasmPaths: string) {
   });
   post({ type: "backends", list, shaderF16: await shaderF16(), crossOriginIsolated: globalThis.crossOriginIsolated === true });
   const pref: BackendName[] = backend === "auto" ? ["webgpu", "wasm", "cpu"] : [backend];
-  // @nextscale/backends defaults to 1 wasm thread outside Node; tfjs can use more only on an isolated page
-  const threads = globalThis.crossOriginIsolated ? Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1)) : 1;
-  const name = (await initBackend(pref, { wasmPaths, threads })) as BackendChoice;
+  // wasm threads: one per logical CPU (at most 8) on a cross-origin isolated page, else 1 (the backends' default)
+  const name = (await initBackend(pref, { wasmPaths })) as BackendChoice;
   const bi = backendInfo();
   post({ type: "ready", backend: name, device: bi.device, threads: bi.threads ?? null });
 }
@@ -178,9 +177,12 @@ async function run(id: number, settings: SamplingSettings, edit?: { source: Edit
       signal: ctrl.signal,
       onProgress: async (p) => {
         const ms = performance.now() - last;
+        scalesDone = p.scale + 1;
+        // a cancel that came in while this scale ran: no preview (the decode can cost more than the scale)
+        await yieldToEvents();
+        if (ctrl.signal.aborted) return;
         const tp = performance.now();
         const previews = await toPixels(p.decodePreview());
-        scalesDone = p.scale + 1;
         post({ type: "scale", id, scale: p.scale, scales: p.scales, patchNum: p.patchNum, ms, previewMs: performance.now() - tp, previews }, buffers(previews));
         await yieldToEvents();
         last = performance.now();

@@ -4,7 +4,7 @@
  * cross-origin isolated (README, "Hosting"). Nothing else: no SPA fallback,
  * no compression. `isolate: false` leaves the headers out (single-threaded).
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { createReadStream, existsSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { extname, join, resolve } from "node:path";
@@ -42,9 +42,9 @@ export async function serveStatic(root: string, opts: { isolate?: boolean; extra
       headers["Cross-Origin-Opener-Policy"] = "same-origin";
       headers["Cross-Origin-Embedder-Policy"] = "require-corp";
     }
-    const body = readFileSync(file);
-    headers["Content-Length"] = String(body.byteLength);
-    res.writeHead(200, headers).end(body);
+    headers["Content-Length"] = String(statSync(file).size);
+    res.writeHead(200, headers);
+    createReadStream(file).pipe(res); // streamed: an official checkpoint is over a gigabyte
   });
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   return {

@@ -46,8 +46,9 @@ export interface InitOptions {
   /** wasm in the browser: where the .wasm files are served from. */
   wasmPaths?: string;
   /**
-   * wasm in Node: threads for XNNPACK (matMul, conv). Default: the number of
-   * logical CPUs, at most 8; 1 loads the single-threaded SIMD build.
+   * wasm: threads for XNNPACK (matMul, conv). Default: the number of
+   * logical CPUs, at most 8, in Node and on a cross-origin isolated page
+   * (elsewhere 1); in Node 1 loads the single-threaded SIMD build.
    */
   threads?: number;
 }

@@ -41,6 +41,7 @@ async function smoke(name: BackendName, wasmPaths: string) {
     backend: chosen,
     info: backendInfo(),
     crossOriginIsolated: globalThis.crossOriginIsolated ?? false,
+    hardwareConcurrency: navigator.hardwareConcurrency,
     plain: await compute(plain),
     packed: await compute(packed),
     packedWeights: packedWeightCount(packed),

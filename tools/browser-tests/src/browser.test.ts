@@ -108,6 +108,7 @@ describe("browser (headless Chromium)", () => {
         backend: string;
         info: { device: string; threads?: number; weightPacking: boolean; fusedKernels: string[] };
         crossOriginIsolated: boolean;
+        hardwareConcurrency: number;
         plain: { linear: number[]; conv: number[] };
         packed: { linear: number[]; conv: number[] };
         packedWeights: number;
@@ -129,6 +130,12 @@ describe("browser (headless Chromium)", () => {
       }
       expect(res.packedWeights).toBe(res.info.weightPacking ? 2 : 0);
       if (res.backend === "wasm") expect(res.info.weightPacking).toBe(true);
+      // an isolated page gets one wasm thread per logical CPU (at most 8) by default, and the page
+      // reads its real core count afterwards (the loader reports 2 × threads to tfjs while it initialises)
+      if (res.backend === "wasm" && res.crossOriginIsolated) {
+        console.log(`wasm threads: ${res.info.threads} (logical CPUs ${res.hardwareConcurrency})`);
+        expect(res.info.threads).toBe(Math.min(8, res.hardwareConcurrency));
+      }
       expect(res.models).toEqual({ d16: "https://huggingface.co/FoundationVision/var/resolve/main/var_d16.pth", vaeCached: null });
     } finally {
       await browser.close();

@@ -34,9 +34,16 @@ async function nodeWasmDir(): Promise<string> {
   return join(dirname(createRequire(import.meta.url).resolve("@tensorflow/tfjs-backend-wasm/package.json")), "dist/");
 }
 
-/** Logical CPUs in Node (capped at tfjs's pool of 8); 1 elsewhere. */
+/**
+ * Logical CPUs (capped at tfjs's pool of 8) in Node and on a cross-origin
+ * isolated page or worker (where tfjs can use its threaded build); 1 elsewhere.
+ */
 async function defaultThreads(): Promise<number> {
-  if (!isNode) return 1;
+  if (!isNode) {
+    const g = globalThis as { crossOriginIsolated?: boolean; navigator?: { hardwareConcurrency?: number } };
+    const cores = g.navigator?.hardwareConcurrency;
+    return g.crossOriginIsolated && Number.isInteger(cores) && cores! > 1 ? Math.min(MAX_THREADS, cores!) : 1;
+  }
   const os = await import("node:os");
   return Math.min(MAX_THREADS, os.availableParallelism?.() ?? os.cpus().length);
 }
@@ -121,6 +128,30 @@ async function registerNodeThreaded(threads: number): Promise<void> {
 let registered = false;
 
 /**
+ * In the browser tfjs sizes XNNPACK's pool as min(threads asked for,
+ * logical cores / 2), reading the cores from `navigator.hardwareConcurrency`
+ * while the backend initialises: 1 thread on a 2-core machine whatever was
+ * asked. So, as in Node, we report 2 × threads for that moment only
+ * (`restoreLogicalCores` in `afterInit` puts the real value back).
+ */
+let restoreLogicalCores: (() => void) | null = null;
+function reportLogicalCores(n: number): void {
+  const nav = (globalThis as { navigator?: object }).navigator;
+  if (!nav) return;
+  const own = Object.getOwnPropertyDescriptor(nav, "hardwareConcurrency");
+  try {
+    Object.defineProperty(nav, "hardwareConcurrency", { configurable: true, get: () => n });
+  } catch {
+    return; // a frozen navigator: tfjs keeps its own pool size
+  }
+  restoreLogicalCores = () => {
+    if (own) Object.defineProperty(nav, "hardwareConcurrency", own);
+    else delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency;
+    restoreLogicalCores = null;
+  };
+}
+
+/**
  * Emscripten's Node glue (tfjs-wasm is built with it) installs process-wide
  * `uncaughtException` and `unhandledRejection` handlers when its module
  * loads: every later uncaught error in the user's program then prints the
@@ -179,9 +210,12 @@ export const wasmLoader: Loader = {
       await registerNodeThreaded(Math.min(threads, MAX_THREADS));
     } else if (isNode && threads > 1) {
       state.threadsNote = "threads need WebAssembly SIMD and SharedArrayBuffer";
+    } else if (!isNode && threads > 1 && state.threaded) {
+      reportLogicalCores(2 * Math.min(threads, MAX_THREADS));
     }
   },
   afterInit() {
+    restoreLogicalCores?.();
     restoreProcessListeners();
     registerWasmWeightPacking();
   },
