@@ -54,7 +54,7 @@ function sourcesHash(dir, extra) {
 
 function run(cmd, args) {
   const r = spawnSync(cmd, args, { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`${cmd} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout || r.error?.message || "").trim().slice(-2000)}`);
+  if (r.status !== 0) throw new Error(`${cmd} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout || r.error?.message || "").trim().slice(-2000).replace(/\s*\n\s*/g, "; ")}`);
 }
 
 const status = { cpu: { built: false, reason: "" }, cuda: { built: false, reason: "" } };

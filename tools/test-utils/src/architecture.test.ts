@@ -22,6 +22,7 @@ const ALLOWED: Record<string, string[]> = {
     "@tensorflow/tfjs-backend-webgpu",
     "webgpu",
   ],
+  "@nextscale/backend-native": ["@nextscale/contract", "@tensorflow/tfjs-backend-cpu"],
   "@nextscale/tokenizer": ["@nextscale/core"],
   "@nextscale/transformer": ["@nextscale/core"],
   "@nextscale/eval": ["@nextscale/core"],
