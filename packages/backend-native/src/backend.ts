@@ -70,7 +70,9 @@ export function registerNative(device: Device): void {
   if (registered) return;
   registered = true;
   tf.registerBackend(BACKEND_NAME, () => new NativeBackend(), 0);
-  const own = new Map(NATIVE_KERNELS.map((k) => [k.kernelName, k]));
+  // NEXTSCALE_NATIVE_DISABLE=Kernel,Kernel: run those on tfjs-backend-cpu's kernels (to compare or bisect)
+  const disabled = new Set((process.env.NEXTSCALE_NATIVE_DISABLE ?? "").split(",").map((s) => s.trim()));
+  const own = new Map(NATIVE_KERNELS.filter((k) => !disabled.has(k.kernelName)).map((k) => [k.kernelName, k]));
   const cpu = new Map(tf.getKernelsForBackend("cpu").map((c) => [c.kernelName, c]));
   for (const [name, config] of cpu) {
     const mine = own.get(name);

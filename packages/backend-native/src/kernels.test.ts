@@ -88,6 +88,21 @@ describe.skipIf(!built.available)(`native kernels (${built.reason})`, () => {
     check(`matMul ${JSON.stringify(sa)}·${JSON.stringify(sb)} ${tA}/${tB}`, r, ref);
   });
 
+  it("a row of a product does not depend on how many rows come with it (batch independence)", async () => {
+    await tf.setBackend("native");
+    // (K, N) pairs of var-tiny and d16; OpenBLAS's small-matrix kernel sums differently (see kernels.cc)
+    for (const [K, N] of [[512, 128], [128, 128], [160, 8], [32, 32], [1024, 1024]]) {
+      const w = t([K, N], 2);
+      const rows = await Promise.all([1, 3, 18, 200].map(async (M) => {
+        const y = tf.matMul(tf.tensor(rand(M * K, 1), [M, K]), w);
+        const v = ((await y.data()) as Float32Array).slice(0, N);
+        y.dispose();
+        return v;
+      }));
+      for (const r of rows) expect(Array.from(r)).toEqual(Array.from(rows[0]));
+    }
+  });
+
   it.each(["linear", "relu", "elu", "sigmoid", "leakyrelu", "relu6"] as const)("_FusedMatMul with bias and %s", async (activation) => {
     const r = await both(() => tf.fused.matMul({ a: t([2, 30, 40], 1), b: t([40, 24], 2), bias: t([24], 3), activation }));
     check(`fused matMul + bias + ${activation}`, r);

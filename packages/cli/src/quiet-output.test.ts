@@ -23,7 +23,7 @@ const BAR = String.raw`\[[#-]{24}\]`;
 const ETA = String.raw`ETA (\d+s|\?)`;
 /** The only lines a clean `generate --out` run may print on stderr, by kind. */
 export const ALLOWED_LINES = {
-  backend: /^backend: (webgpu|wasm|cpu)$/,
+  backend: /^backend: (webgpu|native|wasm|cpu)$/,
   loading: new RegExp(String.raw`^loading (\S+) ${BAR} ${SIZE}/${SIZE} \d{1,3}% ${SIZE}/s ${ETA}$`),
   generate: new RegExp(String.raw`^generate ${BAR} \d+/\d+ \d{1,3}% \d+(\.\d+)? tok/s ${ETA}$`),
   wrote: /^wrote (\S+) \((\d+) images?\)$/,

@@ -109,26 +109,57 @@ static void par(long n, long grain, const std::function<void(long, long)>& fn) {
 constexpr long GRAIN = 1 << 15;
 
 // ----------------------------------------------------------------------- GEMM
+// An image's rows must not depend on the batch they are computed in (the
+// sampler's per-image streams promise byte-identical images at any batch
+// size). OpenBLAS takes a separate "small matrix" kernel for products of up
+// to about 1e6 multiply-adds (0.3.21, SkylakeX), which sums in another order
+// than its blocked kernel: the same row then comes out differently at batch
+// 1 and 3. So a product whose rows may hold a batch (A untransposed) is
+// padded with zero rows until it is past that size and always takes the
+// blocked kernel, which computes each row alike whatever M is (tested in
+// src/kernels.test.ts).
+static constexpr double SMALL_GEMM_MACS = 1.2e6;
+
+static void gemm_rows(const float* a, const float* b, float* c, long M, int N, int K, bool tB, int ldb) {
+  const auto tb = tB ? CblasTrans : CblasNoTrans;
+  if (static_cast<double>(M) * N * K > SMALL_GEMM_MACS || N == 0 || K == 0) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, static_cast<int>(M), N, K, 1.f, a, K, b, ldb, 0.f, c, N);
+    return;
+  }
+  const long P = static_cast<long>(SMALL_GEMM_MACS / (static_cast<double>(N) * K)) + 1;
+  std::vector<float> ap(static_cast<size_t>(P) * K, 0.f), cp(static_cast<size_t>(P) * N);
+  std::copy_n(a, M * K, ap.data());
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, static_cast<int>(P), N, K, 1.f, ap.data(), K, b, ldb, 0.f, cp.data(), N);
+  std::copy_n(cp.data(), M * N, c);
+}
+
 void matmul(const float* a, const float* b, float* c, int batchA, int batchB, int M, int N, int K, bool tA, bool tB) {
   const int lda = tA ? M : K, ldb = tB ? K : N;
   const auto ta = tA ? CblasTrans : CblasNoTrans, tb = tB ? CblasTrans : CblasNoTrans;
   if (batchB == 1 && !tA) {  // B shared: fold A's batch into its rows, one product
-    cblas_sgemm(CblasRowMajor, ta, tb, batchA * M, N, K, 1.f, a, lda, b, ldb, 0.f, c, N);
+    gemm_rows(a, b, c, static_cast<long>(batchA) * M, N, K, tB, ldb);
     return;
   }
   const int batch = std::max(batchA, batchB);
   const long sa = batchA == 1 ? 0 : static_cast<long>(M) * K, sb = batchB == 1 ? 0 : static_cast<long>(K) * N;
+  // one product per batch entry; with A untransposed through gemm_rows, as the folded product above
+  // (an entry's rows then come out the same as in a batch of one)
+  auto entry = [&](long i) {
+    float* ci = c + i * M * N;
+    if (!tA)
+      gemm_rows(a + i * sa, b + i * sb, ci, M, N, K, tB, ldb);
+    else
+      cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.f, a + i * sa, lda, b + i * sb, ldb, 0.f, ci, N);
+  };
   const long work = static_cast<long>(M) * N * K;
   if (work >= (1L << 22)) {  // big enough for OpenBLAS's own threads
-    for (int i = 0; i < batch; i++)
-      cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.f, a + i * sa, lda, b + i * sb, ldb, 0.f, c + static_cast<long>(i) * M * N, N);
+    for (int i = 0; i < batch; i++) entry(i);
     return;
   }
   // many small products (attention heads): one per pool thread, OpenBLAS single-threaded inside
   openblas_set_num_threads(1);
   par(batch, std::max(1L, (1L << 16) / std::max(1L, work)), [&](long i0, long i1) {
-    for (long i = i0; i < i1; i++)
-      cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.f, a + i * sa, lda, b + i * sb, ldb, 0.f, c + i * M * N, N);
+    for (long i = i0; i < i1; i++) entry(i);
   });
   openblas_set_num_threads(threads());
 }
@@ -197,9 +228,10 @@ static int block_rows(const ConvGeom& g) {
 void conv2d(const ConvGeom& g, const float* x, const float* w, float* y) {
   const int KC = g.KH * g.KW * g.Ci;
   if (pointwise(g)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.B * g.H * g.W, g.Co, g.Ci, 1.f, x, g.Ci, w, g.Co, 0.f, y, g.Co);
+    gemm_rows(x, w, y, static_cast<long>(g.B) * g.H * g.W, g.Co, g.Ci, false, g.Co);
     return;
   }
+  // per image, in blocks of output rows that do not depend on the batch
   const int rows = block_rows(g);
   std::vector<float> col(static_cast<size_t>(rows) * g.Wo * KC);
   for (int b = 0; b < g.B; b++) {
@@ -207,8 +239,7 @@ void conv2d(const ConvGeom& g, const float* x, const float* w, float* y) {
       const int oy1 = std::min(g.Ho, oy + rows);
       im2col(g, x, b, oy, oy1, col.data());
       float* dst = y + (static_cast<long>(b) * g.Ho + oy) * g.Wo * g.Co;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (oy1 - oy) * g.Wo, g.Co, KC, 1.f, col.data(), KC, w, g.Co, 0.f,
-                  dst, g.Co);
+      gemm_rows(col.data(), w, dst, static_cast<long>(oy1 - oy) * g.Wo, g.Co, KC, false, g.Co);
     }
   }
 }
