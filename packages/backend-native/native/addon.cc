@@ -136,6 +136,16 @@ std::vector<long> sa(as, as + rank), sb(bs, bs + rank);
 if (a.ok) ns::binary(op, x, y, o, static_cast<int>(rank), shape, sa.data(), sb.data());
 END
 
+// stridedCopy(x, y, shape Int32Array, xStrides Int32Array)
+KERNEL(StridedCopy, 4)
+auto *x = a.f32(0), *y = a.f32(1);
+int *shape = a.i32arr(2), *xs = a.i32arr(3);
+size_t rank = 0;
+napi_get_typedarray_info(env, a.v[2], nullptr, &rank, nullptr, nullptr, nullptr);
+std::vector<long> sx(xs, xs + rank);
+if (a.ok) ns::strided_copy(x, y, static_cast<int>(rank), shape, sx.data());
+END
+
 // unary(op, x, y)
 KERNEL(Unary, 3)
 int op = a.i32(0);
@@ -240,6 +250,7 @@ napi_value Init(napi_env env, napi_value exports) {
       P("conv2dBackpropInput", Conv2dBackpropInput),
       P("binary", Binary),
       P("unary", Unary),
+      P("stridedCopy", StridedCopy),
       P("softmax", Softmax),
       P("reduce", Reduce),
       P("adaLNModulate", AdaLN),

@@ -17,6 +17,7 @@ import type { Device } from "./device.js";
 import { conv2D, conv2DBackpropFilter, conv2DBackpropInput, fusedConv2D } from "./kernels/conv2d.js";
 import { BINARY_KERNELS, UNARY_KERNELS } from "./kernels/elementwise.js";
 import { FUSED_NATIVE } from "./kernels/fused.js";
+import { LAYOUT_KERNELS } from "./kernels/layout.js";
 import { batchMatMul, fusedMatMul } from "./kernels/mat-mul.js";
 import { REDUCE_KERNELS, softmax } from "./kernels/reduce.js";
 import type { NativeArgs, NativeKernel } from "./kernels/util.js";
@@ -36,6 +37,7 @@ export const NATIVE_KERNELS: readonly NativeKernel[] = [
   softmax,
   ...REDUCE_KERNELS,
   ...FUSED_NATIVE,
+  ...LAYOUT_KERNELS,
 ];
 
 export class NativeBackend extends MathBackendCPU {
@@ -60,6 +62,26 @@ function noteFallback(name: string): void {
   }
 }
 
+const times = new Map<string, { ms: number; calls: number }>();
+/** NEXTSCALE_NATIVE_PROFILE=1: time every kernel (native or fallback) and print the totals at exit. */
+function timed(name: string, f: tf.KernelFunc): tf.KernelFunc {
+  if (times.size === 0) {
+    process.on("exit", () => {
+      const rows = [...times].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);
+      console.error(rows.map(([k, v]) => `native profile: ${k} ${v.ms.toFixed(0)} ms, ${v.calls} calls`).join("\n"));
+    });
+  }
+  times.set(name, { ms: 0, calls: 0 });
+  return (args) => {
+    const t0 = performance.now();
+    const out = f(args);
+    const e = times.get(name)!;
+    e.ms += performance.now() - t0;
+    e.calls++;
+    return out;
+  };
+}
+
 let registered = false;
 
 /**
@@ -77,12 +99,13 @@ export function registerNative(device: Device): void {
   for (const [name, config] of cpu) {
     const mine = own.get(name);
     const fallback = config.kernelFunc;
-    const kernelFunc: tf.KernelFunc = (args) => {
+    let kernelFunc: tf.KernelFunc = (args) => {
       const out = mine?.run(args as unknown as NativeArgs, device);
       if (out) return out;
       noteFallback(name);
       return fallback(args);
     };
+    if (process.env.NEXTSCALE_NATIVE_PROFILE === "1") kernelFunc = timed(name, kernelFunc);
     tf.registerKernel({ ...config, backendName: BACKEND_NAME, kernelFunc });
   }
   // kernels the device has and tfjs-backend-cpu does not (the fused kernels of @nextscale/contract)

@@ -38,6 +38,8 @@ export interface Device {
   /** out (shape) = a op b with per-dimension element strides of a and b (0: broadcast). */
   binary(op: number, a: F32, b: F32, out: F32, shape: Int32Array, aStrides: Int32Array, bStrides: Int32Array): void;
   unary(op: number, x: F32, y: F32): void;
+  /** y (shape, contiguous) = x read with per-dimension element strides (a transpose, a slice: x a subarray at its start). */
+  stridedCopy(x: F32, y: F32, shape: Int32Array, xStrides: Int32Array): void;
   /** Softmax over the last axis of x (rows, n). */
   softmax(x: F32, y: F32, rows: number, n: number): void;
   /** y (outer) = reduction of x (outer, inner) over its last axis. */

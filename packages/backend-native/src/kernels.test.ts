@@ -158,6 +158,17 @@ describe.skipIf(!built.available)(`native kernels (${built.reason})`, () => {
     check(op, r);
   });
 
+  it("Transpose, Slice, SplitV and Unpack (strided copies)", async () => {
+    check("transpose (0, 2, 1, 3)", await both(() => tf.transpose(t([2, 5, 3, 7], 1), [0, 2, 1, 3])));
+    check("transpose (3, 1, 0, 2)", await both(() => tf.transpose(t([2, 5, 3, 7], 1), [3, 1, 0, 2])));
+    check("slice", await both(() => tf.slice(t([4, 6, 9], 1), [1, 2, 3], [2, -1, 4])));
+    for (const axis of [0, 1, 2]) {
+      check(`split axis ${axis}`, await both(() => tf.concat(tf.split(t([6, 9, 12], 1), 3, axis).map((p, i) => tf.mul(p, i + 1)), axis)));
+      check(`unstack axis ${axis}`, await both(() => tf.stack(tf.unstack(t([3, 4, 5], 1), axis).map((p, i) => tf.mul(p, i + 1)), axis)));
+    }
+    check("split sizes [2, 5, 1]", await both(() => tf.concat(tf.split(t([4, 8], 1), [2, 5, 1], 1).map((p, i) => tf.mul(p, i + 1)), 1)));
+  });
+
   it("Softmax over the last axis", async () => {
     check("softmax", await both(() => tf.softmax(tf.mul(t([3, 5, 70], 1), 8))));
   });

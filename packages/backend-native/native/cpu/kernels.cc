@@ -349,6 +349,28 @@ void binary(int op, const float* a, const float* b, float* out, int rank, const 
   }
 }
 
+void strided_copy(const float* x, float* y, int rank, const int* shape, const long* xs) {
+  const long inner = rank ? shape[rank - 1] : 1;
+  long outer = 1;
+  for (int d = 0; d < rank - 1; d++) outer *= shape[d];
+  const long is = rank ? xs[rank - 1] : 1;
+  par(outer, std::max(1L, GRAIN / inner), [&](long o0, long o1) {
+    for (long o = o0; o < o1; o++) {
+      long off = 0, rem = o;
+      for (int d = rank - 2; d >= 0; d--) {
+        off += (rem % shape[d]) * xs[d];
+        rem /= shape[d];
+      }
+      const float* src = x + off;
+      float* dst = y + o * inner;
+      if (is == 1)
+        std::copy_n(src, inner, dst);
+      else
+        for (long i = 0; i < inner; i++) dst[i] = src[i * is];
+    }
+  });
+}
+
 template <typename F>
 static void unary_loop(const float* x, float* y, long n, F f) {
   par(n, GRAIN, [&](long i0, long i1) {

@@ -29,6 +29,8 @@ void conv2d_backprop_filter(const ConvGeom& g, const float* x, const float* dy, 
 void conv2d_backprop_input(const ConvGeom& g, const float* dy, const float* w, float* dx);
 /** out (shape) = a op b, with element strides per dimension (0: broadcast). */
 void binary(int op, const float* a, const float* b, float* out, int rank, const int* shape, const long* as, const long* bs);
+/** y (shape, contiguous) = x read with per-dimension element strides xs (a transpose, a slice). */
+void strided_copy(const float* x, float* y, int rank, const int* shape, const long* xs);
 void unary(int op, const float* x, float* y, long n);
 void softmax(const float* x, float* y, long rows, int n);
 /** y (outer) = reduction of x (outer, inner) over its last axis. */

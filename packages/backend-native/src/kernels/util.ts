@@ -18,7 +18,8 @@ export interface NativeArgs {
 /** A kernel of the device, by tfjs kernel name; null: let tfjs-backend-cpu's kernel run it. */
 export interface NativeKernel {
   kernelName: string;
-  run(args: NativeArgs, device: Device): tf.TensorInfo | null;
+  /** Its output (several, as an array, for SplitV and Unpack), or null. */
+  run(args: NativeArgs, device: Device): tf.TensorInfo | tf.TensorInfo[] | null;
 }
 
 /** The float32 values of `t`, or null when it is not a float32 tensor in a Float32Array. */
