@@ -241,6 +241,7 @@ napi_value CudaProbe(napi_env env, napi_callback_info info) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
+  ns::threads();  // starts the pool and sets OpenBLAS's thread count
   napi_property_descriptor props[] = {
 #define P(js, fn) {js, nullptr, fn, nullptr, nullptr, nullptr, napi_default, nullptr}
       P("matmul", Matmul),
