@@ -24,6 +24,8 @@ export { PeakMemory, peakRssBytes } from "./memory.js";
 export { type MetricsEvent, MetricsLog, MetricsLogError, type MetricsRecord, readMetricsLog } from "./metrics-log.js";
 export * from "./optim/index.js";
 export { linePlotPng, niceTicks, type PlotOptions, type PlotSeries, renderLinePlot } from "./plot.js";
+export { linePlotSvg } from "./plot-svg.js";
+export * from "./scaling/index.js";
 export {
   type CachedTokenMaps,
   type CachedTokenMapsOptions,

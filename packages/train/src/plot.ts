@@ -20,6 +20,12 @@ export interface PlotSeries {
   points: ReadonlyArray<readonly [number, number]>;
   /** Line colour as 8-bit RGB, each 0–255 (default: the next colour of `PLOT_PALETTE`). */
   color?: [number, number, number];
+  /** Draw each point as a dot (a scatter when `lineless`) (default false). */
+  markers?: boolean;
+  /** Leave out the joining lines: only the dots (implies `markers`) (default false). */
+  lineless?: boolean;
+  /** Draw the line dashed (a fitted law beside measured curves) (default false). */
+  dashed?: boolean;
 }
 
 /** How a plot is laid out. */
@@ -320,9 +326,13 @@ function dab(cv: Canvas, clip: Clip, ink: Uint8Array, x: number, y: number, c: R
 }
 
 /** A 2-px line from (xa, ya) to (xb, yb) in pixel coordinates (DDA), clipped. */
-function line(cv: Canvas, clip: Clip, ink: Uint8Array, xa: number, ya: number, xb: number, yb: number, c: Rgb): void {
+function line(cv: Canvas, clip: Clip, ink: Uint8Array, xa: number, ya: number, xb: number, yb: number, c: Rgb, dashed = false): void {
   const n = Math.max(1, Math.ceil(Math.max(Math.abs(xb - xa), Math.abs(yb - ya)) * 2));
-  for (let i = 0; i <= n; i++) dab(cv, clip, ink, xa + ((xb - xa) * i) / n, ya + ((yb - ya) * i) / n, c);
+  const len = Math.hypot(xb - xa, yb - ya);
+  for (let i = 0; i <= n; i++) {
+    if (dashed && Math.floor(((len * i) / n) / 6) % 2 === 1) continue; // 6 px on, 6 px off
+    dab(cv, clip, ink, xa + ((xb - xa) * i) / n, ya + ((yb - ya) * i) / n, c);
+  }
 }
 
 function checkSize(name: string, v: number): void {
@@ -477,8 +487,10 @@ export function renderLinePlot(series: PlotSeries[], opts: PlotOptions = {}): Rg
   const ink = new Uint8Array(width * height);
   runs.forEach((rs, n) => {
     for (const run of rs) {
-      if (run.length === 1) dab(cv, clip, ink, X(run[0][0]), Y(run[0][1]), colors[n], 2);
-      for (let i = 1; i < run.length; i++) line(cv, clip, ink, X(run[i - 1][0]), Y(run[i - 1][1]), X(run[i][0]), Y(run[i][1]), colors[n]);
+      const sr = series[n];
+      if (run.length === 1 || sr.markers || sr.lineless) for (const p of run) dab(cv, clip, ink, X(p[0]), Y(p[1]), colors[n], sr.markers || sr.lineless ? 3 : 2);
+      if (sr.lineless) continue;
+      for (let i = 1; i < run.length; i++) line(cv, clip, ink, X(run[i - 1][0]), Y(run[i - 1][1]), X(run[i][0]), Y(run[i][1]), colors[n], sr.dashed);
     }
   });
   if (empty) {

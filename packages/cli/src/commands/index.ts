@@ -6,7 +6,8 @@ import { fid } from "./fid.js";
 import { generateCommand } from "./generate.js";
 import { info } from "./info.js";
 import { reconstruct } from "./reconstruct.js";
+import { scaling } from "./scaling.js";
 import { train } from "./train.js";
 import type { Command } from "./types.js";
 
-export const COMMANDS: Command[] = [info, download, generateCommand, edit, reconstruct, fid, train, bench];
+export const COMMANDS: Command[] = [info, download, generateCommand, edit, reconstruct, fid, train, scaling, bench];
