@@ -76,7 +76,8 @@ const fmt = (v: number, d = 3) => (Math.abs(v) >= 1e4 || Math.abs(v) < 1e-2 ? v.
 
 /** "L = (β·N)^α": the law as the legend names it. */
 export function lawText(f: PowerLawFit, x: string): string {
-  return `L = (${fmt(f.beta)}*${x})^${f.alpha.toFixed(3)}, r ${f.pearson.toFixed(3)}`;
+  const beta = f.beta > 0 && Number.isFinite(f.beta) ? fmt(f.beta) : `e^${f.logBeta.toFixed(1)}`;
+  return `L = (${beta}*${x})^${f.alpha.toFixed(3)}, r ${f.pearson.toFixed(3)}`;
 }
 
 /** The fitted law as a two-point line over [lo, hi]. */

@@ -111,10 +111,10 @@ export function ladderParams(depth: number, vqvae: VQVAE, numClasses: number): n
   return n;
 }
 
-/** Steps of a run with `params` parameters under `budget`. */
+/** Steps of a run with `params` parameters under `budget` (at least 2). */
 export function budgetSteps(budget: LadderBudget, params: number, batchSize: number, tokensPerImage: number): number {
   const images = "images" in budget ? budget.images : budget.flops / trainingFlops(params, tokensPerImage);
-  return Math.max(1, Math.round(images / batchSize));
+  return Math.max(2, Math.round(images / batchSize)); // the official schedule needs 2 steps at least
 }
 
 /** Held-out loss and token error rate of `model` on `tokens` (no class dropout, no drop path). */

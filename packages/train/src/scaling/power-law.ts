@@ -11,8 +11,10 @@
 export interface PowerLawFit {
   /** The exponent (negative when L falls with X). */
   alpha: number;
-  /** The scale: L = (β·X)^α. */
+  /** The scale: L = (β·X)^α (0 or Infinity when |α| is so small that β is out of float range: see `logBeta`). */
   beta: number;
+  /** ln β = intercept / α, what `powerLaw` computes with (finite where β itself overflows). */
+  logBeta: number;
   /** Pearson correlation of (ln X, ln L): −1 is a perfect falling power law. */
   pearson: number;
   /** Points fitted. */
@@ -60,17 +62,19 @@ export function fitPowerLaw(xs: readonly number[], ys: readonly number[]): Power
   if (!(sxx > 0)) throw new Error("fitPowerLaw: all x values are equal");
   const alpha = sxy / sxx;
   const intercept = my - alpha * mx; // = α·ln β
-  const beta = Math.exp(intercept / alpha);
+  const logBeta = intercept / alpha;
+  const beta = Math.exp(logBeta);
   const pearson = syy > 0 ? sxy / Math.sqrt(sxx * syy) : Number.NaN;
   const ssr = Math.max(0, syy - alpha * sxy);
   const alphaStdErr = n > 2 ? Math.sqrt(ssr / (n - 2) / sxx) : Number.NaN;
   const h = studentT975(n - 2) * alphaStdErr;
-  return { alpha, beta, pearson, n, alphaStdErr, alphaCI: [alpha - h, alpha + h], level: 0.95 };
+  return { alpha, beta, logBeta, pearson, n, alphaStdErr, alphaCI: [alpha - h, alpha + h], level: 0.95 };
 }
 
-/** The fitted law at x: (β·x)^α. */
-export function powerLaw(fit: Pick<PowerLawFit, "alpha" | "beta">, x: number): number {
-  return (fit.beta * x) ** fit.alpha;
+/** The law at x: (β·x)^α, computed as exp(α·(ln β + ln x)) (`logBeta` when given: β may be out of float range). */
+export function powerLaw(fit: { alpha: number; beta?: number; logBeta?: number }, x: number): number {
+  const logBeta = fit.logBeta ?? Math.log(fit.beta ?? Number.NaN);
+  return Math.exp(fit.alpha * (logBeta + Math.log(x)));
 }
 
 /**
