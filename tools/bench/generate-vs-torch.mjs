@@ -8,13 +8,12 @@
 // and each backend's ratio to PyTorch (ours / PyTorch, below 1 is faster).
 // Build first (pnpm build), then:
 //   node tools/bench/generate-vs-torch.mjs [--backends native,wasm] [--rounds 1] [--repeats 3] [--batch 1] [--var-repo DIR]
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { officialCheckout, root, runJson } from "./side-by-side.mjs";
 
-const root = new URL("../../", import.meta.url).pathname;
 const { values } = parseArgs({
   options: {
     backends: { type: "string", default: "native,wasm" },
@@ -25,27 +24,16 @@ const { values } = parseArgs({
     python: { type: "string", default: "/usr/bin/python3" },
   },
 });
-let repo = values["var-repo"];
-if (!repo) {
-  const mirror = process.env.VAR_MIRROR ?? "/work/.mirror/FoundationVision+VAR/repo";
-  repo = mkdtempSync(join(tmpdir(), "var-official-"));
-  execFileSync("sh", ["-c", `git -C "${mirror}" archive HEAD | tar -x -C "${repo}"`]);
-}
+const repo = officialCheckout(values["var-repo"]);
 const threads = Math.min(8, availableParallelism());
-const run = (cmd, args) => {
-  const out = execFileSync(cmd, args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 26 });
-  const r = JSON.parse(out.trim().split("\n").pop());
-  process.stderr.write(`${JSON.stringify(r)}\n`);
-  return r;
-};
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const backends = values.backends.split(",");
 const ours = Object.fromEntries(backends.map((b) => [b, []]));
 const torch = [];
 const common = ["--preset", "d16", "--random-weights", "--batch", values.batch, "--repeats", values.repeats, "--json"];
 for (let i = 0; i < Number(values.rounds); i++) {
-  for (const b of backends) ours[b].push(run("node", [join(root, "packages/cli/dist/bin.js"), "bench", ...common, "--backend", b]));
-  torch.push(run(values.python, [join(root, "tools/bench/generate_torch.py"), "--var-repo", repo, "--batch", values.batch, "--repeats", values.repeats, "--threads", String(threads)]));
+  for (const b of backends) ours[b].push(runJson("node", [join(root, "packages/cli/dist/bin.js"), "bench", ...common, "--backend", b]));
+  torch.push(runJson(values.python, [join(root, "tools/bench/generate_torch.py"), "--var-repo", repo, "--batch", values.batch, "--repeats", values.repeats, "--threads", String(threads)]));
 }
 const torchS = median(torch.map((r) => r.seconds_per_image));
 const summary = {

@@ -8,13 +8,12 @@
 //   node tools/bench/train-vs-torch.mjs [--rounds 2] [--backend wasm] [--only var|vqvae] [--var-repo DIR]
 // Without --var-repo the official code is extracted from the mirror
 // (/work/.mirror/FoundationVision+VAR/repo, or VAR_MIRROR) into a temporary folder.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { officialCheckout, root, runJson } from "./side-by-side.mjs";
 
-const root = new URL("../../", import.meta.url).pathname;
 const { values } = parseArgs({
   options: {
     rounds: { type: "string", default: "2" },
@@ -25,22 +24,11 @@ const { values } = parseArgs({
     steps: { type: "string", default: "5" },
   },
 });
-let repo = values["var-repo"];
-if (!repo) {
-  const mirror = process.env.VAR_MIRROR ?? "/work/.mirror/FoundationVision+VAR/repo";
-  repo = mkdtempSync(join(tmpdir(), "var-official-"));
-  execFileSync("sh", ["-c", `git -C "${mirror}" archive HEAD | tar -x -C "${repo}"`]);
-}
+const repo = officialCheckout(values["var-repo"]);
 const threads = Math.min(8, availableParallelism()); // the wasm backend's default
 const CONFIGS = {
   var: ["--train", "var", "--depth", "4", "--width", "256", "--vocab", "512", "--cvae", "16", "--patch-nums", "1,2,3,4", "--batch", "32"],
   vqvae: ["--train", "vqvae", "--ch", "32", "--ch-mult", "1,2,2", "--image", "32", "--vocab", "512", "--z", "16", "--patch-nums", "1,2,3,4,5,6,8", "--batch", "32"],
-};
-const run = (cmd, args) => {
-  const out = execFileSync(cmd, args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 26 });
-  const r = JSON.parse(out.trim().split("\n").pop());
-  process.stderr.write(`${JSON.stringify(r)}\n`);
-  return r;
 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const summary = { machine: null, threads, rounds: Number(values.rounds), results: {} };
@@ -49,8 +37,8 @@ for (const [name, args] of Object.entries(CONFIGS)) {
   const ts = [];
   const torch = [];
   for (let i = 0; i < Number(values.rounds); i++) {
-    ts.push(run("node", [join(root, "packages/cli/dist/bin.js"), "bench", ...args, "--steps", values.steps, "--backend", values.backend, "--json"]));
-    torch.push(run(values.python, [join(root, "tools/bench/train_step_torch.py"), "--var-repo", repo, ...args, "--steps", values.steps, "--threads", String(threads)]));
+    ts.push(runJson("node", [join(root, "packages/cli/dist/bin.js"), "bench", ...args, "--steps", values.steps, "--backend", values.backend, "--json"]));
+    torch.push(runJson(values.python, [join(root, "tools/bench/train_step_torch.py"), "--var-repo", repo, ...args, "--steps", values.steps, "--threads", String(threads)]));
   }
   summary.machine ??= { cpu: ts[0].machine.cpu, cores: ts[0].machine.cores, model_name: readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] };
   const tsMs = median(ts.map((r) => r.step_ms));
