@@ -57,7 +57,7 @@ function run(cmd, args) {
   if (r.status !== 0) throw new Error(`${cmd} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout || r.error?.message || "").trim().slice(-2000).replace(/\s*\n\s*/g, "; ")}`);
 }
 
-const status = { cpu: { built: false, reason: "" }, cuda: { built: false, reason: "" } };
+const status = { cpu: { built: false, reason: "" }, cuda: { built: false, reason: "" }, cudaEmulation: { built: false, reason: "" } };
 const stampFile = join(out, "stamp.json");
 const stamp = existsSync(stampFile) ? JSON.parse(readFileSync(stampFile, "utf8")) : {};
 
@@ -93,12 +93,24 @@ function buildCpu() {
   return "";
 }
 
+function nodeHeaders() {
+  return firstExisting([
+    process.env.NEXTSCALE_NODE_INCLUDE,
+    join(dirname(process.execPath), "..", "include", "node"),
+    "/usr/include/node",
+    "/usr/local/include/node",
+  ].filter((p) => p && existsSync(join(p, "node_api.h"))));
+}
+
+/** The CUDA device on a GPU: native/cuda/{device.cu,binding.cc} by nvcc into build/nextscale_cuda.node (cudart static, cuBLAS dlopened at run time). */
 function buildCuda() {
   const nvcc = which(process.env.NVCC, "nvcc", "/usr/local/cuda/bin/nvcc");
   if (!nvcc) return "no nvcc (the CUDA toolkit is not installed)";
+  const nodeInclude = nodeHeaders();
+  if (!nodeInclude) return "no Node headers (node_api.h; or set NEXTSCALE_NODE_INCLUDE)";
   const version = execFileSync(nvcc, ["--version"], { encoding: "utf8" }).trim().split("\n").pop();
-  const hash = sourcesHash(join(root, "native", "cuda"), version);
-  const target = join(out, "libnextscale_cuda.so");
+  const hash = sourcesHash(join(root, "native", "cuda"), `${version}|${nodeInclude}`);
+  const target = join(out, "nextscale_cuda.node");
   if (stamp.cuda === hash && existsSync(target)) {
     log("cuda device: up to date");
     return "";
@@ -106,19 +118,47 @@ function buildCuda() {
   log(`cuda device: compiling with nvcc (${version})`);
   const tmp = `${target}.${process.pid}.tmp`;
   run(nvcc, [
-    "-O3", "-shared", "-Xcompiler", "-fPIC", "-cudart", "static",
+    "-O3", "-shared", "-Xcompiler", "-fPIC", "-cudart", "static", "-DNODE_GYP_MODULE_NAME=nextscale_cuda",
+    `-I${nodeInclude}`, `-I${join(root, "native", "cuda")}`,
     "-gencode", "arch=compute_80,code=sm_80", "-gencode", "arch=compute_90,code=sm_90", "-gencode", "arch=compute_90,code=compute_90",
-    join(root, "native", "cuda", "device.cu"), "-o", tmp,
+    join(root, "native", "cuda", "device.cu"), join(root, "native", "cuda", "binding.cc"), "-o", tmp, "-ldl",
   ]);
   renameSync(tmp, target);
   stamp.cuda = hash;
   return "";
 }
 
+/**
+ * The CUDA device's host emulation (NEXTSCALE_CUDA_EMULATE=1): the same kernel bodies and binding
+ * compiled by the C++ compiler into build/nextscale_cuda_emu.node, portable (no -march=native), no nvcc needed.
+ */
+function buildCudaEmulation() {
+  const cxx = which(process.env.CXX, "g++", "c++", "clang++");
+  if (!cxx) return "no C++ compiler (g++, c++ or clang++; or set CXX)";
+  const nodeInclude = nodeHeaders();
+  if (!nodeInclude) return "no Node headers (node_api.h; or set NEXTSCALE_NODE_INCLUDE)";
+  const version = spawnSync(cxx, ["--version"], { encoding: "utf8" }).stdout.split("\n")[0];
+  const hash = sourcesHash(join(root, "native", "cuda"), `emu|${version}|${nodeInclude}`);
+  const target = join(out, "nextscale_cuda_emu.node");
+  if (stamp.cudaEmulation === hash && existsSync(target)) {
+    log("cuda host emulation: up to date");
+    return "";
+  }
+  log(`cuda host emulation: compiling with ${version}`);
+  const tmp = `${target}.${process.pid}.tmp`;
+  run(cxx, [
+    "-std=c++17", "-O2", "-fPIC", "-shared", "-DNODE_GYP_MODULE_NAME=nextscale_cuda_emu", `-I${nodeInclude}`, `-I${join(root, "native", "cuda")}`,
+    join(root, "native", "cuda", "binding.cc"), join(root, "native", "cuda", "emulate.cc"), "-o", tmp,
+  ]);
+  renameSync(tmp, target);
+  stamp.cudaEmulation = hash;
+  return "";
+}
+
 if (process.env.NEXTSCALE_NATIVE_SKIP === "1") {
-  status.cpu.reason = status.cuda.reason = "not built: NEXTSCALE_NATIVE_SKIP=1";
+  status.cpu.reason = status.cuda.reason = status.cudaEmulation.reason = "not built: NEXTSCALE_NATIVE_SKIP=1";
 } else {
-  for (const [device, build] of [["cpu", buildCpu], ["cuda", buildCuda]]) {
+  for (const [device, build] of [["cpu", buildCpu], ["cuda", buildCuda], ["cudaEmulation", buildCudaEmulation]]) {
     try {
       const why = build();
       status[device] = { built: !why, reason: why };

@@ -1,0 +1,128 @@
+// The CUDA device's kernel bodies, written once as functions of a global
+// index (one output element or one row), compiled by nvcc for the GPU
+// (device.cu launches them in grid-stride loops on one stream) and by g++
+// for the host emulation (emulate.cc runs the same bodies as loops over the
+// grid). Float32 only; shapes are row-major, at most NS_MAX_RANK dims.
+//
+// These bodies are simple on purpose (one thread per output element or row,
+// no shared-memory tiling): they are the reference of the device interface,
+// not tuned GPU kernels. Each is tested on the emulation against
+// tfjs-backend-cpu (src/cuda/cuda.test.ts); none has run on a GPU yet.
+#pragma once
+#include <math.h>
+
+#ifdef __CUDACC__
+#define NS_HD __host__ __device__ inline
+#else
+#define NS_HD inline
+#endif
+
+#define NS_MAX_RANK 8
+
+struct NsShape {
+  int rank;
+  int dims[NS_MAX_RANK];
+  int a[NS_MAX_RANK];  // element strides of the first operand (0: broadcast)
+  int b[NS_MAX_RANK];  // element strides of the second operand
+};
+
+// the BINARY_OPS / UNARY_OPS / REDUCE_OPS codes of src/device.ts
+NS_HD float ns_binary_op(int op, float x, float y) {
+  switch (op) {
+    case 0: return x + y;
+    case 1: return x - y;
+    case 2: return x * y;
+    case 3: return x / y;
+    case 4: return isnan(x) || isnan(y) ? NAN : fmaxf(x, y);
+    case 5: return isnan(x) || isnan(y) ? NAN : fminf(x, y);
+    default: return (x - y) * (x - y);
+  }
+}
+
+NS_HD float ns_unary_op(int op, float x) {
+  switch (op) {
+    case 0: return expf(x);
+    case 1: return logf(x);
+    case 2: return -x;
+    case 3: return sqrtf(x);
+    case 4: return 1.f / sqrtf(x);
+    case 5: return x * x;
+    case 6: return x > 0.f ? x : (isnan(x) ? x : 0.f);
+    case 7: return 1.f / (1.f + expf(-x));
+    case 8: return tanhf(x);
+    default: return fabsf(x);
+  }
+}
+
+// out[i] = a[...] op b[...], i the row-major index into s.dims
+NS_HD void ns_binary_at(long i, int op, const float* a, const float* b, float* out, const NsShape& s) {
+  long r = i, ia = 0, ib = 0;
+  for (int d = s.rank - 1; d >= 0; d--) {
+    const long k = r % s.dims[d];
+    r /= s.dims[d];
+    ia += k * s.a[d];
+    ib += k * s.b[d];
+  }
+  out[i] = ns_binary_op(op, a[ia], b[ib]);
+}
+
+NS_HD void ns_unary_at(long i, int op, const float* x, float* y) { y[i] = ns_unary_op(op, x[i]); }
+
+// y[i] (contiguous, s.dims) = x read with strides s.a (a transpose, slice, pad's interior)
+NS_HD void ns_strided_copy_at(long i, const float* x, float* y, const NsShape& s) {
+  long r = i, ix = 0;
+  for (int d = s.rank - 1; d >= 0; d--) {
+    ix += (r % s.dims[d]) * s.a[d];
+    r /= s.dims[d];
+  }
+  y[i] = x[ix];
+}
+
+// y[row] = reduction of x[row, 0..inner)
+NS_HD void ns_reduce_row(long row, int op, const float* x, float* y, long inner) {
+  const float* p = x + row * inner;
+  float acc = op == 2 ? -INFINITY : op == 3 ? INFINITY : 0.f;
+  for (long j = 0; j < inner; j++) {
+    const float v = p[j];
+    if (op <= 1) acc += v;
+    else if (isnan(v)) acc = v;
+    else if (!isnan(acc)) acc = op == 2 ? fmaxf(acc, v) : fminf(acc, v);
+  }
+  y[row] = op == 1 ? acc / (float)inner : acc;
+}
+
+NS_HD void ns_softmax_row(long row, const float* x, float* y, long n) {
+  const float* p = x + row * n;
+  float* q = y + row * n;
+  float m = -INFINITY;
+  for (long j = 0; j < n; j++) m = fmaxf(m, p[j]);
+  float sum = 0.f;
+  for (long j = 0; j < n; j++) sum += (q[j] = expf(p[j] - m));
+  const float inv = 1.f / sum;
+  for (long j = 0; j < n; j++) q[j] *= inv;
+}
+
+// C[bt, i, j] = Σk op(A)[i, k] op(B)[k, j]; one output element per index; a batch of 1 broadcasts
+NS_HD void ns_matmul_at(long idx, const float* A, const float* B, float* C, long batchA, long batchB, long M, long N, long K, bool tA,
+                        bool tB) {
+  const long j = idx % N, i = (idx / N) % M, bt = idx / (M * N);
+  const float* a = A + (batchA == 1 ? 0 : bt) * M * K;
+  const float* b = B + (batchB == 1 ? 0 : bt) * K * N;
+  float acc = 0.f;
+  for (long k = 0; k < K; k++) acc += (tA ? a[k * M + i] : a[i * K + k]) * (tB ? b[j * K + k] : b[k * N + j]);
+  C[idx] = acc;
+}
+
+// LN(x)·(1 + scale) + shift over C, one token row (B·L rows; scale and shift per batch entry)
+NS_HD void ns_ada_ln_row(long r, const float* x, const float* scale, const float* shift, float* y, long L, long C, float eps) {
+  const float* p = x + r * C;
+  const float* s = scale + (r / L) * C;
+  const float* t = shift + (r / L) * C;
+  float mean = 0.f;
+  for (long c = 0; c < C; c++) mean += p[c];
+  mean /= (float)C;
+  float var = 0.f;
+  for (long c = 0; c < C; c++) var += (p[c] - mean) * (p[c] - mean);
+  const float rstd = 1.f / sqrtf(var / (float)C + eps);
+  for (long c = 0; c < C; c++) y[r * C + c] = (p[c] - mean) * rstd * (1.f + s[c]) + t[c];
+}
