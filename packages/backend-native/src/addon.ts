@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { cudaDeviceStatus } from "./cuda/index.js";
 import type { Addon } from "./device.js";
 
 const BUILD = fileURLToPath(new URL("../build/", import.meta.url));
@@ -62,18 +63,10 @@ export function cpuStatus(): DeviceStatus {
   return { built, available: true, reason: `${i.blas}, ${i.threads} threads` };
 }
 
-/** The CUDA device: built by nvcc, and whether a device is found (its kernels are not wired into tfjs yet). */
+/**
+ * The CUDA device (src/cuda/): built by nvcc and a device found, or, with
+ * NEXTSCALE_CUDA_EMULATE=1, the host emulation (not a GPU) built and loaded.
+ */
 export function cudaStatus(): DeviceStatus {
-  const s = buildStatus();
-  if (typeof s === "string") return { built: false, available: false, reason: s };
-  if (!s.cuda.built) return { built: false, available: false, reason: `not built: ${s.cuda.reason}` };
-  const { addon, reason } = loadAddon();
-  if (!addon) return { built: true, available: false, reason: `library built, but the addon that loads it is not (${reason})` };
-  const why = addon.cudaProbe(`${BUILD}libnextscale_cuda.so`);
-  if (why) return { built: true, available: false, reason: why };
-  return {
-    built: true,
-    available: false,
-    reason: "a CUDA device is present, but the cuda tfjs backend is not implemented yet (only the library's build and probe)",
-  };
+  return cudaDeviceStatus();
 }

@@ -12,6 +12,7 @@ import { NATIVE_KERNELS, registerNative } from "./backend.js";
 export type { DeviceStatus } from "./addon.js";
 export { BACKEND_NAME, fallbackKernels, NativeBackend } from "./backend.js";
 export type { Device } from "./device.js";
+export { CUDA_BACKEND_NAME, CudaBackend, cudaDeviceStatus, cudaFallbackKernels, cudaInfo, registerCuda } from "./cuda/index.js";
 
 /** Whether each device is built and can run here, with the reason when not. */
 export function status(): { cpu: DeviceStatus; cuda: DeviceStatus } {

@@ -17,6 +17,9 @@ interface NativePackage {
   register(opts?: { threads?: number }): void;
   deviceInfo(): { device: string; threads: number };
   fallbackKernels(): Record<string, number>;
+  registerCuda(): void;
+  cudaInfo(): { device: string; gemm: string };
+  cudaFallbackKernels(): Record<string, number>;
 }
 
 const PACKAGE = "@nextscale/backend-native";
@@ -73,10 +76,14 @@ export const cudaLoader: Loader = {
     cuda = await device("cuda");
     return cuda.available ? undefined : `cuda: ${cuda.reason}`;
   },
-  note: () => "",
+  note: () => (cuda?.available ? cuda.reason : ""),
   async register() {
-    throw new Error("cuda: the tfjs backend is not implemented yet");
+    if (!pkg) throw new Error("cuda: probe first");
+    pkg.registerCuda(); // the GPU, or the host emulation with NEXTSCALE_CUDA_EMULATE=1 (its device string says so)
   },
-  info: () => ({ device: "cuda", weightPacking: false }),
+  info() {
+    const i = pkg?.cudaInfo() ?? { device: "cuda", gemm: "" };
+    return { device: i.gemm ? `${i.device}; GEMM: ${i.gemm}` : i.device, weightPacking: false, fallbackKernels: Object.keys(pkg?.cudaFallbackKernels() ?? {}) };
+  },
   built: () => !!cuda?.built,
 };
