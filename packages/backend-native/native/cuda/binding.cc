@@ -107,10 +107,10 @@ napi_value Unary(napi_env env, napi_callback_info info) {
   ns_unary((int)arg(env, argv[0]), cf(env, argv[1]), mf(env, argv[2]), (long)arg(env, argv[3]));
   return nullptr;
 }
-// stridedCopy(x, y, n, dims, xStrides): x already offset to its first element
+// stridedCopy(x, y, n, dims, xStrides, yStrides): x and y already offset to their first element
 napi_value StridedCopy(napi_env env, napi_callback_info info) {
-  ARGS(5);
-  ns_strided_copy(cf(env, argv[0]), mf(env, argv[1]), (long)arg(env, argv[2]), shape(env, argv[3], argv[4], nullptr));
+  ARGS(6);
+  ns_strided_copy(cf(env, argv[0]), mf(env, argv[1]), (long)arg(env, argv[2]), shape(env, argv[3], argv[4], argv[5]));
   return nullptr;
 }
 // reduce(op, x, y, outer, inner)
@@ -144,6 +144,31 @@ napi_value AdaLN(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+long L(napi_env env, napi_value v) { return (long)arg(env, v); }
+// kvAttention(q, k, v, o, BH, Lq, Lk, c, scale)
+napi_value KVAttention(napi_env env, napi_callback_info info) {
+  ARGS(9);
+  ns_kv_attention(cf(env, argv[0]), cf(env, argv[1]), cf(env, argv[2]), mf(env, argv[3]), L(env, argv[4]), L(env, argv[5]), L(env, argv[6]),
+                  L(env, argv[7]), (float)arg(env, argv[8]));
+  return nullptr;
+}
+// groupNormAct(x, gamma, beta, y, B, P, C, groups, eps, silu)
+napi_value GroupNormAct(napi_env env, napi_callback_info info) {
+  ARGS(10);
+  bool silu = false;
+  napi_get_value_bool(env, argv[9], &silu);
+  ns_group_norm_act(cf(env, argv[0]), cf(env, argv[1]), cf(env, argv[2]), mf(env, argv[3]), L(env, argv[4]), L(env, argv[5]), L(env, argv[6]),
+                    L(env, argv[7]), (float)arg(env, argv[8]), silu);
+  return nullptr;
+}
+// resample2d(x, mh, mw, y, B, H, W, C, h, w)
+napi_value Resample2d(napi_env env, napi_callback_info info) {
+  ARGS(10);
+  ns_resample2d(cf(env, argv[0]), cf(env, argv[1]), cf(env, argv[2]), mf(env, argv[3]), L(env, argv[4]), L(env, argv[5]), L(env, argv[6]),
+                L(env, argv[7]), L(env, argv[8]), L(env, argv[9]));
+  return nullptr;
+}
+
 napi_value Register(napi_env env, napi_value exports) {
   const struct {
     const char* name;
@@ -151,7 +176,7 @@ napi_value Register(napi_env env, napi_value exports) {
   } fs[] = {{"init", Init},       {"deviceName", DeviceName}, {"gemmName", GemmName}, {"lastError", LastError}, {"alloc", Alloc},
             {"free", Free},       {"copyIn", CopyIn},         {"copyOut", CopyOut},   {"sync", Sync},           {"binary", Binary},
             {"unary", Unary},     {"stridedCopy", StridedCopy}, {"reduce", Reduce},   {"softmax", Softmax},     {"matmul", Matmul},
-            {"adaLN", AdaLN}};
+            {"adaLN", AdaLN},     {"kvAttention", KVAttention}, {"groupNormAct", GroupNormAct}, {"resample2d", Resample2d}};
   for (const auto& e : fs) {
     napi_value fn;
     napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.f, nullptr, &fn);

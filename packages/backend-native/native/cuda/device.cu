@@ -57,6 +57,18 @@ __global__ void ada_ln_kernel(const float* x, const float* scale, const float* s
   GRID_STRIDE(r, rows) ns_ada_ln_row(r, x, scale, shift, y, L, C, eps);
 }
 
+__global__ void kv_attention_kernel(const float* q, const float* k, const float* v, float* o, long rows, long Lq, long Lk, long c,
+                                    float scale) {
+  GRID_STRIDE(r, rows) ns_kv_attention_row(r, q, k, v, o, Lq, Lk, c, scale);
+}
+__global__ void group_norm_act_kernel(const float* x, const float* gamma, const float* beta, float* y, long n, long P, long C, long groups,
+                                      float eps, bool silu) {
+  GRID_STRIDE(g, n) ns_group_norm_act_group(g, x, gamma, beta, y, P, C, groups, eps, silu);
+}
+__global__ void resample2d_kernel(const float* x, const float* mh, const float* mw, float* y, long n, long H, long W, long C, long h, long w) {
+  GRID_STRIDE(i, n) ns_resample2d_at(i, x, mh, mw, y, H, W, C, h, w);
+}
+
 // cuBLAS, loaded at run time: the few entry points, declared here
 typedef void* cublasHandle_t;
 typedef int (*CreateFn)(cublasHandle_t*);
@@ -191,5 +203,15 @@ void ns_matmul(const float* a, const float* b, float* c, long batchA, long batch
 }
 void ns_ada_ln(const float* x, const float* scale, const float* shift, float* y, long B, long L, long C, float eps) {
   ada_ln_kernel<<<blocks(B * L, 128), 128, 0, stream>>>(x, scale, shift, y, B * L, L, C, eps);
+}
+void ns_kv_attention(const float* q, const float* k, const float* v, float* o, long BH, long Lq, long Lk, long c, float scale) {
+  kv_attention_kernel<<<blocks(BH * Lq, 64), 64, 0, stream>>>(q, k, v, o, BH * Lq, Lq, Lk, c, scale);
+}
+void ns_group_norm_act(const float* x, const float* gamma, const float* beta, float* y, long B, long P, long C, long groups, float eps, int silu) {
+  group_norm_act_kernel<<<blocks(B * groups, 32), 32, 0, stream>>>(x, gamma, beta, y, B * groups, P, C, groups, eps, silu);
+}
+void ns_resample2d(const float* x, const float* mh, const float* mw, float* y, long B, long H, long W, long C, long h, long w) {
+  const long n = B * h * w * C;
+  resample2d_kernel<<<blocks(n), 256, 0, stream>>>(x, mh, mw, y, n, H, W, C, h, w);
 }
 }

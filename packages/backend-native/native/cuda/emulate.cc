@@ -41,4 +41,13 @@ void ns_matmul(const float* a, const float* b, float* c, long batchA, long batch
 void ns_ada_ln(const float* x, const float* scale, const float* shift, float* y, long B, long L, long C, float eps) {
   for (long r = 0; r < B * L; r++) ns_ada_ln_row(r, x, scale, shift, y, L, C, eps);
 }
+void ns_kv_attention(const float* q, const float* k, const float* v, float* o, long BH, long Lq, long Lk, long c, float scale) {
+  for (long r = 0; r < BH * Lq; r++) ns_kv_attention_row(r, q, k, v, o, Lq, Lk, c, scale);
+}
+void ns_group_norm_act(const float* x, const float* gamma, const float* beta, float* y, long B, long P, long C, long groups, float eps, int silu) {
+  for (long g = 0; g < B * groups; g++) ns_group_norm_act_group(g, x, gamma, beta, y, P, C, groups, eps, silu);
+}
+void ns_resample2d(const float* x, const float* mh, const float* mw, float* y, long B, long H, long W, long C, long h, long w) {
+  for (long i = 0; i < B * h * w * C; i++) ns_resample2d_at(i, x, mh, mw, y, H, W, C, h, w);
+}
 }

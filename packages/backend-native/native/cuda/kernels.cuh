@@ -68,14 +68,17 @@ NS_HD void ns_binary_at(long i, int op, const float* a, const float* b, float* o
 
 NS_HD void ns_unary_at(long i, int op, const float* x, float* y) { y[i] = ns_unary_op(op, x[i]); }
 
-// y[i] (contiguous, s.dims) = x read with strides s.a (a transpose, slice, pad's interior)
+// element i of s.dims: read x with strides s.a, written to y with strides s.b
+// (a transpose or slice: y contiguous; one input of a concat: y the output's strides)
 NS_HD void ns_strided_copy_at(long i, const float* x, float* y, const NsShape& s) {
-  long r = i, ix = 0;
+  long r = i, ix = 0, iy = 0;
   for (int d = s.rank - 1; d >= 0; d--) {
-    ix += (r % s.dims[d]) * s.a[d];
+    const long k = r % s.dims[d];
     r /= s.dims[d];
+    ix += k * s.a[d];
+    iy += k * s.b[d];
   }
-  y[i] = x[ix];
+  y[iy] = x[ix];
 }
 
 // y[row] = reduction of x[row, 0..inner)
@@ -125,4 +128,64 @@ NS_HD void ns_ada_ln_row(long r, const float* x, const float* scale, const float
   for (long c = 0; c < C; c++) var += (p[c] - mean) * (p[c] - mean);
   const float rstd = 1.f / sqrtf(var / (float)C + eps);
   for (long c = 0; c < C; c++) y[r * C + c] = (p[c] - mean) * rstd * (1.f + s[c]) + t[c];
+}
+
+// softmax(scale·q·kᵀ)·v for one query row r of (BH, Lq): one pass with a running max
+// (online softmax), accumulating in the output row, so it needs no scratch memory
+NS_HD void ns_kv_attention_row(long r, const float* q, const float* k, const float* v, float* o, long Lq, long Lk, long c, float scale) {
+  const long h = r / Lq;
+  const float* qi = q + r * c;
+  float* oi = o + r * c;
+  for (long t = 0; t < c; t++) oi[t] = 0.f;
+  float m = -INFINITY, l = 0.f;
+  for (long j = 0; j < Lk; j++) {
+    const float* kj = k + (h * Lk + j) * c;
+    const float* vj = v + (h * Lk + j) * c;
+    float d = 0.f;
+    for (long t = 0; t < c; t++) d += qi[t] * kj[t];
+    d *= scale;
+    const float mn = fmaxf(m, d);
+    const float corr = expf(m - mn), p = expf(d - mn);
+    l = l * corr + p;
+    for (long t = 0; t < c; t++) oi[t] = oi[t] * corr + p * vj[t];
+    m = mn;
+  }
+  const float inv = 1.f / l;
+  for (long t = 0; t < c; t++) oi[t] *= inv;
+}
+
+// GroupNorm of one (image, group) gi of (B, groups) over x (B, P, C), statistics in double
+// (as the CPU device), then the affine map and optionally SiLU
+NS_HD void ns_group_norm_act_group(long gi, const float* x, const float* gamma, const float* beta, float* y, long P, long C, long groups,
+                                   float eps, bool silu) {
+  const long b = gi / groups, g = gi % groups, cg = C / groups;
+  const float* xb = x + b * P * C;
+  float* yb = y + b * P * C;
+  double mean = 0, var = 0;
+  for (long p = 0; p < P; p++)
+    for (long c = g * cg; c < (g + 1) * cg; c++) mean += xb[p * C + c];
+  mean /= (double)(P * cg);
+  for (long p = 0; p < P; p++)
+    for (long c = g * cg; c < (g + 1) * cg; c++) var += (xb[p * C + c] - mean) * (xb[p * C + c] - mean);
+  var /= (double)(P * cg);
+  const float m = (float)mean, rstd = (float)(1.0 / sqrt(var + eps));
+  for (long p = 0; p < P; p++)
+    for (long c = g * cg; c < (g + 1) * cg; c++) {
+      const float t = (xb[p * C + c] - m) * rstd * gamma[c] + beta[c];
+      yb[p * C + c] = silu ? t / (1.f + expf(-t)) : t;
+    }
+}
+
+// y (B, h, w, C) = Mh·X·Mwᵀ per image and channel, one output element; zero taps of mh skipped
+NS_HD void ns_resample2d_at(long idx, const float* x, const float* mh, const float* mw, float* y, long H, long W, long C, long h, long w) {
+  const long ch = idx % C, p = (idx / C) % w, o = (idx / (C * w)) % h, b = idx / (C * w * h);
+  float s = 0.f;
+  for (long i = 0; i < H; i++) {
+    const float m = mh[o * H + i];
+    if (m == 0.f) continue;
+    float row = 0.f;
+    for (long j = 0; j < W; j++) row += mw[p * W + j] * x[((b * H + i) * W + j) * C + ch];
+    s += m * row;
+  }
+  y[idx] = s;
 }

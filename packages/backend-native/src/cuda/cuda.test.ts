@@ -6,10 +6,10 @@
  * is one), prints the largest difference; the caching allocator; the host
  * fallback; tfjs's memory accounting. None of this has run on a GPU.
  */
-import { AdaLNModulate } from "@nextscale/contract";
+import { AdaLNModulate, GroupNormAct, KVAttention, Resample2d } from "@nextscale/contract";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { adaLNModulateRef, matmulRef } from "../reference.js";
+import { adaLNModulateRef, groupNormActRef, kvAttentionRef, matmulRef, resample2dRef } from "../reference.js";
 import { CudaBackend, bucketOf, CachingAllocator, cudaDeviceStatus, cudaFallbackKernels, cudaInfo, registerCuda } from "./index.js";
 
 const emu = cudaDeviceStatus({ emulate: true });
@@ -230,9 +230,42 @@ describe.skipIf(!emu.available)(`cuda backend on the host emulation (${emu.reaso
     expect(e).toBeLessThan(1e-5);
   });
 
+  it("Concat along any axis as strided copies into the output", async () => {
+    for (const axis of [0, 1, 2]) {
+      const r = await both(() => tf.concat([t([2, 3, 4], 1), t([2, 3, 4].map((n, d) => (d === axis ? 5 : n)), 2), t([2, 3, 4].map((n, d) => (d === axis ? 0 : n)), 3)], axis));
+      check(`concat axis ${axis}`, r, undefined, 1e-30); // exact
+    }
+    expect(await fellBack(() => tf.concat([t([2, 3], 1), t([2, 5], 2)], 1))).toEqual([]);
+  });
+
+  /** A kernel of @nextscale/contract (no tfjs-backend-cpu kernel) on cuda against its float64 reference. */
+  async function fused(label: string, f: () => tf.Tensor, ref: Float64Array): Promise<void> {
+    await tf.setBackend("cuda");
+    const y = tf.tidy(f);
+    const got = (await y.data()) as Float32Array;
+    y.dispose();
+    const e = err(got, ref);
+    console.log(`cuda (emulated) ${label}: vs reference ${e.toExponential(2)}`);
+    expect(e).toBeLessThan(1e-5);
+  }
+
+  it("KVAttention, GroupNormAct, Resample2d against their float64 references", async () => {
+    const [B, H, Lq, Lk, c] = [2, 3, 5, 11, 8];
+    await fused("KVAttention", () => tf.engine().runKernel(KVAttention, { q: t([B, H, Lq, c], 1), k: t([B, H, Lk, c], 2), v: t([B, H, Lk, c], 3) }, { scale: 0.35 }) as tf.Tensor,
+      kvAttentionRef(rand(B * H * Lq * c, 1), rand(B * H * Lk * c, 2), rand(B * H * Lk * c, 3), B * H, Lq, Lk, c, 0.35));
+    for (const silu of [false, true]) {
+      await fused(`GroupNormAct silu ${silu}`, () => tf.engine().runKernel(GroupNormAct, { x: t([2, 4, 3, 12], 4), gamma: t([12], 5), beta: t([12], 6) }, { groups: 3, eps: 1e-5, silu }) as tf.Tensor,
+        groupNormActRef(rand(2 * 12 * 12, 4), rand(12, 5), rand(12, 6), 2, 12, 12, 3, 1e-5, silu));
+    }
+    const mh = new Float32Array([1, 0, 0, 0.25, 0.75, 0, 0, 0.5, 0.5, 0, 0, 1]); // (4, 3) with zero taps
+    await fused("Resample2d", () => tf.engine().runKernel(Resample2d, { x: t([2, 3, 5, 4], 7), mh: tf.tensor(mh, [4, 3]), mw: t([6, 5], 8) }, {}) as tf.Tensor,
+      resample2dRef(rand(2 * 3 * 5 * 4, 7), mh, rand(30, 8), 2, 3, 5, 4, 4, 6));
+  });
+
   it("runs kernels it lacks on tfjs-backend-cpu through host copies, and records them", async () => {
     check("cumsum (host fallback)", await both(() => tf.cumsum(t([4, 9], 1), 1)));
     expect(await fellBack(() => tf.cumsum(t([4, 9], 1), 1))).toContain("Cumsum");
+    check("addN (host fallback, an array of inputs)", await both(() => tf.addN([t([3, 4], 1), t([3, 4], 2), t([3, 4], 3)])));
     // int32 and bool tensors stay on the host: their kernels fall back
     await tf.setBackend("cuda");
     const i = tf.tensor([3, 1, 2], [3], "int32");

@@ -31,12 +31,15 @@ export interface CudaDevice {
   /** out (dims) = a op b, element strides of a and b per dimension (0: broadcast); BINARY_OPS codes. */
   binary(op: number, a: Ptr, b: Ptr, out: Ptr, n: number, dims: Int32Array, aStrides: Int32Array, bStrides: Int32Array): void;
   unary(op: number, x: Ptr, y: Ptr, n: number): void;
-  /** y (dims, contiguous) = x read with element strides (x: the address of its first element read). */
-  stridedCopy(x: Ptr, y: Ptr, n: number, dims: Int32Array, xStrides: Int32Array): void;
+  /** Each element of dims read from x with xStrides, written to y with yStrides (x, y: addresses of their first elements). */
+  stridedCopy(x: Ptr, y: Ptr, n: number, dims: Int32Array, xStrides: Int32Array, yStrides: Int32Array): void;
   /** y (outer) = REDUCE_OPS reduction of x (outer, inner) over its last axis. */
   reduce(op: number, x: Ptr, y: Ptr, outer: number, inner: number): void;
   softmax(x: Ptr, y: Ptr, rows: number, n: number): void;
   matmul(a: Ptr, b: Ptr, c: Ptr, batchA: number, batchB: number, M: number, N: number, K: number, tA: boolean, tB: boolean): void;
+  kvAttention(q: Ptr, k: Ptr, v: Ptr, o: Ptr, BH: number, Lq: number, Lk: number, c: number, scale: number): void;
+  groupNormAct(x: Ptr, gamma: Ptr, beta: Ptr, y: Ptr, B: number, P: number, C: number, groups: number, eps: number, silu: boolean): void;
+  resample2d(x: Ptr, mh: Ptr, mw: Ptr, y: Ptr, B: number, H: number, W: number, C: number, h: number, w: number): void;
   adaLN(x: Ptr, scale: Ptr, shift: Ptr, y: Ptr, B: number, L: number, C: number, eps: number): void;
 }
 

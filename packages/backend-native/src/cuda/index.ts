@@ -52,13 +52,15 @@ function onHost(kernel: tf.KernelFunc, args: CudaArgs): tf.TensorInfo | tf.Tenso
   (host as unknown as { firstUse: boolean }).firstUse = false;
   const be = args.backend;
   const made: tf.DataId[] = [];
-  const inputs: Record<string, tf.TensorInfo> = {};
-  for (const [k, t] of Object.entries(args.inputs)) {
-    if (!t) continue;
-    const dataId = host.write(be.readSync(t.dataId), t.shape, t.dtype);
+  const copy = (t: tf.TensorInfo): tf.TensorInfo => {
+    const dataId = host!.write(be.readSync(t.dataId), t.shape, t.dtype);
     made.push(dataId);
-    inputs[k] = { dataId, shape: t.shape, dtype: t.dtype };
-  }
+    return { dataId, shape: t.shape, dtype: t.dtype };
+  };
+  // AddN, Concat, Pack take an array of inputs
+  const inputs = Array.isArray(args.inputs)
+    ? (args.inputs as tf.TensorInfo[]).map(copy)
+    : Object.fromEntries(Object.entries(args.inputs).flatMap(([k, t]) => (t ? [[k, copy(t)]] : [])));
   try {
     const out = kernel({ inputs, backend: host, attrs: args.attrs ?? {} } as unknown as Parameters<tf.KernelFunc>[0]);
     const back = (o: tf.TensorInfo): tf.TensorInfo => {

@@ -3,12 +3,13 @@
  * element-wise (broadcast by strides), Reshape/Identity (shared data, no
  * copy), Transpose/Slice (strided copies), Sum/Mean/Max/Min over any axes
  * (the reduced axes moved innermost by a strided copy), Softmax,
- * BatchMatMul (cuBLAS or the device's own GEMM) and AdaLNModulate. A kernel
+ * Concat (strided copies into the output), BatchMatMul (cuBLAS or the
+ * device's own GEMM) and the four fused kernels of @nextscale/contract. A kernel
  * returns null for a case it does not handle; that case, and every kernel
  * without an entry here, runs tfjs-backend-cpu's kernel on host copies
  * (index.ts). Their bodies are native/cuda/kernels.cuh.
  */
-import { AdaLNModulate, type AdaLNModulateAttrs } from "@nextscale/contract";
+import { AdaLNModulate, type AdaLNModulateAttrs, GroupNormAct, type GroupNormActAttrs, KVAttention, type KVAttentionAttrs, Resample2d } from "@nextscale/contract";
 import * as tf from "@tensorflow/tfjs-core";
 import { BINARY_OPS, REDUCE_OPS, UNARY_OPS } from "../device.js";
 import type { CudaBackend } from "./backend.js";
@@ -85,13 +86,74 @@ const share = (name: string, shapeOf: (args: CudaArgs) => number[]): CudaKernel 
   },
 });
 
-/** y (dims) = x read from element `offset` with `strides`. */
+/** y (dims, contiguous) = x read from element `offset` with `strides`. */
 function stridedCopy(be: CudaBackend, x: tf.TensorInfo, offset: number, dims: number[], strides: number[]): tf.TensorInfo {
   const out = be.makeOutput(dims);
   const n = tf.util.sizeFromShape(dims);
-  if (n) be.device.stridedCopy(be.entry(x).ptr + offset * 4, out.ptr, n, Int32Array.from(dims.length ? dims : [1]), Int32Array.from(dims.length ? strides : [0]));
+  const r = dims.length;
+  if (n) be.device.stridedCopy(be.entry(x).ptr + offset * 4, out.ptr, n, Int32Array.from(r ? dims : [1]), Int32Array.from(r ? strides : [0]), Int32Array.from(r ? stridesOf(dims) : [0]));
   return out;
 }
+
+/** Concat: each input copied into its slab of the output (the output's strides, offset along the axis). */
+const concat: CudaKernel = {
+  kernelName: "Concat",
+  run({ inputs, backend, attrs }) {
+    const xs = (inputs as unknown as tf.TensorInfo[]).filter((t) => tf.util.sizeFromShape(t.shape) > 0);
+    if (!xs.length || !ptrs(backend, ...xs)) return null;
+    const axis = tf.util.parseAxisParam((attrs as { axis: number }).axis, xs[0].shape)[0];
+    const shape = tf.backend_util.computeOutShape(xs.map((t) => t.shape), axis);
+    const out = backend.makeOutput(shape);
+    const st = stridesOf(shape);
+    let at = 0;
+    for (const x of xs) {
+      const n = tf.util.sizeFromShape(x.shape);
+      backend.device.stridedCopy(backend.entry(x).ptr, out.ptr + at * st[axis] * 4, n, Int32Array.from(x.shape), Int32Array.from(stridesOf(x.shape)), Int32Array.from(st));
+      at += x.shape[axis];
+    }
+    return out;
+  },
+};
+
+const kvAttention: CudaKernel = {
+  kernelName: KVAttention,
+  run({ inputs: { q, k, v }, backend, attrs }) {
+    const p = ptrs(backend, q, k, v);
+    if (!p || q.shape.length !== 4) return null;
+    const [B, H, Lq, c] = q.shape;
+    const Lk = k.shape[2];
+    const out = backend.makeOutput(q.shape);
+    if (B * H * Lq * c) backend.device.kvAttention(p[0], p[1], p[2], out.ptr, B * H, Lq, Lk, c, (attrs as unknown as KVAttentionAttrs).scale);
+    return out;
+  },
+};
+
+const groupNormAct: CudaKernel = {
+  kernelName: GroupNormAct,
+  run({ inputs: { x, gamma, beta }, backend, attrs }) {
+    const p = ptrs(backend, x, gamma, beta);
+    if (!p || x.shape.length !== 4) return null;
+    const [B, H, W, C] = x.shape;
+    const { groups, eps, silu } = attrs as unknown as GroupNormActAttrs;
+    if (C % groups) return null;
+    const out = backend.makeOutput(x.shape);
+    if (B * H * W * C) backend.device.groupNormAct(p[0], p[1], p[2], out.ptr, B, H * W, C, groups, eps, !!silu);
+    return out;
+  },
+};
+
+const resample2d: CudaKernel = {
+  kernelName: Resample2d,
+  run({ inputs: { x, mh, mw }, backend }) {
+    const p = ptrs(backend, x, mh, mw);
+    if (!p || x.shape.length !== 4) return null;
+    const [B, H, W, C] = x.shape;
+    const [h, w] = [mh.shape[0], mw.shape[0]];
+    const out = backend.makeOutput([B, h, w, C]);
+    if (B * h * w * C) backend.device.resample2d(p[0], p[1], p[2], out.ptr, B, H, W, C, h, w);
+    return out;
+  },
+};
 
 const transpose: CudaKernel = {
   kernelName: "Transpose",
@@ -205,8 +267,12 @@ export const CUDA_KERNELS: readonly CudaKernel[] = [
   share("Identity", ({ inputs: { x } }) => x.shape),
   transpose,
   slice,
+  concat,
   ...(Object.keys(REDUCE_OPS) as (keyof typeof REDUCE_OPS)[]).map(reduce),
   softmax,
   batchMatMul,
   adaLNModulate,
+  kvAttention,
+  groupNormAct,
+  resample2d,
 ];
