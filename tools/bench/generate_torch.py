@@ -2,7 +2,8 @@
 d16 generation with the official FoundationVision/VAR code, timed as
 `nextscale bench --preset d16 --random-weights` times ours: random weights
 (the cost does not depend on the values), cfg 1.5, top-k 900, top-p 0.96,
-no smoothing, the VQ-VAE decode included, eager float32 on the CPU.
+no smoothing, the VQ-VAE decode included, eager float32 on the CPU
+(or on a GPU with --device cuda, TF32 off).
 
 The official code is imported from a checkout given with --var-repo
 (`git -C <mirror> archive HEAD | tar -x`). Prints one JSON object:
@@ -30,11 +31,16 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (eager float32; TF32 off)")
     a = ap.parse_args()
 
     import torch
 
     torch.set_num_threads(a.threads)
+    if a.device.startswith("cuda"):
+        # float32 as ours: no TF32 in matmul or cuDNN convolutions
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(a.seed)
     sys.path.insert(0, a.var_repo)
     # models/var.py imports huggingface_hub for its VARHF wrapper only
@@ -50,7 +56,7 @@ def main():
         tdist.get_world_size = lambda *args, **kw: 1
     from models import build_vae_var
 
-    vae, var = build_vae_var(device="cpu", depth=a.depth, shared_aln=False, attn_l2_norm=True,
+    vae, var = build_vae_var(device=a.device, depth=a.depth, shared_aln=False, attn_l2_norm=True,
                              flash_if_available=False, fused_if_available=False)
     # build_vae_var skips the VQ-VAE's initialisation (the official weights are loaded next): random values instead
     with torch.no_grad():
@@ -58,12 +64,14 @@ def main():
             p.normal_(0, 0.02)
     vae.eval()
     var.eval()
-    labels = torch.randint(0, 1000, (a.batch,))
+    labels = torch.randint(0, 1000, (a.batch,)).to(a.device)
+    sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
     times = []
     with torch.inference_mode():
         for i in range(a.repeats):
             t0 = time.perf_counter()
             img = var.autoregressive_infer_cfg(B=a.batch, label_B=labels, g_seed=a.seed + i, cfg=1.5, top_k=900, top_p=0.96, more_smooth=False)
+            sync()
             times.append(time.perf_counter() - t0)
             assert img.shape == (a.batch, 3, 256, 256)
     warm = times[1:] or times
@@ -78,6 +86,7 @@ def main():
         "runs_s": times,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "machine": platform.processor() or platform.machine(),
+        "device": torch.cuda.get_device_name(0) if a.device.startswith("cuda") else "cpu",
     }))
 
 
