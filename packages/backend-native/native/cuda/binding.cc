@@ -169,6 +169,26 @@ napi_value Resample2d(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+NsConv conv_geom(napi_env env, napi_value v) {
+  size_t n;
+  const int32_t* g = (const int32_t*)typed(env, v, &n);
+  NsConv c;
+  memcpy(&c, g, sizeof c);  // 15 int32 in NsConv's order (src/device.ts's geom)
+  return c;
+}
+// im2col(geom, x, col)
+napi_value Im2col(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  ns_im2col(cf(env, argv[1]), mf(env, argv[2]), conv_geom(env, argv[0]));
+  return nullptr;
+}
+// conv2dBackpropInput(geom, dy, w, dx)
+napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  ns_conv2d_backprop_input(cf(env, argv[1]), cf(env, argv[2]), mf(env, argv[3]), conv_geom(env, argv[0]));
+  return nullptr;
+}
+
 napi_value Register(napi_env env, napi_value exports) {
   const struct {
     const char* name;
@@ -176,7 +196,8 @@ napi_value Register(napi_env env, napi_value exports) {
   } fs[] = {{"init", Init},       {"deviceName", DeviceName}, {"gemmName", GemmName}, {"lastError", LastError}, {"alloc", Alloc},
             {"free", Free},       {"copyIn", CopyIn},         {"copyOut", CopyOut},   {"sync", Sync},           {"binary", Binary},
             {"unary", Unary},     {"stridedCopy", StridedCopy}, {"reduce", Reduce},   {"softmax", Softmax},     {"matmul", Matmul},
-            {"adaLN", AdaLN},     {"kvAttention", KVAttention}, {"groupNormAct", GroupNormAct}, {"resample2d", Resample2d}};
+            {"adaLN", AdaLN},     {"kvAttention", KVAttention}, {"groupNormAct", GroupNormAct}, {"resample2d", Resample2d},
+            {"im2col", Im2col},   {"conv2dBackpropInput", Conv2dBackpropInput}};
   for (const auto& e : fs) {
     napi_value fn;
     napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.f, nullptr, &fn);

@@ -69,6 +69,13 @@ __global__ void resample2d_kernel(const float* x, const float* mh, const float* 
   GRID_STRIDE(i, n) ns_resample2d_at(i, x, mh, mw, y, H, W, C, h, w);
 }
 
+__global__ void im2col_kernel(const float* x, float* col, long n, NsConv g) {
+  GRID_STRIDE(i, n) ns_im2col_at(i, x, col, g);
+}
+__global__ void conv2d_backprop_input_kernel(const float* dy, const float* w, float* dx, long n, NsConv g) {
+  GRID_STRIDE(i, n) ns_conv2d_backprop_input_at(i, dy, w, dx, g);
+}
+
 // cuBLAS, loaded at run time: the few entry points, declared here
 typedef void* cublasHandle_t;
 typedef int (*CreateFn)(cublasHandle_t*);
@@ -213,5 +220,13 @@ void ns_group_norm_act(const float* x, const float* gamma, const float* beta, fl
 void ns_resample2d(const float* x, const float* mh, const float* mw, float* y, long B, long H, long W, long C, long h, long w) {
   const long n = B * h * w * C;
   resample2d_kernel<<<blocks(n), 256, 0, stream>>>(x, mh, mw, y, n, H, W, C, h, w);
+}
+void ns_im2col(const float* x, float* col, NsConv g) {
+  const long n = (long)g.B * g.Ho * g.Wo * g.KH * g.KW * g.Ci;
+  im2col_kernel<<<blocks(n), 256, 0, stream>>>(x, col, n, g);
+}
+void ns_conv2d_backprop_input(const float* dy, const float* w, float* dx, NsConv g) {
+  const long n = (long)g.B * g.H * g.W * g.Ci;
+  conv2d_backprop_input_kernel<<<blocks(n), 256, 0, stream>>>(dy, w, dx, n, g);
 }
 }

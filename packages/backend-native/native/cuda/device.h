@@ -32,5 +32,7 @@ void ns_matmul(const float* a, const float* b, float* c, long batchA, long batch
 void ns_kv_attention(const float* q, const float* k, const float* v, float* o, long BH, long Lq, long Lk, long c, float scale);
 void ns_group_norm_act(const float* x, const float* gamma, const float* beta, float* y, long B, long P, long C, long groups, float eps, int silu);
 void ns_resample2d(const float* x, const float* mh, const float* mw, float* y, long B, long H, long W, long C, long h, long w);
+void ns_im2col(const float* x, float* col, NsConv g);
+void ns_conv2d_backprop_input(const float* dy, const float* w, float* dx, NsConv g);
 void ns_ada_ln(const float* x, const float* scale, const float* shift, float* y, long B, long L, long C, float eps);
 }

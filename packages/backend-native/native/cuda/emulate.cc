@@ -50,4 +50,12 @@ void ns_group_norm_act(const float* x, const float* gamma, const float* beta, fl
 void ns_resample2d(const float* x, const float* mh, const float* mw, float* y, long B, long H, long W, long C, long h, long w) {
   for (long i = 0; i < B * h * w * C; i++) ns_resample2d_at(i, x, mh, mw, y, H, W, C, h, w);
 }
+void ns_im2col(const float* x, float* col, NsConv g) {
+  const long n = (long)g.B * g.Ho * g.Wo * g.KH * g.KW * g.Ci;
+  for (long i = 0; i < n; i++) ns_im2col_at(i, x, col, g);
+}
+void ns_conv2d_backprop_input(const float* dy, const float* w, float* dx, NsConv g) {
+  const long n = (long)g.B * g.H * g.W * g.Ci;
+  for (long i = 0; i < n; i++) ns_conv2d_backprop_input_at(i, dy, w, dx, g);
+}
 }

@@ -189,3 +189,42 @@ NS_HD void ns_resample2d_at(long idx, const float* x, const float* mh, const flo
   }
   y[idx] = s;
 }
+
+// A convolution's geometry, as src/device.ts's geom: NHWC activations, HWIO filters
+struct NsConv {
+  int B, H, W, Ci, Ho, Wo, Co, KH, KW, sH, sW, dH, dW, padT, padL;
+};
+
+// col (B·Ho·Wo, KH·KW·Ci)[idx] = the input value under tap (kh, kw, ci) of output pixel (b, oh, ow), 0 in the padding
+NS_HD void ns_im2col_at(long idx, const float* x, float* col, const NsConv& g) {
+  const long K = (long)g.KH * g.KW * g.Ci;
+  const long r = idx / K, k = idx % K;
+  const int ci = (int)(k % g.Ci), kw = (int)((k / g.Ci) % g.KW), kh = (int)(k / ((long)g.Ci * g.KW));
+  const int ow = (int)(r % g.Wo), oh = (int)((r / g.Wo) % g.Ho);
+  const long b = r / ((long)g.Wo * g.Ho);
+  const int h = oh * g.sH + kh * g.dH - g.padT, w = ow * g.sW + kw * g.dW - g.padL;
+  col[idx] = h < 0 || h >= g.H || w < 0 || w >= g.W ? 0.f : x[((b * g.H + h) * g.W + w) * g.Ci + ci];
+}
+
+// dx (B, H, W, Ci)[idx] = Σ over the taps that read it of dy·w (a gather: no atomics)
+NS_HD void ns_conv2d_backprop_input_at(long idx, const float* dy, const float* w, float* dx, const NsConv& g) {
+  const int ci = (int)(idx % g.Ci), x = (int)((idx / g.Ci) % g.W), y = (int)((idx / ((long)g.Ci * g.W)) % g.H);
+  const long b = idx / ((long)g.Ci * g.W * g.H);
+  float acc = 0.f;
+  for (int kh = 0; kh < g.KH; kh++) {
+    const int th = y + g.padT - kh * g.dH;
+    if (th < 0 || th % g.sH) continue;
+    const int oh = th / g.sH;
+    if (oh >= g.Ho) continue;
+    for (int kw = 0; kw < g.KW; kw++) {
+      const int tw = x + g.padL - kw * g.dW;
+      if (tw < 0 || tw % g.sW) continue;
+      const int ow = tw / g.sW;
+      if (ow >= g.Wo) continue;
+      const float* d = dy + ((b * g.Ho + oh) * g.Wo + ow) * g.Co;
+      const float* f = w + (((long)kh * g.KW + kw) * g.Ci + ci) * g.Co;
+      for (int co = 0; co < g.Co; co++) acc += d[co] * f[co];
+    }
+  }
+  dx[idx] = acc;
+}

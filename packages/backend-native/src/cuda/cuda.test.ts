@@ -9,7 +9,7 @@
 import { AdaLNModulate, GroupNormAct, KVAttention, Resample2d } from "@nextscale/contract";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { adaLNModulateRef, groupNormActRef, kvAttentionRef, matmulRef, resample2dRef } from "../reference.js";
+import { adaLNModulateRef, conv2dRef, groupNormActRef, kvAttentionRef, matmulRef, resample2dRef } from "../reference.js";
 import { CudaBackend, bucketOf, CachingAllocator, cudaDeviceStatus, cudaFallbackKernels, cudaInfo, registerCuda } from "./index.js";
 
 const emu = cudaDeviceStatus({ emulate: true });
@@ -217,6 +217,29 @@ describe.skipIf(!emu.available)(`cuda backend on the host emulation (${emu.reaso
     const N = tB ? sb.at(-2)! : sb.at(-1)!;
     const ref = matmulRef(rand(size(sa), 1), rand(size(sb), 2), size(sa.slice(0, -2)), size(sb.slice(0, -2)), M, N, K, tA, tB);
     check(`matMul ${JSON.stringify(sa)}·${JSON.stringify(sb)} ${tA}/${tB}`, r, ref);
+  });
+
+  const convs: [string, number[], number[], number, number, "same" | "valid" | tf.backend_util.ExplicitPadding][] = [
+    ["3×3 same", [2, 7, 6, 5], [3, 3, 5, 4], 1, 1, "same"],
+    ["1×1", [2, 4, 4, 8], [1, 1, 8, 6], 1, 1, "valid"],
+    ["3×3 stride 2, pad (0, 1)", [1, 9, 8, 3], [3, 3, 3, 4], 2, 1, [[0, 0], [0, 1], [0, 1], [0, 0]]],
+    ["3×3 dilation 2", [1, 8, 8, 2], [3, 3, 2, 3], 1, 2, "same"],
+  ];
+  it.each(convs)("Conv2D %s (im2col + GEMM) against the float64 reference, and its two gradients", async (_label, xs, ws, stride, dil, pad) => {
+    const conv = (x: tf.Tensor, w: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad as "same", "NHWC", dil);
+    const r = await both(() => conv(t(xs, 1), t(ws, 2)));
+    const info = tf.backend_util.computeConv2DInfo(xs as [number, number, number, number], ws as [number, number, number, number], stride, dil, pad, undefined, false, "channelsLast");
+    const i = info;
+    const geom = Int32Array.from([i.batchSize, i.inHeight, i.inWidth, i.inChannels, i.outHeight, i.outWidth, i.outChannels, i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth, i.dilationHeight, i.dilationWidth, i.padInfo.top, i.padInfo.left]);
+    check(`conv2d ${_label}`, r, conv2dRef(geom, rand(size(xs), 1), rand(size(ws), 2)));
+    if (dil !== 1) return; // tfjs computes no gradient of a dilated, strided convolution this way
+    const attrs = { strides: stride, pad, dataFormat: "NHWC" } as unknown as tf.NamedAttrMap;
+    const dw = () => tf.engine().runKernel("Conv2DBackpropFilter", { x: t(xs, 1), dy: t(i.outShape, 3) }, { ...attrs, filterShape: ws }) as tf.Tensor;
+    const dx = () => tf.engine().runKernel("Conv2DBackpropInput", { dy: t(i.outShape, 3), filter: t(ws, 2) }, { ...attrs, inputShape: xs }) as tf.Tensor;
+    check(`conv2d filter gradient ${_label}`, await both(dw));
+    check(`conv2d input gradient ${_label}`, await both(dx));
+    expect(await fellBack(() => tf.add(dw(), 0))).toEqual([]);
+    expect(await fellBack(() => tf.add(dx(), 0))).toEqual([]);
   });
 
   it("AdaLNModulate against the float64 reference", async () => {

@@ -40,6 +40,10 @@ export interface CudaDevice {
   kvAttention(q: Ptr, k: Ptr, v: Ptr, o: Ptr, BH: number, Lq: number, Lk: number, c: number, scale: number): void;
   groupNormAct(x: Ptr, gamma: Ptr, beta: Ptr, y: Ptr, B: number, P: number, C: number, groups: number, eps: number, silu: boolean): void;
   resample2d(x: Ptr, mh: Ptr, mw: Ptr, y: Ptr, B: number, H: number, W: number, C: number, h: number, w: number): void;
+  /** col (B·Ho·Wo, KH·KW·Ci) of x (NHWC) for the geometry `geom` (src/device.ts's conv2d geom). */
+  im2col(geom: Int32Array, x: Ptr, col: Ptr): void;
+  /** dx (B, H, W, Ci) of dy (B, Ho, Wo, Co) and HWIO w, gathered per input element. */
+  conv2dBackpropInput(geom: Int32Array, dy: Ptr, w: Ptr, dx: Ptr): void;
   adaLN(x: Ptr, scale: Ptr, shift: Ptr, y: Ptr, B: number, L: number, C: number, eps: number): void;
 }
 

@@ -4,7 +4,9 @@
  * copy), Transpose/Slice (strided copies), Sum/Mean/Max/Min over any axes
  * (the reduced axes moved innermost by a strided copy), Softmax,
  * Concat (strided copies into the output), BatchMatMul (cuBLAS or the
- * device's own GEMM) and the four fused kernels of @nextscale/contract. A kernel
+ * device's own GEMM), Conv2D and its filter gradient (im2col + GEMM), its
+ * input gradient (a gather per input element) and the four fused kernels
+ * of @nextscale/contract. A kernel
  * returns null for a case it does not handle; that case, and every kernel
  * without an entry here, runs tfjs-backend-cpu's kernel on host copies
  * (index.ts). Their bodies are native/cuda/kernels.cuh.
@@ -260,6 +262,99 @@ const adaLNModulate: CudaKernel = {
   },
 };
 
+type ConvAttrs = {
+  strides: number | [number, number];
+  pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: "NHWC" | "NCHW";
+  dilations?: number | [number, number];
+  dimRoundingMode?: "floor" | "round" | "ceil";
+};
+
+/** The geometry (NHWC only) as the device's NsConv: [B, H, W, Ci, Ho, Wo, Co, KH, KW, sH, sW, dH, dW, padTop, padLeft]. */
+function geometry(xShape: number[], filterShape: number[], attrs: ConvAttrs): { info: tf.backend_util.Conv2DInfo; geom: Int32Array } | null {
+  if ((attrs.dataFormat ?? "NHWC") !== "NHWC") return null;
+  const i = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+  const geom = Int32Array.from([
+    i.batchSize, i.inHeight, i.inWidth, i.inChannels, i.outHeight, i.outWidth, i.outChannels,
+    i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth, i.dilationHeight, i.dilationWidth,
+    i.padInfo.top, i.padInfo.left,
+  ]);
+  return { info: i, geom };
+}
+
+/** im2col of x into a temporary buffer (the caller disposes it), or x itself for a 1×1 stride-1 unpadded convolution. */
+function columns(be: CudaBackend, x: tf.TensorInfo, info: tf.backend_util.Conv2DInfo, geom: Int32Array): tf.TensorInfo {
+  const i = info;
+  const direct = i.filterHeight === 1 && i.filterWidth === 1 && i.strideHeight === 1 && i.strideWidth === 1 && i.padInfo.top === 0 && i.padInfo.left === 0;
+  if (direct) return x;
+  const col = be.makeOutput([i.batchSize * i.outHeight * i.outWidth, i.filterHeight * i.filterWidth * i.inChannels]);
+  if (tf.util.sizeFromShape(col.shape)) be.device.im2col(geom, be.entry(x).ptr, col.ptr);
+  return col;
+}
+
+/** Conv2D: im2col, then one GEMM (B·Ho·Wo, KH·KW·Ci)·(KH·KW·Ci, Co). */
+const conv2D: CudaKernel = {
+  kernelName: "Conv2D",
+  run({ inputs: { x, filter }, backend, attrs }) {
+    if (!ptrs(backend, x, filter) || x.shape.length !== 4 || filter.shape.length !== 4) return null;
+    const g = geometry(x.shape, filter.shape, attrs as unknown as ConvAttrs);
+    if (!g) return null;
+    const i = g.info;
+    const out = backend.makeOutput(i.outShape);
+    const M = i.batchSize * i.outHeight * i.outWidth;
+    const K = i.filterHeight * i.filterWidth * i.inChannels;
+    if (M * i.outChannels && K) {
+      const col = columns(backend, x, i, g.geom);
+      backend.device.matmul(backend.entry(col).ptr, backend.entry(filter).ptr, out.ptr, 1, 1, M, i.outChannels, K, false, false);
+      if (col !== x) backend.disposeData(col.dataId);
+    }
+    return out;
+  },
+};
+
+/** dW (KH·KW·Ci, Co) = colᵀ · dy. */
+const conv2DBackpropFilter: CudaKernel = {
+  kernelName: "Conv2DBackpropFilter",
+  run({ inputs: { x, dy }, backend, attrs }) {
+    const a = attrs as unknown as ConvAttrs & { filterShape: number[] };
+    if (!ptrs(backend, x, dy) || x.shape.length !== 4) return null;
+    const g = geometry(x.shape, a.filterShape, { ...a, dilations: 1 });
+    if (!g) return null;
+    const i = g.info;
+    const M = i.batchSize * i.outHeight * i.outWidth;
+    const K = i.filterHeight * i.filterWidth * i.inChannels;
+    if (!M || !K) return null; // empty: zeros from tfjs-backend-cpu
+    const out = backend.makeOutput(a.filterShape);
+    const col = columns(backend, x, i, g.geom);
+    backend.device.matmul(backend.entry(col).ptr, backend.entry(dy).ptr, out.ptr, 1, 1, K, i.outChannels, M, true, false);
+    if (col !== x) backend.disposeData(col.dataId);
+    return out;
+  },
+};
+
+const conv2DBackpropInput: CudaKernel = {
+  kernelName: "Conv2DBackpropInput",
+  run({ inputs: { dy, filter }, backend, attrs }) {
+    const a = attrs as unknown as ConvAttrs & { inputShape: number[] };
+    const p = ptrs(backend, dy, filter);
+    if (!p) return null;
+    const g = geometry(a.inputShape, filter.shape, { ...a, dilations: 1 });
+    if (!g) return null;
+    const out = backend.makeOutput(a.inputShape);
+    if (tf.util.sizeFromShape(a.inputShape)) backend.device.conv2dBackpropInput(g.geom, p[0], p[1], out.ptr);
+    return out;
+  },
+};
+
 export const CUDA_KERNELS: readonly CudaKernel[] = [
   ...(Object.keys(BINARY_OPS) as (keyof typeof BINARY_OPS)[]).map(binary),
   ...(Object.keys(UNARY_OPS) as (keyof typeof UNARY_OPS)[]).map(unary),
@@ -271,6 +366,9 @@ export const CUDA_KERNELS: readonly CudaKernel[] = [
   ...(Object.keys(REDUCE_OPS) as (keyof typeof REDUCE_OPS)[]).map(reduce),
   softmax,
   batchMatMul,
+  conv2D,
+  conv2DBackpropFilter,
+  conv2DBackpropInput,
   adaLNModulate,
   kvAttention,
   groupNormAct,
