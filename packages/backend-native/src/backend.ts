@@ -20,6 +20,7 @@ import { FUSED_NATIVE } from "./kernels/fused.js";
 import { LAYOUT_KERNELS } from "./kernels/layout.js";
 import { batchMatMul, fusedMatMul } from "./kernels/mat-mul.js";
 import { REDUCE_KERNELS, softmax } from "./kernels/reduce.js";
+import { unsortedSegmentSum } from "./kernels/segment.js";
 import type { NativeArgs, NativeKernel } from "./kernels/util.js";
 
 export const BACKEND_NAME = "native";
@@ -38,6 +39,7 @@ export const NATIVE_KERNELS: readonly NativeKernel[] = [
   ...REDUCE_KERNELS,
   ...FUSED_NATIVE,
   ...LAYOUT_KERNELS,
+  unsortedSegmentSum,
 ];
 
 export class NativeBackend extends MathBackendCPU {

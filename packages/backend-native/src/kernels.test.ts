@@ -136,11 +136,30 @@ describe.skipIf(!built.available)(`native kernels (${built.reason})`, () => {
     check(`conv2d filter gradient ${label}`, await both(dw));
   });
 
+  it("convolutions larger than one im2col block (an image split between two), and an image alike at any batch size", async () => {
+    // 3×3×64: 9·64 = 576 floats per output position, 8M floats per block, so 14 563 positions; 2·90·90 = 16 200 of them
+    const xs = [2, 90, 90, 64];
+    const ws = [3, 3, 64, 2];
+    const dyShape = [2, 90, 90, 2];
+    check("conv2d in two blocks", await both(() => tf.conv2d(t(xs, 1) as tf.Tensor4D, t(ws, 2) as tf.Tensor4D, 1, "same")));
+    check("conv2d input gradient in two blocks", await both(() => tf.conv2dTranspose(t(dyShape, 3) as tf.Tensor4D, t(ws, 2) as tf.Tensor4D, xs as [number, number, number, number], 1, "same")));
+    const dw = () => tf.engine().runKernel("Conv2DBackpropFilter", { x: t(xs, 1), dy: t(dyShape, 3) }, { strides: 1, pad: "same", dataFormat: "NHWC", filterShape: ws } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    check("conv2d filter gradient in two blocks", await both(dw));
+    await tf.setBackend("native");
+    const x = t([5, 12, 12, 16], 4);
+    const w = t([3, 3, 16, 16], 5);
+    const all = await tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, "same").data();
+    const one = await tf.conv2d(tf.slice(x, [3, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D, w as tf.Tensor4D, 1, "same").data();
+    expect(Array.from(one)).toEqual(Array.from(all.subarray(3 * one.length, 4 * one.length)));
+  });
+
   const shapes: [number[], number[]][] = [
     [[4, 33], [4, 33]],
     [[4, 33], [33]],
     [[4, 1], [1, 33]],
     [[2, 3, 1, 5], [3, 4, 1]],
+    [[2, 4, 4, 3, 1], [2, 1, 1, 3, 1]], // GroupNorm with one channel per group: coalesced to (2, 16, 3) − (2, 0, 1)
+    [[1, 6, 1], [6, 1, 1]],
     [[], [7]],
   ];
   const binaries = { add: tf.add, sub: tf.sub, mul: tf.mul, div: tf.div, maximum: tf.maximum, minimum: tf.minimum, squaredDifference: tf.squaredDifference };
@@ -174,12 +193,44 @@ describe.skipIf(!built.available)(`native kernels (${built.reason})`, () => {
   });
 
   const reductions = { Sum: tf.sum, Mean: tf.mean, Max: tf.max, Min: tf.min };
-  it.each(Object.keys(reductions) as (keyof typeof reductions)[])("reduction %s over inner axes, and over an outer axis (cpu fallback)", async (op) => {
+  it.each(Object.keys(reductions) as (keyof typeof reductions)[])("reduction %s over inner axes and over outer axes, on the device", async (op) => {
     const f = reductions[op];
+    const before = fallbackKernels()[op] ?? 0;
     check(`${op} last axis`, await both(() => f(t([6, 50], 1), -1)));
     check(`${op} last two axes, keepDims`, await both(() => f(t([3, 6, 50], 1), [1, 2], true)));
     check(`${op} axis 0`, await both(() => f(t([6, 50], 1), 0)));
-    expect(Object.keys(fallbackKernels())).toContain(op);
+    check(`${op} axes 0 and 2 (GroupNorm-like), keepDims`, await both(() => f(t([4, 3, 5, 7], 1), [0, 2], true)));
+    check(`${op} axes 0, 1, 2 (a bias gradient)`, await both(() => f(t([2, 5, 6, 9], 1), [0, 1, 2])));
+    expect(fallbackKernels()[op] ?? 0).toBe(before);
+  });
+
+  it("Concat and PadV2 (block copies)", async () => {
+    const before = { Concat: fallbackKernels().Concat ?? 0, PadV2: fallbackKernels().PadV2 ?? 0 };
+    for (const axis of [0, 1, 2, 3]) {
+      check(`concat axis ${axis}`, await both(() => tf.concat([t([2, 3, 4, 5], 1), t([2, 3, 4, 5], 2), t([2, 3, 4, 5], 3)], axis)));
+    }
+    check("concat of different widths", await both(() => tf.concat([t([3, 1, 4], 1), t([3, 5, 4], 2), t([3, 2, 4], 3)], 1)));
+    check("concat with an empty input", await both(() => tf.concat([t([3, 0], 1), t([3, 4], 2)], 1)));
+    check("pad H and W (a convolution's padding)", await both(() => tf.pad(t([2, 5, 6, 3], 1), [[0, 0], [1, 1], [2, 1], [0, 0]])));
+    check("pad every axis, constant 1.5", await both(() => tf.pad(t([2, 3, 4], 1), [[1, 0], [0, 2], [3, 1]], 1.5)));
+    check("pad the last axis only", await both(() => tf.pad(t([4, 5], 1), [[0, 0], [2, 3]])));
+    check("pad the first axis only", await both(() => tf.pad(t([4, 5], 1), [[1, 2], [0, 0]])));
+    expect(fallbackKernels().Concat ?? 0).toBe(before.Concat);
+    expect(fallbackKernels().PadV2 ?? 0).toBe(before.PadV2);
+  });
+
+  it("UnsortedSegmentSum (the gradient of a gather), ids out of range dropped", async () => {
+    const before = fallbackKernels().UnsortedSegmentSum ?? 0;
+    const ids = [3, 0, 3, 7, 1, 3, -1, 9, 0, 2];
+    const r = await both(() => tf.unsortedSegmentSum(t([10, 6], 1), tf.tensor1d(ids, "int32"), 8));
+    const x = rand(60, 1);
+    const ref = new Float64Array(8 * 6);
+    ids.forEach((s, i) => {
+      if (s >= 0 && s < 8) for (let j = 0; j < 6; j++) ref[s * 6 + j] += x[i * 6 + j];
+    });
+    check("unsortedSegmentSum", r, ref);
+    check("unsortedSegmentSum of a 3-d x", await both(() => tf.unsortedSegmentSum(t([4, 3, 5], 2), tf.tensor1d([1, 1, 0, 1], "int32"), 3)));
+    expect(fallbackKernels().UnsortedSegmentSum ?? 0).toBe(before);
   });
 
   const run = (name: string, inputs: tf.NamedTensorMap, attrs: object) => tf.engine().runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor;

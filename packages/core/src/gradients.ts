@@ -97,6 +97,14 @@ function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number,
   });
 }
 
+/**
+ * Backends whose own Conv2DBackpropFilter kernel beats conv2dFilterGrad's
+ * convolution: the native devices run it as one im2col product (4× faster on
+ * the CPU device at 28×28×32, batch 32), while wasm has none and
+ * tfjs-backend-cpu's is a slower loop than its convolution.
+ */
+const DIRECT_FILTER_GRAD = new Set(["native", "cuda"]);
+
 const GRADS: Grad[] = [
   binary("Add", (dy) => dy, (dy) => dy),
   binary("Sub", (dy) => dy, (dy) => tf.neg(dy)),
@@ -357,7 +365,9 @@ const GRADS: Grad[] = [
         x: () => tf.conv2dTranspose(g, f4, x4.shape, strides, pad, dimRoundingMode),
         filter: () => {
           const info = tf.backend_util.computeConv2DInfo(x4.shape, f4.shape, strides, 1, pad, dimRoundingMode, false, "channelsLast");
-          return conv2dFilterGrad(x4, g, f4.shape, info);
+          if (!DIRECT_FILTER_GRAD.has(tf.getBackend()) || !hasKernel("Conv2DBackpropFilter")) return conv2dFilterGrad(x4, g, f4.shape, info);
+          const kAttrs = { strides, pad, dataFormat: "NHWC", dimRoundingMode, filterShape: f4.shape };
+          return tf.engine().runKernel("Conv2DBackpropFilter", { x: x4, dy: g }, kAttrs as unknown as tf.NamedAttrMap) as tf.Tensor;
         },
       };
     },

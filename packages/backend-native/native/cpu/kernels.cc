@@ -199,16 +199,22 @@ void bias_act(float* c, const float* bias, long rows, int N, bool perColumn, int
 }
 
 // ---------------------------------------------------------------- convolution
-// NHWC input, HWIO filter (tfjs's layout). im2col over blocks of output rows,
-// then one GEMM per block: (rows·Wo, KH·KW·Ci) · (KH·KW·Ci, Co).
+// NHWC input, HWIO filter (tfjs's layout). im2col over blocks of output
+// positions of the whole batch (flattened (B, Ho, Wo), so that small images
+// make one large product, not one small one each), then one GEMM per block:
+// (positions, KH·KW·Ci) · (KH·KW·Ci, Co).
 static constexpr long COL_BUDGET = 8L << 20;  // floats of im2col buffer per block (32 MB)
 
-static void im2col(const ConvGeom& g, const float* x, int b, int oy0, int oy1, float* col) {
+// col rows for the flattened output positions [p0, p1)
+static void im2col(const ConvGeom& g, const float* x, long p0, long p1, float* col) {
   const int KC = g.KH * g.KW * g.Ci;
-  par(static_cast<long>(oy1 - oy0) * g.Wo, std::max(1L, GRAIN / KC), [&](long p0, long p1) {
-    for (long p = p0; p < p1; p++) {
-      const int oy = oy0 + static_cast<int>(p / g.Wo), ox = static_cast<int>(p % g.Wo);
-      float* dst = col + p * KC;
+  const long HW = static_cast<long>(g.Ho) * g.Wo;
+  par(p1 - p0, std::max(1L, GRAIN / KC), [&](long q0, long q1) {
+    for (long q = q0; q < q1; q++) {
+      const long p = p0 + q;
+      const long b = p / HW;
+      const int oy = static_cast<int>((p % HW) / g.Wo), ox = static_cast<int>(p % g.Wo);
+      float* dst = col + q * KC;
       for (int i = 0; i < g.KH; i++) {
         const int iy = oy * g.sh - g.pt + i * g.dh;
         for (int j = 0; j < g.KW; j++, dst += g.Ci) {
@@ -216,7 +222,7 @@ static void im2col(const ConvGeom& g, const float* x, int b, int oy0, int oy1, f
           if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W)
             std::fill(dst, dst + g.Ci, 0.f);
           else
-            std::copy_n(x + ((static_cast<long>(b) * g.H + iy) * g.W + ix) * g.Ci, g.Ci, dst);
+            std::copy_n(x + ((b * g.H + iy) * g.W + ix) * g.Ci, g.Ci, dst);
         }
       }
     }
@@ -227,81 +233,85 @@ static bool pointwise(const ConvGeom& g) {
   return g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.Ho == g.H && g.Wo == g.W;
 }
 
-static int block_rows(const ConvGeom& g) {
-  const long per_row = static_cast<long>(g.Wo) * g.KH * g.KW * g.Ci;
-  return static_cast<int>(std::max(1L, std::min<long>(g.Ho, COL_BUDGET / std::max(1L, per_row))));
+// output positions per block: as many as the im2col budget holds
+static long block_positions(const ConvGeom& g) {
+  const long KC = static_cast<long>(g.KH) * g.KW * g.Ci;
+  return std::max(1L, std::min<long>(static_cast<long>(g.B) * g.Ho * g.Wo, COL_BUDGET / std::max(1L, KC)));
 }
 
 void conv2d(const ConvGeom& g, const float* x, const float* w, float* y) {
   const int KC = g.KH * g.KW * g.Ci;
+  const long P = static_cast<long>(g.B) * g.Ho * g.Wo;
   if (pointwise(g)) {
-    gemm_rows(x, w, y, static_cast<long>(g.B) * g.H * g.W, g.Co, g.Ci, false, g.Co);
+    gemm_rows(x, w, y, P, g.Co, g.Ci, false, g.Co);
     return;
   }
-  // per image, in blocks of output rows that do not depend on the batch
-  const int rows = block_rows(g);
-  std::vector<float> col(static_cast<size_t>(rows) * g.Wo * KC);
-  for (int b = 0; b < g.B; b++) {
-    for (int oy = 0; oy < g.Ho; oy += rows) {
-      const int oy1 = std::min(g.Ho, oy + rows);
-      im2col(g, x, b, oy, oy1, col.data());
-      float* dst = y + (static_cast<long>(b) * g.Ho + oy) * g.Wo * g.Co;
-      gemm_rows(col.data(), w, dst, static_cast<long>(oy1 - oy) * g.Wo, g.Co, KC, false, g.Co);
-    }
+  // each output row is one row of a product that computes rows alike whatever their number (gemm_rows),
+  // so an image comes out the same at any batch size and in any block
+  const long blk = block_positions(g);
+  std::vector<float> col(static_cast<size_t>(blk) * KC);
+  for (long p0 = 0; p0 < P; p0 += blk) {
+    const long p1 = std::min(P, p0 + blk);
+    im2col(g, x, p0, p1, col.data());
+    gemm_rows(col.data(), w, y + p0 * g.Co, p1 - p0, g.Co, KC, false, g.Co);
   }
 }
 
 void conv2d_backprop_filter(const ConvGeom& g, const float* x, const float* dy, float* dw) {
   const int KC = g.KH * g.KW * g.Ci;
+  const long P = static_cast<long>(g.B) * g.Ho * g.Wo;
   if (pointwise(g)) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g.Ci, g.Co, g.B * g.H * g.W, 1.f, x, g.Ci, dy, g.Co, 0.f, dw, g.Co);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g.Ci, g.Co, static_cast<int>(P), 1.f, x, g.Ci, dy, g.Co, 0.f, dw, g.Co);
     return;
   }
-  const int rows = block_rows(g);
-  std::vector<float> col(static_cast<size_t>(rows) * g.Wo * KC);
-  std::fill(dw, dw + static_cast<long>(KC) * g.Co, 0.f);
-  for (int b = 0; b < g.B; b++) {
-    for (int oy = 0; oy < g.Ho; oy += rows) {
-      const int oy1 = std::min(g.Ho, oy + rows);
-      im2col(g, x, b, oy, oy1, col.data());
-      const float* src = dy + (static_cast<long>(b) * g.Ho + oy) * g.Wo * g.Co;
-      // dW (KC, Co) += colᵀ (KC, P) · dy (P, Co)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, KC, g.Co, (oy1 - oy) * g.Wo, 1.f, col.data(), KC, src, g.Co, 1.f, dw,
-                  g.Co);
-    }
+  const long blk = block_positions(g);
+  std::vector<float> col(static_cast<size_t>(blk) * KC);
+  for (long p0 = 0; p0 < P; p0 += blk) {
+    const long p1 = std::min(P, p0 + blk);
+    im2col(g, x, p0, p1, col.data());
+    // dW (KC, Co) (+)= colᵀ (KC, P) · dy (P, Co)
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, KC, g.Co, static_cast<int>(p1 - p0), 1.f, col.data(), KC, dy + p0 * g.Co,
+                g.Co, p0 ? 1.f : 0.f, dw, g.Co);
   }
+  if (P == 0) std::fill(dw, dw + static_cast<long>(KC) * g.Co, 0.f);
 }
 
 void conv2d_backprop_input(const ConvGeom& g, const float* dy, const float* w, float* dx) {
   const int KC = g.KH * g.KW * g.Ci;
+  const long P = static_cast<long>(g.B) * g.Ho * g.Wo;
   if (pointwise(g)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.B * g.H * g.W, g.Ci, g.Co, 1.f, dy, g.Co, w, g.Co, 0.f, dx, g.Ci);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(P), g.Ci, g.Co, 1.f, dy, g.Co, w, g.Co, 0.f, dx, g.Ci);
     return;
   }
-  const int rows = block_rows(g);
-  std::vector<float> col(static_cast<size_t>(rows) * g.Wo * KC);
+  const long HW = static_cast<long>(g.Ho) * g.Wo;
+  const long blk = block_positions(g);
+  std::vector<float> col(static_cast<size_t>(blk) * KC);
   std::fill(dx, dx + static_cast<long>(g.B) * g.H * g.W * g.Ci, 0.f);
-  for (int b = 0; b < g.B; b++) {
-    for (int oy = 0; oy < g.Ho; oy += rows) {
-      const int oy1 = std::min(g.Ho, oy + rows);
-      const float* src = dy + (static_cast<long>(b) * g.Ho + oy) * g.Wo * g.Co;
-      // dcol (P, KC) = dy (P, Co) · Wᵀ (Co, KC), then scattered back (col2im; serial: patches overlap)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (oy1 - oy) * g.Wo, KC, g.Co, 1.f, src, g.Co, w, g.Co, 0.f, col.data(),
-                  KC);
-      for (long p = 0; p < static_cast<long>(oy1 - oy) * g.Wo; p++) {
-        const int oyy = oy + static_cast<int>(p / g.Wo), ox = static_cast<int>(p % g.Wo);
-        const float* s = col.data() + p * KC;
-        for (int i = 0; i < g.KH; i++) {
-          const int iy = oyy * g.sh - g.pt + i * g.dh;
-          for (int j = 0; j < g.KW; j++, s += g.Ci) {
-            const int ix = ox * g.sw - g.pl + j * g.dw;
-            if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
-            float* d = dx + ((static_cast<long>(b) * g.H + iy) * g.W + ix) * g.Ci;
-            for (int c = 0; c < g.Ci; c++) d[c] += s[c];
+  for (long p0 = 0; p0 < P; p0 += blk) {
+    const long p1 = std::min(P, p0 + blk);
+    // dcol (P, KC) = dy (P, Co) · Wᵀ (Co, KC), then scattered back (col2im): patches of one image overlap,
+    // so each image's positions are added serially, the images of the block in parallel
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(p1 - p0), KC, g.Co, 1.f, dy + p0 * g.Co, g.Co, w, g.Co, 0.f,
+                col.data(), KC);
+    const long b0 = p0 / HW, b1 = (p1 - 1) / HW + 1;
+    par(b1 - b0, 1, [&](long i0, long i1) {
+      for (long b = b0 + i0; b < b0 + i1; b++) {
+        const long q0 = std::max(p0, b * HW), q1 = std::min(p1, (b + 1) * HW);
+        for (long p = q0; p < q1; p++) {
+          const int oy = static_cast<int>((p % HW) / g.Wo), ox = static_cast<int>(p % g.Wo);
+          const float* s = col.data() + (p - p0) * KC;
+          for (int i = 0; i < g.KH; i++) {
+            const int iy = oy * g.sh - g.pt + i * g.dh;
+            for (int j = 0; j < g.KW; j++, s += g.Ci) {
+              const int ix = ox * g.sw - g.pl + j * g.dw;
+              if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+              float* d = dx + ((b * g.H + iy) * g.W + ix) * g.Ci;
+              for (int c = 0; c < g.Ci; c++) d[c] += s[c];
+            }
           }
         }
       }
-    }
+    });
   }
 }
 

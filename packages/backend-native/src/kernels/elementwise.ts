@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { BINARY_OPS, UNARY_OPS } from "../device.js";
-import { f32s, type NativeKernel, output } from "./util.js";
+import { coalesce, f32s, type NativeKernel, output } from "./util.js";
 
 /** Element strides of `shape` aligned right to `out` (0 where it is broadcast). */
 function stridesIn(shape: number[], out: number[]): Int32Array {
@@ -28,9 +28,8 @@ const binary = (name: keyof typeof BINARY_OPS): NativeKernel => ({
     const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
     const out = output(backend, shape);
     if (!out.values.length) return out.info;
-    // a rank-0 result runs as shape [1]
-    const s = shape.length ? shape : [1];
-    device.binary(BINARY_OPS[name], v[0], v[1], out.values, Int32Array.from(s), stridesIn(a.shape, s), stridesIn(b.shape, s));
+    const c = coalesce(shape, [stridesIn(a.shape, shape), stridesIn(b.shape, shape)]); // a rank-0 result runs as shape [1]
+    device.binary(BINARY_OPS[name], v[0], v[1], out.values, c.shape, c.strides[0], c.strides[1]);
     return out.info;
   },
 });

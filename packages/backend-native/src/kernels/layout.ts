@@ -1,25 +1,22 @@
 /**
  * Data movement: Transpose, Slice, SplitV and Unpack as one strided copy on
  * the device (tfjs-backend-cpu walks them element by element with index
- * arithmetic: SplitV of attention's fused qkv took 90 ms a call at d16).
+ * arithmetic: SplitV of attention's fused qkv took 90 ms a call at d16);
+ * Concat and PadV2 as contiguous block copies (the convolutions' padding
+ * and the VQ-VAE's per-scale concatenations in training).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Device } from "../device.js";
 import type { NativeBackend } from "../backend.js";
-import { f32s, type NativeKernel, output } from "./util.js";
+import { coalesce, f32s, type NativeKernel, output, stridesOf } from "./util.js";
 
-const stridesOf = (shape: number[]) => {
-  const s = new Array<number>(shape.length);
-  for (let d = shape.length - 1, n = 1; d >= 0; n *= shape[d], d--) s[d] = n;
-  return s;
-};
 
 /** A new tensor of `shape` copied from x's values at `offset` with element strides `strides`. */
 function copy(be: NativeBackend, device: Device, x: Float32Array, offset: number, shape: number[], strides: number[]): tf.TensorInfo {
   const out = output(be, shape);
   if (!out.values.length) return out.info;
-  const s = shape.length ? shape : [1];
-  device.stridedCopy(x.subarray(offset), out.values, Int32Array.from(s), Int32Array.from(shape.length ? strides : [1]));
+  const c = coalesce(shape, [strides]);
+  device.stridedCopy(x.subarray(offset), out.values, c.shape, c.strides[0]);
   return out.info;
 }
 
@@ -87,4 +84,67 @@ export const unpack: NativeKernel = {
   },
 };
 
-export const LAYOUT_KERNELS = [transpose, slice, splitV, unpack];
+/** out (outer, sum of the inputs' rows) = the inputs' (outer, rows_i) blocks side by side. */
+export const concat: NativeKernel = {
+  kernelName: "Concat",
+  run({ inputs, backend, attrs }) {
+    const xs = Object.values(inputs);
+    if (!xs.length) return null;
+    const vs = f32s(backend, ...xs);
+    if (!vs) return null;
+    const axis = tf.util.parseAxisParam((attrs as { axis: number }).axis, xs[0].shape)[0];
+    const shape = tf.backend_util.computeOutShape(
+      xs.map((x) => x.shape),
+      axis,
+    );
+    const out = output(backend, shape);
+    const outer = tf.util.sizeFromShape(shape.slice(0, axis));
+    const row = tf.util.sizeFromShape(shape.slice(axis));
+    let at = 0;
+    xs.forEach((x, i) => {
+      const n = tf.util.sizeFromShape(x.shape.slice(axis));
+      const v = vs[i];
+      for (let o = 0; o < outer; o++) out.values.set(v.subarray(o * n, (o + 1) * n), o * row + at);
+      at += n;
+    });
+    return out.info;
+  },
+};
+
+/** The constant everywhere, then x's rows copied into place (a row: x's trailing dimensions that are not padded). */
+export const padV2: NativeKernel = {
+  kernelName: "PadV2",
+  run({ inputs, backend, attrs }) {
+    const v = f32s(backend, inputs.x);
+    if (!v) return null;
+    const { paddings, constantValue } = attrs as { paddings: [number, number][]; constantValue: number };
+    const xShape = inputs.x.shape;
+    const rank = xShape.length;
+    const shape = xShape.map((n, d) => paddings[d][0] + n + paddings[d][1]);
+    const out = output(backend, shape);
+    if (constantValue !== 0) out.values.fill(constantValue);
+    if (!v[0].length) return out.info;
+    let k = rank; // dims k… are not padded: copied as one block
+    while (k > 0 && paddings[k - 1][0] === 0 && paddings[k - 1][1] === 0) k--;
+    if (k === 0) {
+      out.values.set(v[0]);
+      return out.info;
+    }
+    // rows of x: its dims 0…k−1 (the last of them included in the row), the row length xShape[k−1]·block
+    const block = tf.util.sizeFromShape(xShape.slice(k));
+    const rowLen = xShape[k - 1] * block;
+    const os = stridesOf(shape);
+    const idx = new Array<number>(k - 1).fill(0);
+    const rows = tf.util.sizeFromShape(xShape.slice(0, k - 1));
+    const base = paddings.reduce((o, p, d) => o + p[0] * os[d], 0);
+    for (let r = 0; r < rows; r++) {
+      let o = base;
+      for (let d = 0; d < k - 1; d++) o += idx[d] * os[d];
+      out.values.set(v[0].subarray(r * rowLen, (r + 1) * rowLen), o);
+      for (let d = k - 2; d >= 0 && ++idx[d] === xShape[d]; d--) idx[d] = 0;
+    }
+    return out.info;
+  },
+};
+
+export const LAYOUT_KERNELS = [transpose, slice, splitV, unpack, concat, padV2];

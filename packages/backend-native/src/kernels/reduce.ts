@@ -1,11 +1,12 @@
 /**
- * Softmax over the last axis, and Sum/Mean/Max/Min over innermost axes
- * (the reductions of the models: LayerNorm statistics, losses); reductions
- * over other axes run tfjs-backend-cpu's kernels (they transpose first).
+ * Softmax over the last axis, and Sum/Mean/Max/Min over any axes: reduced
+ * axes that are not innermost (GroupNorm's statistics, a bias gradient's sum
+ * over the batch) are first moved innermost by one strided copy on the
+ * device, as tfjs-backend-cpu does in JavaScript.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { REDUCE_OPS } from "../device.js";
-import { f32s, type NativeKernel, output } from "./util.js";
+import { coalesce, f32s, type NativeKernel, output, stridesOf } from "./util.js";
 
 export const softmax: NativeKernel = {
   kernelName: "Softmax",
@@ -30,13 +31,25 @@ const reduction = (name: keyof typeof REDUCE_OPS): NativeKernel => ({
     if (!v || x.shape.length === 0) return null;
     const a = attrs as { axis?: number | number[]; reductionIndices?: number | number[]; keepDims: boolean };
     const axes = tf.util.parseAxisParam((name === "Max" ? a.reductionIndices : a.axis) ?? a.axis!, x.shape);
-    if (!tf.backend_util.axesAreInnerMostDims(axes, x.shape.length)) return null;
     const [outShape, reduceShape] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
     const inner = tf.util.sizeFromShape(reduceShape);
     if (inner === 0) return null; // tfjs's identities (0, NaN, -Infinity) for empty reductions
     const shape = a.keepDims ? tf.backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
     const out = output(backend, shape);
-    if (out.values.length) device.reduce(REDUCE_OPS[name], v[0], out.values, out.values.length, inner);
+    if (!out.values.length) return out.info;
+    let values = v[0];
+    if (!tf.backend_util.axesAreInnerMostDims(axes, x.shape.length)) {
+      const rank = x.shape.length;
+      const perm = [...Array(rank).keys()].filter((d) => !axes.includes(d)).concat([...axes].sort((p, q) => p - q));
+      const xs = stridesOf(x.shape);
+      values = new Float32Array(values.length);
+      const c = coalesce(
+        perm.map((p) => x.shape[p]),
+        [perm.map((p) => xs[p])],
+      );
+      device.stridedCopy(v[0], values, c.shape, c.strides[0]);
+    }
+    device.reduce(REDUCE_OPS[name], values, out.values, out.values.length, inner);
     return out.info;
   },
 });

@@ -45,3 +45,35 @@ export function output(be: NativeBackend, shape: number[]): { info: tf.TensorInf
   const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
   return { info: be.makeTensorInfo(shape, "float32", values), values };
 }
+
+/** Row-major element strides of `shape`. */
+export function stridesOf(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  for (let d = shape.length - 1, n = 1; d >= 0; n *= shape[d], d--) s[d] = n;
+  return s;
+}
+
+/**
+ * `shape` and each operand's element strides with size-1 dimensions dropped
+ * and neighbouring dimensions merged where every operand steps through them
+ * as through one (the destination being row-major): GroupNorm's
+ * (B, H, W, G, 1) − (B, 1, 1, G, 1) becomes (B, H·W, G) − (B, 0, 1), one
+ * inner loop of G per row instead of one index computation per element.
+ */
+export function coalesce(shape: readonly number[], strides: readonly ArrayLike<number>[]): { shape: Int32Array; strides: Int32Array[] } {
+  const dims: number[] = [];
+  const out: number[][] = strides.map(() => []);
+  shape.forEach((n, d) => {
+    if (n === 1) return;
+    const k = dims.length - 1;
+    if (k >= 0 && strides.every((s, i) => out[i][k] === s[d] * n)) {
+      dims[k] *= n;
+      strides.forEach((s, i) => (out[i][k] = s[d]));
+    } else {
+      dims.push(n);
+      strides.forEach((s, i) => out[i].push(s[d]));
+    }
+  });
+  if (!dims.length) return { shape: Int32Array.of(1), strides: strides.map(() => Int32Array.of(1)) };
+  return { shape: Int32Array.from(dims), strides: out.map((s) => Int32Array.from(s)) };
+}
