@@ -215,8 +215,18 @@ napi_value Info(napi_env env, napi_callback_info) {
   napi_create_int32(env, ns::threads(), &t);
   napi_set_named_property(env, o, "threads", t);
   napi_set_named_property(env, o, "blas", str(env, std::string(ns::blas_config())));
+  napi_set_named_property(env, o, "dnnl", str(env, std::string(ns::dnnl_version_string())));
+  napi_value on;
+  napi_get_boolean(env, ns::dnnl_enabled(), &on);
+  napi_set_named_property(env, o, "dnnlEnabled", on);
   return o;
 }
+
+// useDnnl(on): the convolutions through oneDNN (where built with it) or im2col + sgemm
+KERNEL(UseDnnl, 1)
+int on = a.i32(0);
+if (a.ok) ns::dnnl_enable(on != 0);
+END
 
 // cudaProbe(libraryPath): the CUDA device's library (built by nvcc) says whether it finds a device.
 // Returns "" when a device is usable, else the reason.
@@ -247,6 +257,7 @@ napi_value Init(napi_env env, napi_value exports) {
       P("matmul", Matmul),
       P("biasAct", BiasAct),
       P("conv2d", Conv2d),
+      P("useDnnl", UseDnnl),
       P("conv2dBackpropFilter", Conv2dBackpropFilter),
       P("conv2dBackpropInput", Conv2dBackpropInput),
       P("binary", Binary),

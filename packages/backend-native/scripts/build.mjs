@@ -74,7 +74,9 @@ function buildCpu() {
   const cblas = firstExisting(["/usr/include/x86_64-linux-gnu/cblas.h", "/usr/include/aarch64-linux-gnu/cblas.h", "/usr/include/cblas.h", "/usr/include/openblas/cblas.h"]);
   if (!cblas) return "no OpenBLAS (cblas.h not found; Debian: apt-get install libopenblas-dev)";
   const version = spawnSync(cxx, ["--version"], { encoding: "utf8" }).stdout.split("\n")[0];
-  const hash = sourcesHash(join(root, "native", "cpu"), `${version}|${nodeInclude}|${cblas}|${readFileSync(join(root, "native", "addon.cc"))}`);
+  // oneDNN (Debian: libdnnl-dev) for the convolutions, when its headers are there; NEXTSCALE_NO_DNNL=1 builds without it
+  const dnnl = process.env.NEXTSCALE_NO_DNNL === "1" ? undefined : firstExisting(["/usr/include/oneapi/dnnl/dnnl.hpp", "/usr/include/dnnl.hpp"]);
+  const hash = sourcesHash(join(root, "native", "cpu"), `${version}|${nodeInclude}|${cblas}|${dnnl ?? "no dnnl"}|${readFileSync(join(root, "native", "addon.cc"))}`);
   const target = join(out, "nextscale_native.node");
   if (stamp.cpu === hash && existsSync(target)) {
     log("cpu device: up to date");
@@ -85,9 +87,11 @@ function buildCpu() {
   run(cxx, [
     "-std=c++17", "-O3", "-march=native", "-fPIC", "-shared", "-DNODE_GYP_MODULE_NAME=nextscale_native",
     `-I${nodeInclude}`, `-I${dirname(cblas)}`, `-I${join(root, "native")}`,
-    join(root, "native", "addon.cc"), join(root, "native", "cpu", "kernels.cc"),
-    "-o", tmp, "-lopenblas", "-lpthread", "-ldl",
+    join(root, "native", "addon.cc"), join(root, "native", "cpu", "kernels.cc"), join(root, "native", "cpu", "dnnl_conv.cc"),
+    ...(dnnl ? ["-DNEXTSCALE_DNNL", "-fopenmp", `-I${dirname(dnnl)}`] : []),
+    "-o", tmp, "-lopenblas", ...(dnnl ? ["-ldnnl"] : []), "-lpthread", "-ldl",
   ]);
+  log(dnnl ? "cpu device: convolutions through oneDNN" : "cpu device: no oneDNN (dnnl.hpp; Debian: apt-get install libdnnl-dev): convolutions as im2col + OpenBLAS");
   renameSync(tmp, target);
   stamp.cpu = hash;
   return "";

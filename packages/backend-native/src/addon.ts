@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { cudaDeviceStatus } from "./cuda/index.js";
-import type { Addon } from "./device.js";
+import { type Addon, describeDevice } from "./device.js";
 
 const BUILD = fileURLToPath(new URL("../build/", import.meta.url));
 
@@ -60,7 +60,7 @@ export function cpuStatus(): DeviceStatus {
   const built = typeof s !== "string" && s.cpu.built;
   if (!addon) return { built, available: false, reason: reason! };
   const i = addon.info();
-  return { built, available: true, reason: `${i.blas}, ${i.threads} threads` };
+  return { built, available: true, reason: describeDevice(i) };
 }
 
 /**

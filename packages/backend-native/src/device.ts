@@ -50,11 +50,26 @@ export interface Device {
   groupNormAct(x: F32, gamma: F32, beta: F32, y: F32, B: number, P: number, C: number, groups: number, eps: number, silu: boolean): void;
   resample2d(x: F32, mh: F32, mw: F32, y: F32, B: number, H: number, W: number, C: number, h: number, w: number): void;
   setThreads(n: number): void;
-  info(): { threads: number; blas: string };
+  info(): DeviceInfo;
+}
+
+/** What a device runs on: its threads, its BLAS, and for the CPU device the convolutions' library ("" when im2col + BLAS). */
+export interface DeviceInfo {
+  threads: number;
+  blas: string;
+  dnnl?: string;
+  dnnlEnabled?: boolean;
+}
+
+/** One line for a device's info: "OpenBLAS …, convolutions oneDNN 2.6.3, 2 threads". */
+export function describeDevice(i: DeviceInfo): string {
+  return `${i.blas}${i.dnnl && i.dnnlEnabled ? `, convolutions ${i.dnnl}` : ""}, ${i.threads} threads`;
 }
 
 /** The addon's exports: the CPU device plus the CUDA device's probe. */
 export interface Addon extends Device {
   /** "" when the CUDA library at `path` finds a device, else why not. */
   cudaProbe(path: string): string;
+  /** 1: the convolutions through oneDNN where the addon was built with it (the default); 0: im2col + sgemm. */
+  useDnnl(on: number): void;
 }

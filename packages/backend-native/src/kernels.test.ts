@@ -114,6 +114,7 @@ describe.skipIf(!built.available)(`native kernels (${built.reason})`, () => {
     ["3×3 stride 2, pad (0, 1)", [1, 16, 16, 8], [3, 3, 8, 8], 2, 1, [[0, 0], [0, 1], [0, 1], [0, 0]]],
     ["3×3 dilation 2", [1, 12, 12, 4], [3, 3, 4, 8], 1, 2, "same"],
     ["4×4 valid", [1, 9, 10, 3], [4, 4, 3, 5], 1, 1, "valid"],
+    ["3×3 stride 2 valid, last row unused (oneDNN declines)", [1, 8, 8, 4], [3, 3, 4, 4], 2, 1, "valid"],
   ];
   it.each(convs)("Conv2D %s", async (_label, xs, ws, stride, dil, pad) => {
     const r = await both(() => tf.conv2d(t(xs, 1) as tf.Tensor4D, t(ws, 2) as tf.Tensor4D, stride, pad as "same", "NHWC", dil));
@@ -136,21 +137,46 @@ describe.skipIf(!built.available)(`native kernels (${built.reason})`, () => {
     check(`conv2d filter gradient ${label}`, await both(dw));
   });
 
-  it("convolutions larger than one im2col block (an image split between two), and an image alike at any batch size", async () => {
+  it("the im2col + sgemm convolutions (register({ dnnl: false }), the path without oneDNN) against cpu", async () => {
+    register({ dnnl: false });
+    try {
+      for (const [label, xs, ws, stride, dil, pad] of convs) {
+        check(`im2col conv2d ${label}`, await both(() => tf.conv2d(t(xs, 1) as tf.Tensor4D, t(ws, 2) as tf.Tensor4D, stride, pad as "same", "NHWC", dil)));
+        if (dil !== 1) continue;
+        const dyShape = tf.conv2d(t(xs, 1) as tf.Tensor4D, t(ws, 2) as tf.Tensor4D, stride, pad as "same").shape;
+        check(`im2col conv2d input gradient ${label}`, await both(() => tf.conv2dTranspose(t(dyShape, 3) as tf.Tensor4D, t(ws, 2) as tf.Tensor4D, xs as [number, number, number, number], stride, pad as "same")));
+        const attrs = { strides: stride, pad, dataFormat: "NHWC", filterShape: ws } as unknown as tf.NamedAttrMap;
+        check(`im2col conv2d filter gradient ${label}`, await both(() => tf.engine().runKernel("Conv2DBackpropFilter", { x: t(xs, 1), dy: t(dyShape, 3) }, attrs) as tf.Tensor));
+      }
+    } finally {
+      register({ dnnl: true });
+    }
+  });
+
+  it("im2col convolutions larger than one block (an image split between two), and an image alike at any batch size", async () => {
     // 3×3×64: 9·64 = 576 floats per output position, 8M floats per block, so 14 563 positions; 2·90·90 = 16 200 of them
     const xs = [2, 90, 90, 64];
     const ws = [3, 3, 64, 2];
     const dyShape = [2, 90, 90, 2];
-    check("conv2d in two blocks", await both(() => tf.conv2d(t(xs, 1) as tf.Tensor4D, t(ws, 2) as tf.Tensor4D, 1, "same")));
-    check("conv2d input gradient in two blocks", await both(() => tf.conv2dTranspose(t(dyShape, 3) as tf.Tensor4D, t(ws, 2) as tf.Tensor4D, xs as [number, number, number, number], 1, "same")));
-    const dw = () => tf.engine().runKernel("Conv2DBackpropFilter", { x: t(xs, 1), dy: t(dyShape, 3) }, { strides: 1, pad: "same", dataFormat: "NHWC", filterShape: ws } as unknown as tf.NamedAttrMap) as tf.Tensor;
-    check("conv2d filter gradient in two blocks", await both(dw));
+    register({ dnnl: false });
+    try {
+      check("conv2d in two blocks", await both(() => tf.conv2d(t(xs, 1) as tf.Tensor4D, t(ws, 2) as tf.Tensor4D, 1, "same")));
+      check("conv2d input gradient in two blocks", await both(() => tf.conv2dTranspose(t(dyShape, 3) as tf.Tensor4D, t(ws, 2) as tf.Tensor4D, xs as [number, number, number, number], 1, "same")));
+      const dw = () => tf.engine().runKernel("Conv2DBackpropFilter", { x: t(xs, 1), dy: t(dyShape, 3) }, { strides: 1, pad: "same", dataFormat: "NHWC", filterShape: ws } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      check("conv2d filter gradient in two blocks", await both(dw));
+    } finally {
+      register({ dnnl: true });
+    }
     await tf.setBackend("native");
-    const x = t([5, 12, 12, 16], 4);
-    const w = t([3, 3, 16, 16], 5);
-    const all = await tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, "same").data();
-    const one = await tf.conv2d(tf.slice(x, [3, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D, w as tf.Tensor4D, 1, "same").data();
-    expect(Array.from(one)).toEqual(Array.from(all.subarray(3 * one.length, 4 * one.length)));
+    for (const dnnl of [false, true]) {
+      register({ dnnl });
+      const x = t([5, 12, 12, 16], 4);
+      const w = t([3, 3, 16, 16], 5);
+      const all = await tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, "same").data();
+      const one = await tf.conv2d(tf.slice(x, [3, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D, w as tf.Tensor4D, 1, "same").data();
+      expect(Array.from(one), `dnnl ${dnnl}`).toEqual(Array.from(all.subarray(3 * one.length, 4 * one.length)));
+      tf.dispose([x, w]);
+    }
   });
 
   const shapes: [number[], number[]][] = [

@@ -107,6 +107,7 @@ static Pool& pool() {
 void set_threads(int n) {
   pool().resize(n);
   openblas_set_num_threads(n);
+  dnnl_threads(n);
 }
 int threads() { return pool().size(); }
 const char* blas_config() { return openblas_get_config(); }
@@ -240,6 +241,7 @@ static long block_positions(const ConvGeom& g) {
 }
 
 void conv2d(const ConvGeom& g, const float* x, const float* w, float* y) {
+  if (!pointwise(g) && dnnl_conv2d(g, x, w, y)) return;
   const int KC = g.KH * g.KW * g.Ci;
   const long P = static_cast<long>(g.B) * g.Ho * g.Wo;
   if (pointwise(g)) {
@@ -258,6 +260,7 @@ void conv2d(const ConvGeom& g, const float* x, const float* w, float* y) {
 }
 
 void conv2d_backprop_filter(const ConvGeom& g, const float* x, const float* dy, float* dw) {
+  if (!pointwise(g) && dnnl_conv2d_backprop_filter(g, x, dy, dw)) return;
   const int KC = g.KH * g.KW * g.Ci;
   const long P = static_cast<long>(g.B) * g.Ho * g.Wo;
   if (pointwise(g)) {
@@ -277,6 +280,7 @@ void conv2d_backprop_filter(const ConvGeom& g, const float* x, const float* dy, 
 }
 
 void conv2d_backprop_input(const ConvGeom& g, const float* dy, const float* w, float* dx) {
+  if (!pointwise(g) && dnnl_conv2d_backprop_input(g, dy, w, dx)) return;
   const int KC = g.KH * g.KW * g.Ci;
   const long P = static_cast<long>(g.B) * g.Ho * g.Wo;
   if (pointwise(g)) {

@@ -25,6 +25,15 @@ void matmul(const float* a, const float* b, float* c, int batchA, int batchB, in
 /** In place: c (rows, N) += bias (N, or 1 when !perColumn), then the activation. */
 void bias_act(float* c, const float* bias, long rows, int N, bool perColumn, int act, float alpha);
 void conv2d(const ConvGeom& g, const float* x, const float* w, float* y);
+/** oneDNN's convolutions (dnnl_conv.cc), where built with it: false when absent, switched off or declined. */
+bool dnnl_available();
+const char* dnnl_version_string();
+void dnnl_enable(bool on);
+bool dnnl_enabled();
+void dnnl_threads(int n);
+bool dnnl_conv2d(const ConvGeom& g, const float* x, const float* w, float* y);
+bool dnnl_conv2d_backprop_input(const ConvGeom& g, const float* dy, const float* w, float* dx);
+bool dnnl_conv2d_backprop_filter(const ConvGeom& g, const float* x, const float* dy, float* dw);
 void conv2d_backprop_filter(const ConvGeom& g, const float* x, const float* dy, float* dw);
 void conv2d_backprop_input(const ConvGeom& g, const float* dy, const float* w, float* dx);
 /** out (shape) = a op b, with element strides per dimension (0: broadcast). */
