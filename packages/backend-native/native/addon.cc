@@ -195,6 +195,27 @@ bool silu = a.b(9);
 if (a.ok) ns::group_norm_act(x, g, be, y, B, P, C, G, static_cast<float>(eps), silu);
 END
 
+// groupNormActGrad(x, gamma, beta, dy, dx, dgamma, dbeta, B, P, C, groups, eps, silu)
+KERNEL(GroupNormActGrad, 13)
+auto *x = a.f32(0), *g = a.f32(1), *be = a.f32(2), *dy = a.f32(3), *dx = a.f32(4), *dg = a.f32(5), *db = a.f32(6);
+int B = a.i32(7), P = a.i32(8), C = a.i32(9), G = a.i32(10);
+double eps = a.f64(11);
+bool silu = a.b(12);
+if (a.ok) ns::group_norm_act_grad(x, g, be, dy, dx, dg, db, B, P, C, G, static_cast<float>(eps), silu);
+END
+
+// adamWUpdate(p, grad, m, v, gradScale | null, pOut, mOut, vOut, n, consts Float32Array(8): decay, β1, 1 − β1, β2, 1 − β2,
+// √(1 − β2^t), eps, −step size)
+KERNEL(AdamWUpdate, 10)
+auto *p = a.f32(0), *g = a.f32(1), *m = a.f32(2), *v = a.f32(3), *gs = a.f32(4), *po = a.f32(5), *mo = a.f32(6), *vo = a.f32(7);
+double n = a.f64(8);
+const float* k = a.f32(9);
+if (a.ok && k) {
+  const ns::AdamWConsts c{k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]};
+  ns::adamw_update(p, g, m, v, gs, po, mo, vo, static_cast<long>(n), c);
+}
+END
+
 // resample2d(x, mh, mw, y, B, H, W, C, h, w)
 KERNEL(Resample2d, 10)
 auto *x = a.f32(0), *mh = a.f32(1), *mw = a.f32(2), *y = a.f32(3);
@@ -268,6 +289,8 @@ napi_value Init(napi_env env, napi_value exports) {
       P("adaLNModulate", AdaLN),
       P("kvAttention", KvAttention),
       P("groupNormAct", GroupNormAct),
+      P("groupNormActGrad", GroupNormActGrad),
+      P("adamWUpdate", AdamWUpdate),
       P("resample2d", Resample2d),
       P("setThreads", SetThreads),
       P("info", Info),

@@ -88,6 +88,7 @@ function buildCpu() {
     "-std=c++17", "-O3", "-march=native", "-fPIC", "-shared", "-DNODE_GYP_MODULE_NAME=nextscale_native",
     `-I${nodeInclude}`, `-I${dirname(cblas)}`, `-I${join(root, "native")}`,
     join(root, "native", "addon.cc"), join(root, "native", "cpu", "kernels.cc"), join(root, "native", "cpu", "dnnl_conv.cc"),
+    join(root, "native", "cpu", "train_kernels.cc"),
     ...(dnnl ? ["-DNEXTSCALE_DNNL", "-fopenmp", `-I${dirname(dnnl)}`] : []),
     "-o", tmp, "-lopenblas", ...(dnnl ? ["-ldnnl"] : []), "-lpthread", "-ldl",
   ]);

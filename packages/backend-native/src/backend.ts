@@ -21,6 +21,7 @@ import { LAYOUT_KERNELS } from "./kernels/layout.js";
 import { batchMatMul, fusedMatMul } from "./kernels/mat-mul.js";
 import { REDUCE_KERNELS, softmax } from "./kernels/reduce.js";
 import { unsortedSegmentSum } from "./kernels/segment.js";
+import { TRAINING_NATIVE } from "./kernels/train.js";
 import type { NativeArgs, NativeKernel } from "./kernels/util.js";
 
 export const BACKEND_NAME = "native";
@@ -40,6 +41,7 @@ export const NATIVE_KERNELS: readonly NativeKernel[] = [
   ...FUSED_NATIVE,
   ...LAYOUT_KERNELS,
   unsortedSegmentSum,
+  ...TRAINING_NATIVE,
 ];
 
 export class NativeBackend extends MathBackendCPU {

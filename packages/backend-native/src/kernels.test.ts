@@ -3,11 +3,11 @@
  * float64 loops) and against tfjs-backend-cpu on the same inputs; prints
  * the largest difference relative to the reference's largest value.
  */
-import { AdaLNModulate, GroupNormAct, KVAttention, Resample2d } from "@nextscale/contract";
+import { AdamWUpdate, AdaLNModulate, GroupNormAct, GroupNormActGrad, KVAttention, Resample2d } from "@nextscale/contract";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { deviceInfo, fallbackKernels, register, status } from "./index.js";
-import { adaLNModulateRef, conv2dRef, groupNormActRef, kvAttentionRef, matmulRef, resample2dRef } from "./reference.js";
+import { adaLNModulateRef, conv2dRef, groupNormActGradRef, groupNormActRef, kvAttentionRef, matmulRef, resample2dRef } from "./reference.js";
 
 const built = status().cpu;
 
@@ -283,6 +283,47 @@ describe.skipIf(!built.available)(`native kernels (${built.reason})`, () => {
     const native = (await y.data()) as Float32Array;
     const cpu = (await both(() => tf.matMul(tf.softmax(tf.matMul(tf.mul(t([B, H, Lq, c], 1), 0.7), t([B, H, Lk, c], 2), false, true)), t([B, H, Lk, c], 3)))).cpu;
     check("KVAttention", { native, cpu }, kvAttentionRef(rand(B * H * Lq * c, 1), rand(B * H * Lk * c, 2), rand(B * H * Lk * c, 3), B * H, Lq, Lk, c, 0.7));
+  });
+
+  it.each([true, false])("GroupNormActGrad (silu %s) against float64 central differences", async (silu) => {
+    const [B, Hh, W, C, G] = [2, 3, 5, 8, 4];
+    await tf.setBackend("native");
+    const outs = tf.engine().runKernel(GroupNormActGrad, { x: tf.add(t([B, Hh, W, C], 1), 3), gamma: t([C], 2), beta: t([C], 3), dy: t([B, Hh, W, C], 4) }, { groups: G, eps: 1e-6, silu }) as tf.Tensor[];
+    const got = await Promise.all(outs.map((o) => o.data()));
+    const x = rand(B * Hh * W * C, 1).map((v) => Math.fround(v + 3));
+    const ref = groupNormActGradRef(x, rand(C, 2), rand(C, 3), rand(B * Hh * W * C, 4), B, Hh * W, C, G, 1e-6, silu);
+    ["dx", "dgamma", "dbeta"].forEach((name, i) => {
+      const e = err(got[i] as Float32Array, ref[i]);
+      console.log(`native GroupNormActGrad silu=${silu} ${name}: vs reference ${e.toExponential(2)}`);
+      expect(e).toBeLessThan(1e-5);
+    });
+    tf.dispose(outs);
+  });
+
+  it("AdamWUpdate rounds as the plain ops on cpu do (bit for bit), with and without a gradient scale", async () => {
+    const k = { decay: 1 - 1e-3 * 0.05, beta1: 0.9, oneMinusBeta1: 1 - 0.9, beta2: 0.95, oneMinusBeta2: 1 - 0.95, bc2Sqrt: Math.sqrt(1 - 0.95 ** 3), eps: 1e-8, negStepSize: -1e-3 / (1 - 0.9 ** 3) };
+    const f = (x: number) => tf.scalar(Math.fround(x));
+    for (const scale of [undefined, 0.37]) {
+      const plain = await both(() => {
+        const [p, g0, m, v] = [t([7, 33], 1), t([7, 33], 2), tf.mul(t([7, 33], 3), 0.1), tf.abs(tf.mul(t([7, 33], 4), 0.01))];
+        const g = scale === undefined ? g0 : tf.mul(g0, tf.scalar(scale));
+        const mi = tf.add(tf.mul(m, f(k.beta1)), tf.mul(g, f(k.oneMinusBeta1)));
+        const vi = tf.add(tf.mul(v, f(k.beta2)), tf.mul(tf.mul(g, g), f(k.oneMinusBeta2)));
+        const denom = tf.add(tf.div(tf.sqrt(vi), f(k.bc2Sqrt)), f(k.eps));
+        return tf.concat([tf.add(tf.mul(p, f(k.decay)), tf.mul(f(k.negStepSize), tf.div(mi, denom))), mi, vi]);
+      });
+      await tf.setBackend("native");
+      const fused = tf.tidy(() => {
+        const inputs: tf.NamedTensorMap = { param: t([7, 33], 1), grad: t([7, 33], 2), m: tf.mul(t([7, 33], 3), 0.1), v: tf.abs(tf.mul(t([7, 33], 4), 0.01)) };
+        if (scale !== undefined) inputs.gradScale = tf.scalar(scale);
+        return tf.concat(tf.engine().runKernel(AdamWUpdate, inputs, k as unknown as tf.NamedAttrMap) as tf.Tensor[]);
+      });
+      const got = await fused.data();
+      fused.dispose();
+      console.log(`native AdamWUpdate (scale ${scale}): vs the plain ops on cpu ${err(got, plain.cpu).toExponential(2)}`);
+      expect(Array.from(got)).toEqual(Array.from(plain.cpu));
+      expect(Array.from(got)).toEqual(Array.from(plain.native));
+    }
   });
 
   it.each([true, false])("GroupNormAct (silu %s) against its reference", async (silu) => {

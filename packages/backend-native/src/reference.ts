@@ -79,7 +79,7 @@ export function kvAttentionRef(q: Float32Array, k: Float32Array, v: Float32Array
 }
 
 /** GroupNorm over x (B, P, C) in `groups` channel groups, the affine map, then optionally SiLU. */
-export function groupNormActRef(x: Float32Array, gamma: Float32Array, beta: Float32Array, B: number, P: number, C: number, groups: number, eps: number, silu: boolean): Float64Array {
+export function groupNormActRef(x: ArrayLike<number>, gamma: ArrayLike<number>, beta: ArrayLike<number>, B: number, P: number, C: number, groups: number, eps: number, silu: boolean): Float64Array {
   const y = new Float64Array(B * P * C);
   const cg = C / groups;
   for (let b = 0; b < B; b++)
@@ -98,6 +98,29 @@ export function groupNormActRef(x: Float32Array, gamma: Float32Array, beta: Floa
         }
     }
   return y;
+}
+
+/**
+ * GroupNormAct's gradient by float64 central differences of
+ * L = Σ dy·groupNormActRef(x, gamma, beta) (independent of the analytic
+ * formula the kernels use): dx, dgamma, dbeta.
+ */
+export function groupNormActGradRef(x: Float32Array, gamma: Float32Array, beta: Float32Array, dy: Float32Array, B: number, P: number, C: number, groups: number, eps: number, silu: boolean): Float64Array[] {
+  const xs = Float64Array.from(x);
+  const gs = Float64Array.from(gamma);
+  const bs = Float64Array.from(beta);
+  const loss = () => groupNormActRef(xs, gs, bs, B, P, C, groups, eps, silu).reduce((s, y, i) => s + y * dy[i], 0);
+  const h = 1e-5;
+  const diff = (a: Float64Array) =>
+    a.map((v, i) => {
+      a[i] = v + h;
+      const up = loss();
+      a[i] = v - h;
+      const down = loss();
+      a[i] = v;
+      return (up - down) / (2 * h);
+    });
+  return [diff(xs), diff(gs), diff(bs)];
 }
 
 /** Y = Mh·X·Mwᵀ per image and channel: x (B, H, W, C), mh (h, H), mw (w, W). */

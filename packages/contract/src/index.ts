@@ -2,9 +2,13 @@
  * @nextscale/contract: what model code and compute backends agree on, in
  * one place both import (tfjs-core's `kernel_names.ts` pattern): the names,
  * inputs and attributes of the fused kernels, and the weight-packing
- * interface. No tensors are computed here.
+ * interface. No tensors are computed here. The training kernels
+ * (GroupNormActGrad, AdamWUpdate) are optional per backend.
  */
 export {
+  AdamWUpdate,
+  type AdamWUpdateAttrs,
+  type AdamWUpdateInputs,
   AdaLNModulate,
   type AdaLNModulateAttrs,
   type AdaLNModulateInputs,
@@ -12,6 +16,9 @@ export {
   type FusedKernelName,
   GroupNormAct,
   type GroupNormActAttrs,
+  GroupNormActGrad,
+  type GroupNormActGradAttrs,
+  type GroupNormActGradInputs,
   type GroupNormActInputs,
   isFusedKernel,
   KVAttention,
@@ -19,6 +26,8 @@ export {
   type KVAttentionInputs,
   Resample2d,
   type Resample2dInputs,
+  TRAINING_KERNELS,
+  type TrainingKernelName,
 } from "./kernel-names.js";
 export {
   getWeightPacking,

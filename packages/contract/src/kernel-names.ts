@@ -50,6 +50,52 @@ export interface GroupNormActAttrs {
   silu: boolean;
 }
 
+/**
+ * The gradient of GroupNormAct in one kernel (the VQ-VAE's training step:
+ * its plain-ops gradient is some 25 passes over each activation). Outputs
+ * [dx (B, H, W, C), dgamma (C), dbeta (C)].
+ */
+export const GroupNormActGrad = "GroupNormActGrad";
+export type GroupNormActGrad = typeof GroupNormActGrad;
+/** GroupNormAct's inputs, and dy (B, H, W, C): the gradient at its output. */
+export type GroupNormActGradInputs = Record<"x" | "gamma" | "beta" | "dy", TensorInfo>;
+export type GroupNormActGradAttrs = GroupNormActAttrs;
+
+/**
+ * One AdamW step of one parameter (torch.optim.AdamW's update, float32,
+ * each operation rounded as the plain ops round it):
+ *   g = grad·gradScale;  m' = β1·m + (1 − β1)·g;  v' = β2·v + (1 − β2)·g²;
+ *   p' = p·decay + negStepSize·(m' / (√v' / bc2Sqrt + eps)).
+ * Outputs [p', m', v'], each of the parameter's shape.
+ */
+export const AdamWUpdate = "AdamWUpdate";
+export type AdamWUpdate = typeof AdamWUpdate;
+/** param, grad, m, v (the same shape); gradScale: optional scalar (gradient clipping's coefficient). */
+export type AdamWUpdateInputs = Record<"param" | "grad" | "m" | "v", TensorInfo> & { gradScale?: TensorInfo };
+export interface AdamWUpdateAttrs {
+  /** 1 − lr·weightDecay. */
+  decay: number;
+  beta1: number;
+  /** 1 − β1 (as the plain ops compute it, in float64 then rounded). */
+  oneMinusBeta1: number;
+  beta2: number;
+  oneMinusBeta2: number;
+  /** √(1 − β2^step). */
+  bc2Sqrt: number;
+  eps: number;
+  /** −lr / (1 − β1^step). */
+  negStepSize: number;
+}
+
+/**
+ * The training kernels: backward and optimizer kernels with no forward op
+ * of their own. Core's gradients and @nextscale/train's optimizer run them
+ * where the active backend registers them, their plain-ops formulas
+ * elsewhere (the results agree: tested per backend).
+ */
+export const TRAINING_KERNELS = [GroupNormActGrad, AdamWUpdate] as const;
+export type TrainingKernelName = (typeof TRAINING_KERNELS)[number];
+
 /** Every fused kernel name, in one list. */
 export const FUSED_KERNELS = [Resample2d, AdaLNModulate, KVAttention, GroupNormAct] as const;
 export type FusedKernelName = (typeof FUSED_KERNELS)[number];

@@ -115,6 +115,8 @@ const char* blas_config() { return openblas_get_config(); }
 // Split [0, n) over the pool when each part has at least `grain` elements of work.
 static void par(long n, long grain, const std::function<void(long, long)>& fn) { pool().run(n, grain, fn); }
 constexpr long GRAIN = 1 << 15;
+void parallel_for(long n, const std::function<void(long, long)>& fn) { par(n, 1, fn); }
+void parallel_for_grain(long n, long grain, const std::function<void(long, long)>& fn) { par(n, grain, fn); }
 
 // ----------------------------------------------------------------------- GEMM
 // An image's rows must not depend on the batch they are computed in (the

@@ -1,6 +1,8 @@
 // The CPU device's kernels (kernels.cc): float32, row-major, host memory.
 #pragma once
 
+#include <functional>
+
 namespace ns {
 
 enum Act { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2, ACT_SIGMOID = 3, ACT_ELU = 4, ACT_LEAKYRELU = 5 };
@@ -17,6 +19,19 @@ struct ConvGeom {
 };
 
 void set_threads(int n);
+/** fn over [0, n) split across the pool, one part per thread at most (for outer loops: images). */
+void parallel_for(long n, const std::function<void(long, long)>& fn);
+/** fn over [0, n) split across the pool in parts of at least `grain` elements. */
+void parallel_for_grain(long n, long grain, const std::function<void(long, long)>& fn);
+
+/** The constants of one AdamW step (see AdamWUpdateAttrs in @nextscale/contract), rounded to float32. */
+struct AdamWConsts {
+  float decay, beta1, oneMinusBeta1, beta2, oneMinusBeta2, bc2Sqrt, eps, negStepSize;
+};
+void adamw_update(const float* p, const float* grad, const float* m, const float* v, const float* gradScale, float* po, float* mo,
+                  float* vo, long n, const AdamWConsts& k);
+void group_norm_act_grad(const float* x, const float* gamma, const float* beta, const float* dy, float* dx, float* dgamma,
+                         float* dbeta, int B, long P, int C, int groups, float eps, bool silu);
 int threads();
 const char* blas_config();
 

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { registerGradients } from "../gradients.js";
 import { resampleTensor } from "../resample.js";
-import { AdaLNModulate, FUSED_KERNELS, GroupNormAct, KVAttention, Resample2d } from "@nextscale/contract";
+import { AdaLNModulate, FUSED_KERNELS, GroupNormAct, GroupNormActGrad, KVAttention, Resample2d } from "@nextscale/contract";
 import {
   adaLNModulate,
   adaLNModulateFallback,
@@ -293,7 +293,8 @@ describe.each(CASES)("fused op $name through the engine: $label", (c) => {
       const want = await viaFallback[i].data<"float32">();
       const scale = want.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
       const err = maxAbs(await viaKernel[i].data(), want);
-      console.log(`[kernel] ${tf.getBackend()} ${c.name} ${c.label} d/input${c.diff[i]}: max_abs=${err.toExponential(3)} (scale ${scale.toExponential(2)})`);
+      const path = c.name === GroupNormAct && hasFusedKernel(GroupNormActGrad) ? `${tf.getBackend()}'s GroupNormActGrad kernel` : "plain ops";
+      console.log(`[kernel] ${tf.getBackend()} ${c.name} ${c.label} d/input${c.diff[i]} (gradient: ${path}): max_abs=${err.toExponential(3)} (scale ${scale.toExponential(2)})`);
       expect(err).toBeLessThan(1e-4 * Math.max(1, scale));
     }
   });

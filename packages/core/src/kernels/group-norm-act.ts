@@ -3,11 +3,13 @@
  * group of channels, biased variance), its affine weights, and optionally
  * SiLU on the result: the `Normalize` + `nonlinearity` pair that opens every
  * ResNet block of the VQ-VAE (FoundationVision/VAR models/basic_vae.py).
+ * Its gradient is the backend's GroupNormActGrad kernel where it has one
+ * (@nextscale/contract's training kernels), else the plain ops below.
  * Notation: B batch, H×W pixels, C channels in G groups.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { GroupNormAct, type GroupNormActAttrs } from "@nextscale/contract";
-import { fusedOp } from "./fused-op.js";
+import { GroupNormAct, GroupNormActGrad, type GroupNormActAttrs } from "@nextscale/contract";
+import { fusedOp, hasFusedKernel } from "./fused-op.js";
 
 /** The normalised input (x − μ)/σ per (image, group), and 1/σ (B, 1, G, 1), as (B, HW, G, C/G). */
 function normalise(x: tf.Tensor4D, groups: number, eps: number): { n: tf.Tensor; rstd: tf.Tensor } {
@@ -42,6 +44,13 @@ const grad: tf.GradConfig = {
   inputsToSave: ["x", "gamma", "beta"],
   gradFunc: (dy, [x, gamma, beta], attrs) => {
     const { groups, eps, silu } = attrs as unknown as GroupNormActAttrs;
+    const d = dy as tf.Tensor;
+    if (hasFusedKernel(GroupNormActGrad) && [d, x, gamma, beta].every((t) => t.dtype === "float32")) {
+      // the backend's GroupNormActGrad computes all three at once (here, not in the lazy closures: tfjs runs
+      // each of those in its own tidy, which would dispose the other two)
+      const [dx, dgamma, dbeta] = tf.engine().runKernel(GroupNormActGrad, { x, gamma, beta, dy: d }, { groups, eps, silu }) as tf.Tensor[];
+      return { x: () => dx, gamma: () => dgamma, beta: () => dbeta };
+    }
     const [B, H, W, C] = x.shape;
     const { n: ng, rstd } = normalise(x as tf.Tensor4D, groups, eps);
     const n = tf.reshape(ng, [B, H, W, C]);

@@ -117,7 +117,7 @@ describe("AdamW, the official recipe = torch.optim.AdamW + clip_grad_norm_ + lr_
         expect(state.params[n].step).toBe(st.step_count[n]);
       }
       console.log(
-        `[parity] AdamW step ${k} (g_it ${st.g_it}, lr ${st.lr[0].toExponential(3)}, norm ${st.total_norm.toFixed(4)}${st.clipped ? " clipped" : ""}${st.no_grad.length ? `, no grad: ${st.no_grad}` : ""}): ` +
+        `[parity] AdamW${tf.getKernel("AdamWUpdate", tf.getBackend()) ? ` (${tf.getBackend()}'s AdamWUpdate kernel)` : ""} step ${k} (g_it ${st.g_it}, lr ${st.lr[0].toExponential(3)}, norm ${st.total_norm.toFixed(4)}${st.clipped ? " clipped" : ""}${st.no_grad.length ? `, no grad: ${st.no_grad}` : ""}): ` +
           `max rel err param ${worst.param.toExponential(3)}, total norm ${normErr.toExponential(3)}; ` +
           `exp_avg ${worst.expAvg.toExponential(3)} (per element ${worst.expAvgElem.toExponential(3)}), exp_avg_sq ${worst.expAvgSq.toExponential(3)} (to each tensor's max)`,
       );

@@ -12,6 +12,10 @@
  *   v  ← v·β2 + g·g·(1 − β2)
  *   p  ← p − lr/(1 − β1^step) · m / (√v / √(1 − β2^step) + eps)
  *
+ * Where the active backend registers @nextscale/contract's AdamWUpdate
+ * kernel (native), each parameter's step (the clip coefficient included)
+ * is that one kernel, which rounds every operation as the plain ops do.
+ *
  * A parameter without a gradient in a step is left alone (its step count
  * does not advance), as torch skips parameters whose grad is None.
  *
@@ -22,7 +26,8 @@
  */
 import { fromInternal, type Parameter, toInternalLayout } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
-import { clipGradNorm } from "./clip.js";
+import { AdamWUpdate, type AdamWUpdateAttrs } from "@nextscale/contract";
+import { clipCoefficient, clipGradNorm } from "./clip.js";
 import type { ParamGroup } from "./param-groups.js";
 
 export interface AdamWOptions {
@@ -119,6 +124,7 @@ export class AdamW {
    * the caller disposes it), or null when clipping is off.
    */
   step(grads: Grads): tf.Scalar | null {
+    if (tf.getKernel(AdamWUpdate, tf.getBackend()) && Object.values(this.gradsOf(grads)).every((t) => t.dtype === "float32")) return this.fusedStep(grads);
     let g = this.gradsOf(grads);
     let norm: tf.Scalar | null = null;
     let owned: tf.Tensor[] = [];
@@ -162,6 +168,46 @@ export class AdamW {
     }
     tf.dispose(owned);
     return norm;
+  }
+
+  /** step() with one AdamWUpdate kernel per parameter (the clip coefficient passed in, not applied first). */
+  private fusedStep(grads: Grads): tf.Scalar | null {
+    const g = this.gradsOf(grads);
+    const clip = this.gradClip > 0 ? clipCoefficient(Object.values(g), this.gradClip) : null;
+    const [b1, b2] = this.betas;
+    for (const group of this.groups) {
+      for (const [n, p] of group.params) {
+        const grad = g[n];
+        if (!grad) continue;
+        let slot = this.slots.get(n);
+        if (!slot) {
+          slot = { step: 0, m: tf.zeros(p.internalShape), v: tf.zeros(p.internalShape) };
+          this.slots.set(n, slot);
+        }
+        slot.step += 1;
+        const attrs: AdamWUpdateAttrs = {
+          decay: 1 - group.lr * group.weightDecay,
+          beta1: b1,
+          oneMinusBeta1: 1 - b1,
+          beta2: b2,
+          oneMinusBeta2: 1 - b2,
+          bc2Sqrt: Math.sqrt(1 - b2 ** slot.step),
+          eps: this.eps,
+          negStepSize: -(group.lr / (1 - b1 ** slot.step)),
+        };
+        const inputs: tf.NamedTensorMap = { param: p.value, grad, m: slot.m, v: slot.v };
+        if (clip) inputs.gradScale = clip.coef;
+        const [np, nm, nv] = tf.engine().runKernel(AdamWUpdate, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        slot.m.dispose();
+        slot.v.dispose();
+        slot.m = nm;
+        slot.v = nv;
+        p.value.assign(np);
+        np.dispose();
+      }
+    }
+    clip?.coef.dispose();
+    return clip?.totalNorm ?? null;
   }
 
   /** The optimizer state as plain data (moments in PyTorch layout). */
