@@ -170,6 +170,14 @@ int outer = a.i32(3), inner = a.i32(4);
 if (a.ok) ns::reduce(op, x, y, outer, inner);
 END
 
+// reduceOuter(op, x, y, rows, cols): over the first axis
+KERNEL(ReduceOuter, 5)
+int op = a.i32(0);
+auto *x = a.f32(1), *y = a.f32(2);
+int rows = a.i32(3), cols = a.i32(4);
+if (a.ok) ns::reduce_outer(op, x, y, rows, cols);
+END
+
 // adaLNModulate(x, scale, shift, y, B, L, C, eps)
 KERNEL(AdaLN, 8)
 auto *x = a.f32(0), *s = a.f32(1), *t = a.f32(2), *y = a.f32(3);
@@ -286,6 +294,7 @@ napi_value Init(napi_env env, napi_value exports) {
       P("stridedCopy", StridedCopy),
       P("softmax", Softmax),
       P("reduce", Reduce),
+      P("reduceOuter", ReduceOuter),
       P("adaLNModulate", AdaLN),
       P("kvAttention", KvAttention),
       P("groupNormAct", GroupNormAct),

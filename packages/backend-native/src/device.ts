@@ -44,6 +44,8 @@ export interface Device {
   softmax(x: F32, y: F32, rows: number, n: number): void;
   /** y (outer) = reduction of x (outer, inner) over its last axis. */
   reduce(op: number, x: F32, y: F32, outer: number, inner: number): void;
+  /** y (cols) = reduction of x (rows, cols) over its first axis (optional: else a transposed copy, then reduce). */
+  reduceOuter?(op: number, x: F32, y: F32, rows: number, cols: number): void;
   // the fused kernels of @nextscale/contract
   adaLNModulate(x: F32, scale: F32, shift: F32, y: F32, B: number, L: number, C: number, eps: number): void;
   kvAttention(q: F32, k: F32, v: F32, o: F32, BH: number, Lq: number, Lk: number, c: number, scale: number): void;

@@ -227,6 +227,9 @@ describe.skipIf(!built.available)(`native kernels (${built.reason})`, () => {
     check(`${op} axis 0`, await both(() => f(t([6, 50], 1), 0)));
     check(`${op} axes 0 and 2 (GroupNorm-like), keepDims`, await both(() => f(t([4, 3, 5, 7], 1), [0, 2], true)));
     check(`${op} axes 0, 1, 2 (a bias gradient)`, await both(() => f(t([2, 5, 6, 9], 1), [0, 1, 2])));
+    const nan = await both(() => f(tf.concat([t([3, 4], 1), tf.tensor2d([[NaN, 1, 2, 3]]), t([2, 4], 2)]), 0));
+    expect(Array.from(nan.native).map(Number.isNaN)).toEqual(Array.from(nan.cpu).map(Number.isNaN)); // a NaN in a column stays
+    check(`${op} axis 0 with a NaN`, { native: nan.native.slice(1), cpu: nan.cpu.slice(1) });
     expect(fallbackKernels()[op] ?? 0).toBe(before);
   });
 

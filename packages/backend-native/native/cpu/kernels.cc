@@ -452,6 +452,33 @@ void reduce(int op, const float* x, float* y, long outer, long inner) {
   });
 }
 
+void reduce_outer(int op, const float* x, float* y, long rows, long cols) {
+  // columns split over the pool; each part walks the rows in order (a column's result is the same
+  // sequence of float32 operations as reduce() over the transposed copy)
+  par(cols, std::max(1L, GRAIN / std::max(1L, rows)), [&](long c0, long c1) {
+    const long w = c1 - c0;
+    float* yc = y + c0;
+    if (op == RED_MAX || op == RED_MIN) {
+      std::copy_n(x + c0, w, yc);
+      for (long i = 1; i < rows; i++) {
+        const float* xi = x + i * cols + c0;
+        for (long j = 0; j < w; j++) {
+          const float v = xi[j], m = yc[j];
+          if (!std::isnan(m) && (std::isnan(v) || (op == RED_MAX ? v > m : v < m))) yc[j] = v;
+        }
+      }
+    } else {
+      std::fill(yc, yc + w, 0.f);
+      for (long i = 0; i < rows; i++) {
+        const float* xi = x + i * cols + c0;
+        for (long j = 0; j < w; j++) yc[j] += xi[j];
+      }
+      if (op == RED_MEAN)
+        for (long j = 0; j < w; j++) yc[j] /= static_cast<float>(rows);
+    }
+  });
+}
+
 // ------------------------------------------------------------------ fused ops
 // Semantics as core's fallbacks (packages/core/src/kernels/*.ts) and the wasm kernels.
 

@@ -59,6 +59,8 @@ void unary(int op, const float* x, float* y, long n);
 void softmax(const float* x, float* y, long rows, int n);
 /** y (outer) = reduction of x (outer, inner) over its last axis. */
 void reduce(int op, const float* x, float* y, long outer, long inner);
+/** y (cols) = reduction of x (rows, cols) over its first axis. */
+void reduce_outer(int op, const float* x, float* y, long rows, long cols);
 void ada_ln_modulate(const float* x, const float* scale, const float* shift, float* y, int B, int L, int C, float eps);
 void kv_attention(const float* q, const float* k, const float* v, float* o, int BH, int Lq, int Lk, int c, float scale);
 void group_norm_act(const float* x, const float* gamma, const float* beta, float* y, int B, long P, int C, int groups, float eps,

@@ -1,8 +1,9 @@
 /**
  * Softmax over the last axis, and Sum/Mean/Max/Min over any axes: reduced
- * axes that are not innermost (GroupNorm's statistics, a bias gradient's sum
- * over the batch) are first moved innermost by one strided copy on the
- * device, as tfjs-backend-cpu does in JavaScript.
+ * axes that are leading (a bias gradient's sum over the batch) reduce as
+ * columns in place; others that are not innermost (GroupNorm's statistics)
+ * are first moved innermost by one strided copy on the device, as
+ * tfjs-backend-cpu does in JavaScript.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { REDUCE_OPS } from "../device.js";
@@ -38,8 +39,14 @@ const reduction = (name: keyof typeof REDUCE_OPS): NativeKernel => ({
     const out = output(backend, shape);
     if (!out.values.length) return out.info;
     let values = v[0];
+    const rank = x.shape.length;
+    const sorted = [...axes].sort((p, q) => p - q);
+    if (device.reduceOuter && sorted.every((d, i) => d === i) && axes.length < rank) {
+      // leading axes (a bias gradient's sum over the batch and the tokens): a column reduction, no copy
+      device.reduceOuter(REDUCE_OPS[name], values, out.values, inner, out.values.length);
+      return out.info;
+    }
     if (!tf.backend_util.axesAreInnerMostDims(axes, x.shape.length)) {
-      const rank = x.shape.length;
       const perm = [...Array(rank).keys()].filter((d) => !axes.includes(d)).concat([...axes].sort((p, q) => p - q));
       const xs = stridesOf(x.shape);
       values = new Float32Array(values.length);
