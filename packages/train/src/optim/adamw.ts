@@ -140,12 +140,7 @@ export class AdamW {
       for (const [n, p] of group.params) {
         const grad = g[n];
         if (!grad) continue;
-        let slot = this.slots.get(n);
-        if (!slot) {
-          slot = { step: 0, m: tf.zeros(p.internalShape), v: tf.zeros(p.internalShape) };
-          this.slots.set(n, slot);
-        }
-        slot.step += 1;
+        const slot = this.advance(n, p);
         const bc1 = 1 - b1 ** slot.step;
         const bc2Sqrt = Math.sqrt(1 - b2 ** slot.step);
         const stepSize = group.lr / bc1;
@@ -170,6 +165,17 @@ export class AdamW {
     return norm;
   }
 
+  /** Parameter n's moments (zeros the first time), its step count advanced by one. */
+  private advance(n: string, p: Parameter): Slot {
+    let slot = this.slots.get(n);
+    if (!slot) {
+      slot = { step: 0, m: tf.zeros(p.internalShape), v: tf.zeros(p.internalShape) };
+      this.slots.set(n, slot);
+    }
+    slot.step += 1;
+    return slot;
+  }
+
   /** step() with one AdamWUpdate kernel per parameter (the clip coefficient passed in, not applied first). */
   private fusedStep(grads: Grads): tf.Scalar | null {
     const g = this.gradsOf(grads);
@@ -179,12 +185,7 @@ export class AdamW {
       for (const [n, p] of group.params) {
         const grad = g[n];
         if (!grad) continue;
-        let slot = this.slots.get(n);
-        if (!slot) {
-          slot = { step: 0, m: tf.zeros(p.internalShape), v: tf.zeros(p.internalShape) };
-          this.slots.set(n, slot);
-        }
-        slot.step += 1;
+        const slot = this.advance(n, p);
         const attrs: AdamWUpdateAttrs = {
           decay: 1 - group.lr * group.weightDecay,
           beta1: b1,
