@@ -283,7 +283,7 @@ memory, the machine and the backend.
   --vae F, --var F   or time real checkpoints (paths, URLs, or cached names:
                      --vae vae --var var-d16, see nextscale download)
   --batch B          images per generation (default 1)
-  --backend B        webgpu, native, wasm or cpu (default: NEXTSCALE_BACKEND, else wasm)
+  --backend B        webgpu, native, wasm or cpu (default: NEXTSCALE_BACKEND, else native, then wasm)
   --repeats N        generations in all (default 2): the first (cold) is
                      reported apart as first_run; seconds_per_image is the
                      median of the warm runs 2…N (of the first run if N = 1)

@@ -60,7 +60,7 @@ export const SAMPLING_USAGE = `  --vae F, --var F   checkpoints (.pth or .safete
                      (seed, i), so the same seed and backend give the same images
                      at any --batch
   --smooth           Gumbel-softmax smoothing (prettier previews; not for FID)
-  --backend B        webgpu, native, wasm or cpu (default: NEXTSCALE_BACKEND, else wasm)
+  --backend B        webgpu, native, wasm or cpu (default: NEXTSCALE_BACKEND, else native, then wasm)
   --batch N          images per forward pass (default: as many as keep the KV cache
                      within 256 MB, 8 to 64: 8 for the official models, 64 for
                      the default model)`;

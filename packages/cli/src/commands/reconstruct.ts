@@ -104,7 +104,7 @@ progress (encoding, then one decoder pass per image written) goes to stderr.
                      with another number of scales). The last is the latent
                      side: the image side / 16 for the official VQ-VAE
 
-  --backend B        webgpu, native, wasm or cpu (default: NEXTSCALE_BACKEND, else wasm)`,
+  --backend B        webgpu, native, wasm or cpu (default: NEXTSCALE_BACKEND, else native, then wasm)`,
   async run(args, io) {
     const { values } = parseArgs({
       args,

@@ -31,6 +31,7 @@ import {
   takeFirst,
 } from "@nextscale/train";
 import { parseArgs } from "../args.js";
+import { DEFAULT_BACKENDS } from "../backend.js";
 import { int, ints, num } from "../flags.js";
 import { prepareOutputDir, writeFileAtomic } from "../output.js";
 import { progressBar } from "../progress.js";
@@ -65,7 +66,7 @@ ladder:
   --checkpoint-every N a checkpoint of the run in progress every N steps (default 50)
   --out DIR            the study folder (created; the same command resumes it)
   --title T            the plots' title (default "VAR scaling")
-  --backend B          webgpu, wasm or cpu (default: NEXTSCALE_BACKEND, else wasm)
+  --backend B          webgpu, native, wasm or cpu (default: NEXTSCALE_BACKEND, else native, then wasm)
   --threads N          wasm threads (default: the logical CPUs, at most 8)`;
 
 async function openSplit(path: string, split: "train" | "test" | undefined, flag: string, limit?: number): Promise<ImageDataset> {
@@ -125,7 +126,7 @@ export async function runScaling(args: string[], io: CommandIO): Promise<number>
   const train = await openSplit(v.data, v.test ? undefined : "train", "--data", limit);
   const test = await openSplit(v.test ?? v.data, v.test ? undefined : "test", v.test ? "--test" : "--data", testLimit);
   prepareOutputDir(v.out, "--out");
-  await initBackend(v.backend ? backendFromEnv(v.backend, []) : backendFromEnv(process.env.NEXTSCALE_BACKEND, ["wasm", "cpu"]), { threads });
+  await initBackend(v.backend ? backendFromEnv(v.backend, []) : backendFromEnv(process.env.NEXTSCALE_BACKEND, DEFAULT_BACKENDS), { threads });
   const info = backendInfo();
   io.err(`backend: ${info.name} (${info.device})\n`);
   let vqvae: VQVAE;

@@ -70,7 +70,7 @@ export const TRAIN_DATA_USAGE = `  --data PATH          an IDX images file (labe
   --checkpoint-every N a checkpoint every N steps (default 500; also at the end and on Ctrl-C)
   --sample-every N     a sample grid every N steps in DIR/samples (default 500; 0 = never)
   --keep N             checkpoints kept (the newest N; default 3; 0 = all)
-  --backend B          webgpu, native, wasm or cpu (default: NEXTSCALE_BACKEND, else wasm)`;
+  --backend B          webgpu, native, wasm or cpu (default: NEXTSCALE_BACKEND, else native, then wasm)`;
 
 type DataValues = { [K in keyof typeof TRAIN_DATA_OPTIONS]?: (typeof TRAIN_DATA_OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
 
