@@ -4,7 +4,11 @@
 # folder's latest checkpoint when run again (the checkpoints are committed as it goes).
 # Stage 3 fine-tunes the VQ-VAE's decoder alone with the VQGAN discriminator: the encoder and
 # codebook stay, so stage 2's VAR (trained on stage 1's tokens) still fits.
-# Usage: bash packages/model-fashion-mnist/training/train.sh [vqvae|var|decoder|all]   (from the repository root)
+# Stages 1b and 1c (2026-12-04, the second tokenizer, not yet behind the shipped weights) continue
+# stage 1's VQ-VAE as a whole (encoder, codebook and decoder; the token maps change, so the VAR
+# must be trained again on them).
+# Usage: bash packages/model-fashion-mnist/training/train.sh [vqvae|var|decoder|tokenizer2|tokenizer3|all]
+#   (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 DATA=${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
@@ -27,4 +31,18 @@ if [ "$stage" = decoder ] || [ "$stage" = all ]; then
   $CLI train vqvae --data "$DATA" --init "$RUN/vqvae/vqvae.safetensors" --decoder-only --out "$RUN/decoder" \
     --gan --batch 32 --steps 1500 --lr 2e-4 --l1 0.2 --seed 1 \
     --checkpoint-every 100 --keep 1 --sample-every 250
+fi
+# stage 1b: run with --gan --gan-start 3000 --steps 6000 and stopped with Ctrl-C at step 2994, before
+# the discriminator starts (so: no GAN); its model written from that checkpoint
+if [ "$stage" = tokenizer2 ]; then
+  $CLI train vqvae --data "$DATA" --init "$RUN/vqvae/vqvae.safetensors" --out "$RUN/tokenizer2" \
+    --gan --gan-start 3000 --batch 32 --steps 6000 --lr 2e-4 --l1 0.2 --seed 2 \
+    --checkpoint-every 100 --keep 1 --sample-every 500 --backend native
+  node "$RUN/checkpoint-to-vqvae.mjs" "$RUN/tokenizer2/ckpt-00002994.safetensors" "$RUN/tokenizer2/vqvae.safetensors"
+fi
+# stage 1c: 8000 more steps from stage 1b's model (a fresh optimizer)
+if [ "$stage" = tokenizer3 ]; then
+  $CLI train vqvae --data "$DATA" --init "$RUN/tokenizer2/vqvae.safetensors" --out "$RUN/tokenizer3" \
+    --batch 32 --steps 8000 --lr 2e-4 --l1 0.2 --seed 3 \
+    --checkpoint-every 100 --keep 1 --sample-every 1000 --backend native
 fi
