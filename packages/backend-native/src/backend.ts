@@ -115,14 +115,12 @@ export function registerNative(device: Device): void {
   // kernels the device has and tfjs-backend-cpu does not (the fused kernels of @nextscale/contract)
   for (const k of NATIVE_KERNELS) {
     if (cpu.has(k.kernelName)) continue;
-    tf.registerKernel({
-      kernelName: k.kernelName,
-      backendName: BACKEND_NAME,
-      kernelFunc: (args) => {
-        const out = k.run(args as unknown as NativeArgs, device);
-        if (!out) throw new Error(`native: kernel "${k.kernelName}" declined its inputs and has no fallback kernel`);
-        return out;
-      },
-    });
+    let kernelFunc: tf.KernelFunc = (args) => {
+      const out = k.run(args as unknown as NativeArgs, device);
+      if (!out) throw new Error(`native: kernel "${k.kernelName}" declined its inputs and has no fallback kernel`);
+      return out;
+    };
+    if (process.env.NEXTSCALE_NATIVE_PROFILE === "1") kernelFunc = timed(k.kernelName, kernelFunc);
+    tf.registerKernel({ kernelName: k.kernelName, backendName: BACKEND_NAME, kernelFunc });
   }
 }

@@ -203,6 +203,16 @@ describe.skipIf(!built.available)(`native kernels (${built.reason})`, () => {
     check(op, r);
   });
 
+  it("sigmoid (its exp is the device's own, vectorised) at the ends of float32's range and on NaN", async () => {
+    const xs = [-1000, -100, -88.5, -87, -20, -1e-3, 0, 1e-3, 20, 87, 88.5, 100, 1000, NaN, Infinity, -Infinity];
+    const r = await both(() => tf.sigmoid(tf.tensor1d(xs)));
+    console.log(`native sigmoid at the range's ends: ${Array.from(r.native).map((v) => v.toPrecision(3)).join(" ")}`);
+    xs.forEach((x, i) => {
+      if (Number.isNaN(x)) return expect(r.native[i]).toBeNaN();
+      expect(Math.abs(r.native[i] - r.cpu[i]), `sigmoid(${x})`).toBeLessThanOrEqual(2e-7 * Math.max(1e-30, r.cpu[i]) + 1e-37);
+    });
+  });
+
   it("Transpose, Slice, SplitV and Unpack (strided copies)", async () => {
     check("transpose (0, 2, 1, 3)", await both(() => tf.transpose(t([2, 5, 3, 7], 1), [0, 2, 1, 3])));
     check("transpose (3, 1, 0, 2)", await both(() => tf.transpose(t([2, 5, 3, 7], 1), [3, 1, 0, 2])));

@@ -178,7 +178,7 @@ static inline float activate(float v, int act, float alpha) {
   switch (act) {
     case ACT_RELU: return v > 0.f ? v : 0.f;
     case ACT_RELU6: return std::min(6.f, std::max(0.f, v));
-    case ACT_SIGMOID: return 1.f / (1.f + std::exp(-v));
+    case ACT_SIGMOID: return 1.f / (1.f + fast_exp(-v));
     case ACT_ELU: return v >= 0.f ? v : std::expm1(v);
     case ACT_LEAKYRELU: return v < 0.f ? alpha * v : v;
     default: return v;
@@ -410,7 +410,7 @@ void unary(int op, const float* x, float* y, long n) {
     case UN_RSQRT: return unary_loop(x, y, n, [](float v) { return 1.f / std::sqrt(v); });
     case UN_SQUARE: return unary_loop(x, y, n, [](float v) { return v * v; });
     case UN_RELU: return unary_loop(x, y, n, [](float v) { return std::isnan(v) ? v : (v > 0.f ? v : 0.f); });
-    case UN_SIGMOID: return unary_loop(x, y, n, [](float v) { return 1.f / (1.f + std::exp(-v)); });
+    case UN_SIGMOID: return unary_loop(x, y, n, [](float v) { return 1.f / (1.f + fast_exp(-v)); });
     case UN_TANH: return unary_loop(x, y, n, [](float v) { return std::tanh(v); });
     case UN_ABS: return unary_loop(x, y, n, [](float v) { return std::fabs(v); });
   }
@@ -533,32 +533,36 @@ void group_norm_act(const float* x, const float* gamma, const float* beta, float
     const float* xb = x + b * P * C;
     float* yb = y + b * P * C;
     // statistics in two passes (the mean, then squared deviations from it: E[x²] − μ² cancels in
-    // float32 when |μ| ≫ σ), float32 within a pixel's group, float64 across pixels, per thread then summed
+    // float32 when |μ| ≫ σ), per channel, then per group
     const int T = threads();
     const double n = static_cast<double>(P) * cg;
-    std::vector<double> part(static_cast<size_t>(T) * groups);
+    std::vector<double> part(static_cast<size_t>(T) * C);
     std::vector<double> mean(groups, 0.0), var(groups, 0.0);
     for (int pass = 0; pass < 2; pass++) {
       std::fill(part.begin(), part.end(), 0.0);
+      std::vector<float> m(C);
+      if (pass == 1)
+        for (int c = 0; c < C; c++) m[c] = static_cast<float>(mean[c / cg]);
       par(P, std::max(1L, GRAIN / C), [&](long p0, long p1) {
-        double* s = part.data() + static_cast<size_t>(std::min(static_cast<int>(p0 * T / P), T - 1)) * groups;
-        for (long p = p0; p < p1; p++) {
-          const float* xp = xb + p * C;
-          for (int g = 0; g < groups; g++) {
-            float acc = 0.f;
-            if (pass == 0) {
-              for (int i = g * cg; i < (g + 1) * cg; i++) acc += xp[i];
-            } else {
-              const float m = static_cast<float>(mean[g]);
-              for (int i = g * cg; i < (g + 1) * cg; i++) acc += (xp[i] - m) * (xp[i] - m);
-            }
-            s[g] += acc;
+        // per channel: float32 within a block of 64 pixels, float64 across blocks, per thread then summed
+        double* s = part.data() + static_cast<size_t>(std::min(static_cast<int>(p0 * T / P), T - 1)) * C;
+        std::vector<float> acc(C);
+        for (long q = p0; q < p1; q += 64) {
+          std::fill(acc.begin(), acc.end(), 0.f);
+          for (long p = q; p < std::min(p1, q + 64); p++) {
+            const float* xp = xb + p * C;
+            if (pass == 0)
+              for (int c = 0; c < C; c++) acc[c] += xp[c];
+            else
+              for (int c = 0; c < C; c++) acc[c] += (xp[c] - m[c]) * (xp[c] - m[c]);
           }
+          for (int c = 0; c < C; c++) s[c] += acc[c];
         }
       });
       for (int g = 0; g < groups; g++) {
         double t = 0;
-        for (int k = 0; k < T; k++) t += part[static_cast<size_t>(k) * groups + g];
+        for (int k = 0; k < T; k++)
+          for (int c = g * cg; c < (g + 1) * cg; c++) t += part[static_cast<size_t>(k) * C + c];
         (pass == 0 ? mean : var)[g] = t / n;
       }
     }
@@ -576,7 +580,7 @@ void group_norm_act(const float* x, const float* gamma, const float* beta, float
         float* yp = yb + p * C;
         for (int c = 0; c < C; c++) {
           const float v = (xp[c] - mu[c]) * a[c] + beta[c];
-          yp[c] = silu ? v / (1.f + std::exp(-v)) : v;
+          yp[c] = silu ? v / (1.f + fast_exp(-v)) : v;
         }
       }
     });

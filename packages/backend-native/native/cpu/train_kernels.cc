@@ -10,73 +10,112 @@
 
 namespace ns {
 
+// pixels summed in float32 before a float64 accumulator takes the block's sum
+static constexpr long BLOCK = 64;
+
 void group_norm_act_grad(const float* x, const float* gamma, const float* beta, const float* dy, float* dx, float* dgamma,
                          float* dbeta, int B, long P, int C, int groups, float eps, bool silu) {
   const int cg = C / groups;
   const double n = static_cast<double>(P) * cg;
   // per image: statistics (two passes, float64 across pixels as the forward kernel), then the sums of dn and
-  // dn·n per group and of g·n and g per channel, then dx; dgamma and dbeta summed over the images in order
+  // dn·n per group and of g·n and g per channel (per channel in the pixel loop, so that it vectorises; folded
+  // into groups after), then dx; dgamma and dbeta summed over the images in order
   std::vector<double> pg(static_cast<size_t>(B) * C), pb(static_cast<size_t>(B) * C);
   parallel_for(B, [&](long b0, long b1) {
-    std::vector<double> mean(groups), var(groups), s1(groups), s2(groups);
-    std::vector<float> mu(C), r(C), k1(C), k2(C);
+    std::vector<double> c1(C), c2(C);
+    std::vector<float> mu(C), r(C), k1(C), k2(C), gbuf(static_cast<size_t>(P) * C), f1(C), f2(C), f3(C), f4(C);
     for (long b = b0; b < b1; b++) {
       const float* xb = x + b * P * C;
       const float* db = dy + b * P * C;
       float* ob = dx + b * P * C;
-      std::fill(mean.begin(), mean.end(), 0.0);
-      std::fill(var.begin(), var.end(), 0.0);
-      for (long p = 0; p < P; p++)
-        for (int c = 0; c < C; c++) mean[c / cg] += xb[p * C + c];
-      for (int g = 0; g < groups; g++) mean[g] /= n;
-      for (long p = 0; p < P; p++)
-        for (int c = 0; c < C; c++) {
-          const double d = xb[p * C + c] - mean[c / cg];
-          var[c / cg] += d * d;
-        }
-      for (int c = 0; c < C; c++) {
-        mu[c] = static_cast<float>(mean[c / cg]);
-        r[c] = static_cast<float>(1.0 / std::sqrt(var[c / cg] / n + eps));
-      }
-      std::fill(s1.begin(), s1.end(), 0.0);
-      std::fill(s2.begin(), s2.end(), 0.0);
       double* gb = pg.data() + b * C;
       double* bb = pb.data() + b * C;
+      // mean, then the variance about it, per channel then per group
+      std::fill(c1.begin(), c1.end(), 0.0);
+      for (long p0 = 0; p0 < P; p0 += BLOCK) {  // float32 within a block of pixels, float64 across blocks
+        std::fill(f1.begin(), f1.end(), 0.f);
+        for (long p = p0; p < std::min(P, p0 + BLOCK); p++)
+          for (int c = 0; c < C; c++) f1[c] += xb[p * C + c];
+        for (int c = 0; c < C; c++) c1[c] += f1[c];
+      }
+      for (int g = 0; g < groups; g++) {
+        double m = 0;
+        for (int c = g * cg; c < (g + 1) * cg; c++) m += c1[c];
+        for (int c = g * cg; c < (g + 1) * cg; c++) mu[c] = static_cast<float>(m / n);
+      }
+      std::fill(c2.begin(), c2.end(), 0.0);
+      for (long p0 = 0; p0 < P; p0 += BLOCK) {
+        std::fill(f1.begin(), f1.end(), 0.f);
+        for (long p = p0; p < std::min(P, p0 + BLOCK); p++)
+          for (int c = 0; c < C; c++) {
+            const float d = xb[p * C + c] - mu[c];
+            f1[c] += d * d;
+          }
+        for (int c = 0; c < C; c++) c2[c] += f1[c];
+      }
+      for (int g = 0; g < groups; g++) {
+        double v = 0;
+        for (int c = g * cg; c < (g + 1) * cg; c++) v += c2[c];
+        for (int c = g * cg; c < (g + 1) * cg; c++) r[c] = static_cast<float>(1.0 / std::sqrt(v / n + eps));
+      }
+      // g = dL/d(affine output), kept for the last pass; silu'(y) = σ(y)·(1 + y·(1 − σ(y)))
+      std::fill(c1.begin(), c1.end(), 0.0);
+      std::fill(c2.begin(), c2.end(), 0.0);
       std::fill(gb, gb + C, 0.0);
       std::fill(bb, bb + C, 0.0);
-      // g: dL/d(affine output); silu'(y) = σ(y)·(1 + y·(1 − σ(y)))
-      auto grad = [&](long i, int c, float nv) {
-        float gv = db[i];
-        if (silu) {
-          const float y = nv * gamma[c] + beta[c];
-          const float s = 1.f / (1.f + std::exp(-y));
-          gv *= s * (1.f + y * (1.f - s));
+      for (long p0 = 0; p0 < P; p0 += BLOCK) {
+        std::fill(f1.begin(), f1.end(), 0.f);
+        std::fill(f2.begin(), f2.end(), 0.f);
+        std::fill(f3.begin(), f3.end(), 0.f);
+        std::fill(f4.begin(), f4.end(), 0.f);
+        for (long p = p0; p < std::min(P, p0 + BLOCK); p++) {
+          const float* xp = xb + p * C;
+          const float* dp = db + p * C;
+          float* gp = gbuf.data() + p * C;
+          for (int c = 0; c < C; c++) {
+            const float nv = (xp[c] - mu[c]) * r[c];
+            float gv = dp[c];
+            if (silu) {
+              const float y = nv * gamma[c] + beta[c];
+              const float s = 1.f / (1.f + fast_exp(-y));
+              gv *= s * (1.f + y * (1.f - s));
+            }
+            gp[c] = gv;
+            const float dn = gv * gamma[c];
+            f1[c] += dn;
+            f2[c] += dn * nv;
+            f3[c] += gv * nv;
+            f4[c] += gv;
+          }
         }
-        return gv;
-      };
-      for (long p = 0; p < P; p++)
         for (int c = 0; c < C; c++) {
-          const long i = p * C + c;
-          const float nv = (xb[i] - mu[c]) * r[c];
-          const float gv = grad(i, c, nv);
-          const float dn = gv * gamma[c];
-          s1[c / cg] += dn;
-          s2[c / cg] += static_cast<double>(dn) * nv;
-          gb[c] += static_cast<double>(gv) * nv;
-          bb[c] += gv;
+          c1[c] += f1[c];
+          c2[c] += f2[c];
+          gb[c] += f3[c];
+          bb[c] += f4[c];
         }
-      // dx = r·(dn − mean(dn) − n·mean(dn·n)) over each group
-      for (int c = 0; c < C; c++) {
-        k1[c] = static_cast<float>(s1[c / cg] / n);
-        k2[c] = static_cast<float>(s2[c / cg] / n);
       }
-      for (long p = 0; p < P; p++)
-        for (int c = 0; c < C; c++) {
-          const long i = p * C + c;
-          const float nv = (xb[i] - mu[c]) * r[c];
-          const float dn = grad(i, c, nv) * gamma[c];
-          ob[i] = r[c] * (dn - k1[c] - nv * k2[c]);
+      // dx = r·(dn − mean(dn) − n·mean(dn·n)) over each group
+      for (int g = 0; g < groups; g++) {
+        double s1 = 0, s2 = 0;
+        for (int c = g * cg; c < (g + 1) * cg; c++) {
+          s1 += c1[c];
+          s2 += c2[c];
         }
+        for (int c = g * cg; c < (g + 1) * cg; c++) {
+          k1[c] = static_cast<float>(s1 / n);
+          k2[c] = static_cast<float>(s2 / n);
+        }
+      }
+      for (long p = 0; p < P; p++) {
+        const float* xp = xb + p * C;
+        const float* gp = gbuf.data() + p * C;
+        float* op = ob + p * C;
+        for (int c = 0; c < C; c++) {
+          const float nv = (xp[c] - mu[c]) * r[c];
+          op[c] = r[c] * (gp[c] * gamma[c] - k1[c] - nv * k2[c]);
+        }
+      }
     }
   });
   for (int c = 0; c < C; c++) {
