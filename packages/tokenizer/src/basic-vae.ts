@@ -67,9 +67,11 @@ function attend(qkv: tf.Tensor4D): tf.Tensor4D {
     const w = tf.softmax(tf.mul(tf.matMul(q, k, false, true), C ** -0.5)); // (B, HWq, HWk), over keys
     // w·v one image at a time: tfjs-wasm multiplies a batch of matrices with its own blocked loop and a
     // single one with XNNPACK, which round differently, so a batched product would make an image's
-    // pixels depend on the batch it is decoded in (q·kᵀ takes the same path at any batch size)
+    // pixels depend on the batch it is decoded in (q·kᵀ takes the same path at any batch size). While the
+    // gradient tape records (training) the batched product is taken: that promise is an inference one, and
+    // the per-image slices' gradients (a full-size pad and add per image) made the step quadratic in B.
     const wv =
-      B === 1
+      B === 1 || tf.engine().isTapeOn()
         ? tf.matMul(w, v)
         : tf.concat(Array.from({ length: B }, (_, b) => tf.matMul(tf.slice(w, [b, 0, 0], [1, -1, -1]), tf.slice(v, [b, 0, 0], [1, -1, -1]))), 0);
     return tf.reshape(wv, [B, H, W, C]) as tf.Tensor4D;
