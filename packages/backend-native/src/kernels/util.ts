@@ -68,10 +68,14 @@ export function coalesce(shape: readonly number[], strides: readonly ArrayLike<n
     const k = dims.length - 1;
     if (k >= 0 && strides.every((s, i) => out[i][k] === s[d] * n)) {
       dims[k] *= n;
-      strides.forEach((s, i) => (out[i][k] = s[d]));
+      strides.forEach((s, i) => {
+        out[i][k] = s[d];
+      });
     } else {
       dims.push(n);
-      strides.forEach((s, i) => out[i].push(s[d]));
+      strides.forEach((s, i) => {
+        out[i].push(s[d]);
+      });
     }
   });
   if (!dims.length) return { shape: Int32Array.of(1), strides: strides.map(() => Int32Array.of(1)) };
