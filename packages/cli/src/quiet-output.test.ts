@@ -4,16 +4,19 @@
  * Dawn/Vulkan warnings, no Node warnings: every stderr line must match one of
  * the patterns below, stdout stays empty. Runs `dist/bin.js` as a child
  * process (build the packages first: `pnpm build`), with the default backend
- * (wasm: NEXTSCALE_BACKEND removed from its environment) and, when the tests
- * run with NEXTSCALE_BACKEND set to another backend, with that one too.
+ * (NEXTSCALE_BACKEND removed from its environment: the first of
+ * DEFAULT_BACKENDS this machine has) and, when the tests run with
+ * NEXTSCALE_BACKEND set to another backend, with that one too.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { listBackends } from "@nextscale/backends";
 import { referenceBundles } from "@nextscale/test-utils";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_BACKENDS } from "./backend.js";
 
 const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
 const bundle = referenceBundles()[0];
@@ -52,9 +55,16 @@ function userEnv(backend?: string): NodeJS.ProcessEnv {
 }
 
 describe("a clean run of the built CLI is quiet", () => {
-  const backends = [undefined, ...(process.env.NEXTSCALE_BACKEND && process.env.NEXTSCALE_BACKEND !== "wasm" ? [process.env.NEXTSCALE_BACKEND] : [])];
+  const backends = [undefined, ...(process.env.NEXTSCALE_BACKEND ? [process.env.NEXTSCALE_BACKEND] : [])];
+  /** The backend a run without --backend or NEXTSCALE_BACKEND must pick: the first available in DEFAULT_BACKENDS. */
+  let defaultBackend = "";
+  beforeAll(async () => {
+    const available = new Set((await listBackends()).filter((b) => b.available).map((b) => b.name));
+    defaultBackend = DEFAULT_BACKENDS.find((b) => available.has(b)) ?? "";
+    console.log(`[quiet] default backend on this machine: ${defaultBackend}`);
+  });
 
-  it.each(backends.map((b) => [b ?? "default (wasm)", b] as const))(
+  it.each(backends.map((b) => [b ?? "default", b] as const))(
     "generate --class 1 --out: stdout empty; stderr only the backend, progress and result lines (%s)",
     async (_name, backend) => {
       const dir = mkdtempSync(join(tmpdir(), "ns-quiet-"));
@@ -73,7 +83,7 @@ describe("a clean run of the built CLI is quiet", () => {
       });
       // the backend line first (the one that ran), the result line last
       expect(kinds[0]).toBe("backend");
-      expect(lines[0]).toBe(`backend: ${backend ?? "wasm"}`);
+      expect(lines[0]).toBe(`backend: ${backend ?? defaultBackend}`);
       expect(kinds.filter((k) => k === "backend")).toHaveLength(1);
       expect(kinds.at(-1)).toBe("wrote");
       expect(kinds.filter((k) => k === "wrote")).toHaveLength(1);

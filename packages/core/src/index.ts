@@ -3,7 +3,7 @@
  * layers the models share, and checkpoint I/O without Python.
  */
 
-export { PackedWeightError } from "@nextscale/contract";
+export { AdamWUpdate, type AdamWUpdateAttrs, PackedWeightError } from "@nextscale/contract";
 export {
   type CacheEntry,
   type CacheOptions,

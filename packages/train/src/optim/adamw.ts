@@ -12,7 +12,7 @@
  *   v  ← v·β2 + g·g·(1 − β2)
  *   p  ← p − lr/(1 − β1^step) · m / (√v / √(1 − β2^step) + eps)
  *
- * Where the active backend registers @nextscale/contract's AdamWUpdate
+ * Where the active backend registers the contract's AdamWUpdate
  * kernel (native), each parameter's step (the clip coefficient included)
  * is that one kernel, which rounds every operation as the plain ops do.
  *
@@ -24,9 +24,8 @@
  * in PyTorch layout, plus the groups' hyper-parameters, ready for a
  * checkpoint writer to serialise.
  */
-import { fromInternal, type Parameter, toInternalLayout } from "@nextscale/core";
+import { AdamWUpdate, type AdamWUpdateAttrs, fromInternal, type Parameter, toInternalLayout } from "@nextscale/core";
 import * as tf from "@tensorflow/tfjs-core";
-import { AdamWUpdate, type AdamWUpdateAttrs } from "@nextscale/contract";
 import { clipCoefficient, clipGradNorm } from "./clip.js";
 import type { ParamGroup } from "./param-groups.js";
 
