@@ -212,6 +212,19 @@ bool silu = a.b(12);
 if (a.ok) ns::group_norm_act_grad(x, g, be, dy, dx, dg, db, B, P, C, G, static_cast<float>(eps), silu);
 END
 
+// geluTanh(x, y, n), geluTanhGrad(x, dy, dx, n)
+KERNEL(GeluTanh, 3)
+auto *x = a.f32(0), *y = a.f32(1);
+double n = a.f64(2);
+if (a.ok) ns::gelu_tanh(x, y, static_cast<long>(n));
+END
+
+KERNEL(GeluTanhGrad, 4)
+auto *x = a.f32(0), *dy = a.f32(1), *dx = a.f32(2);
+double n = a.f64(3);
+if (a.ok) ns::gelu_tanh_grad(x, dy, dx, static_cast<long>(n));
+END
+
 // adamWUpdate(p, grad, m, v, gradScale | null, pOut, mOut, vOut, n, consts Float32Array(8): decay, β1, 1 − β1, β2, 1 − β2,
 // √(1 − β2^t), eps, −step size)
 KERNEL(AdamWUpdate, 10)
@@ -300,6 +313,8 @@ napi_value Init(napi_env env, napi_value exports) {
       P("groupNormAct", GroupNormAct),
       P("groupNormActGrad", GroupNormActGrad),
       P("adamWUpdate", AdamWUpdate),
+      P("geluTanh", GeluTanh),
+      P("geluTanhGrad", GeluTanhGrad),
       P("resample2d", Resample2d),
       P("setThreads", SetThreads),
       P("info", Info),

@@ -67,19 +67,27 @@ function noteFallback(name: string): void {
 }
 
 const times = new Map<string, { ms: number; calls: number }>();
-/** NEXTSCALE_NATIVE_PROFILE=1: time every kernel (native or fallback) and print the totals at exit. */
-function timed(name: string, f: tf.KernelFunc): tf.KernelFunc {
-  if (times.size === 0) {
+let profileReport = false;
+/**
+ * NEXTSCALE_NATIVE_PROFILE=1: time every kernel (native or fallback) and print the totals at exit;
+ * NEXTSCALE_NATIVE_PROFILE=shapes: the same per kernel and input shapes.
+ */
+const profiling = (): boolean => process.env.NEXTSCALE_NATIVE_PROFILE === "1" || process.env.NEXTSCALE_NATIVE_PROFILE === "shapes";
+function timed(kernel: string, f: tf.KernelFunc): tf.KernelFunc {
+  const byShape = process.env.NEXTSCALE_NATIVE_PROFILE === "shapes";
+  if (!profileReport) {
+    profileReport = true;
     process.on("exit", () => {
       const rows = [...times].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);
       console.error(rows.map(([k, v]) => `native profile: ${k} ${v.ms.toFixed(0)} ms, ${v.calls} calls`).join("\n"));
     });
   }
-  times.set(name, { ms: 0, calls: 0 });
   return (args) => {
     const t0 = performance.now();
     const out = f(args);
-    const e = times.get(name)!;
+    const name = byShape ? `${kernel} ${Object.values(args.inputs).map((t) => `[${(t as tf.TensorInfo).shape}]`).join(" ")}` : kernel;
+    let e = times.get(name);
+    if (!e) times.set(name, (e = { ms: 0, calls: 0 }));
     e.ms += performance.now() - t0;
     e.calls++;
     return out;
@@ -109,7 +117,7 @@ export function registerNative(device: Device): void {
       noteFallback(name);
       return fallback(args);
     };
-    if (process.env.NEXTSCALE_NATIVE_PROFILE === "1") kernelFunc = timed(name, kernelFunc);
+    if (profiling()) kernelFunc = timed(name, kernelFunc);
     tf.registerKernel({ ...config, backendName: BACKEND_NAME, kernelFunc });
   }
   // kernels the device has and tfjs-backend-cpu does not (the fused kernels of @nextscale/contract)
@@ -120,7 +128,7 @@ export function registerNative(device: Device): void {
       if (!out) throw new Error(`native: kernel "${k.kernelName}" declined its inputs and has no fallback kernel`);
       return out;
     };
-    if (process.env.NEXTSCALE_NATIVE_PROFILE === "1") kernelFunc = timed(k.kernelName, kernelFunc);
+    if (profiling()) kernelFunc = timed(k.kernelName, kernelFunc);
     tf.registerKernel({ kernelName: k.kernelName, backendName: BACKEND_NAME, kernelFunc });
   }
 }

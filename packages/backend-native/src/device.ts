@@ -53,6 +53,8 @@ export interface Device {
   resample2d(x: F32, mh: F32, mw: F32, y: F32, B: number, H: number, W: number, C: number, h: number, w: number): void;
   // the training kernels of @nextscale/contract (the CPU device only: optional)
   groupNormActGrad?(x: F32, gamma: F32, beta: F32, dy: F32, dx: F32, dgamma: F32, dbeta: F32, B: number, P: number, C: number, groups: number, eps: number, silu: boolean): void;
+  geluTanh?(x: F32, y: F32, n: number): void;
+  geluTanhGrad?(x: F32, dy: F32, dx: F32, n: number): void;
   /** consts: decay, β1, 1 − β1, β2, 1 − β2, √(1 − β2^t), eps, −step size (float32). */
   adamWUpdate?(p: F32, grad: F32, m: F32, v: F32, gradScale: F32 | null, pOut: F32, mOut: F32, vOut: F32, n: number, consts: F32): void;
   setThreads(n: number): void;

@@ -3,11 +3,11 @@
  * float64 loops) and against tfjs-backend-cpu on the same inputs; prints
  * the largest difference relative to the reference's largest value.
  */
-import { AdamWUpdate, AdaLNModulate, GroupNormAct, GroupNormActGrad, KVAttention, Resample2d } from "@nextscale/contract";
+import { AdamWUpdate, AdaLNModulate, GeluTanh, GeluTanhGrad, GroupNormAct, GroupNormActGrad, KVAttention, Resample2d } from "@nextscale/contract";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { deviceInfo, fallbackKernels, register, status } from "./index.js";
-import { adaLNModulateRef, conv2dRef, groupNormActGradRef, groupNormActRef, kvAttentionRef, matmulRef, resample2dRef } from "./reference.js";
+import { adaLNModulateRef, conv2dRef, geluTanhGradRef, geluTanhRef, groupNormActGradRef, groupNormActRef, kvAttentionRef, matmulRef, resample2dRef } from "./reference.js";
 
 const built = status().cpu;
 
@@ -311,6 +311,35 @@ describe.skipIf(!built.available)(`native kernels (${built.reason})`, () => {
       expect(e).toBeLessThan(1e-5);
     });
     tf.dispose(outs);
+  });
+
+  it("GeluTanh and GeluTanhGrad against float64 (the formula, and central differences for the gradient) and core's plain ops on cpu", async () => {
+    // inputs over [-8, 8): both tails of the sigmoid, with more than one thread's block (1 << 14)
+    const n = 40_000;
+    const xs = rand(n, 11).map((v) => Math.fround(v * 8));
+    const dys = rand(n, 12);
+    const c2 = 2 * Math.sqrt(2 / Math.PI);
+    const plain = await both(() => {
+      const x = tf.tensor(xs);
+      return tf.mul(x, tf.sigmoid(tf.mul(c2, tf.add(x, tf.mul(0.044715, tf.mul(x, tf.square(x)))))));
+    });
+    await tf.setBackend("native");
+    const y = run(GeluTanh, { x: tf.tensor(xs) }, {});
+    const dx = run(GeluTanhGrad, { x: tf.tensor(xs), dy: tf.tensor(dys) }, {});
+    const [gy, gdx] = [(await y.data()) as Float32Array, (await dx.data()) as Float32Array];
+    tf.dispose([y, dx]);
+    const eRef = err(gy, geluTanhRef(xs));
+    const eCpu = err(gy, plain.cpu);
+    const eGrad = err(gdx, geluTanhGradRef(xs, dys));
+    console.log(`native GeluTanh: vs float64 ${eRef.toExponential(2)}, vs core's plain ops on cpu ${eCpu.toExponential(2)}; GeluTanhGrad vs float64 central differences ${eGrad.toExponential(2)}`);
+    expect(eRef).toBeLessThan(1e-6);
+    expect(eCpu).toBeLessThan(1e-6);
+    expect(eGrad).toBeLessThan(1e-5);
+    const odd = run(GeluTanh, { x: tf.tensor([Number.NaN, -100, 100, 0]) }, {});
+    const v = Array.from(await odd.data());
+    odd.dispose();
+    expect(Number.isNaN(v[0])).toBe(true);
+    expect(v.slice(1)).toEqual([-0, 100, 0]);
   });
 
   it("AdamWUpdate rounds as the plain ops on cpu do (bit for bit), with and without a gradient scale", async () => {

@@ -123,6 +123,17 @@ export function groupNormActGradRef(x: Float32Array, gamma: Float32Array, beta: 
   return [diff(xs), diff(gs), diff(bs)];
 }
 
+/** GELU with the tanh approximation in float64: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+export function geluTanhRef(x: ArrayLike<number>): Float64Array {
+  return Float64Array.from(x, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
+}
+
+/** Its gradient times dy by float64 central differences (independent of the analytic formula the kernel uses). */
+export function geluTanhGradRef(x: ArrayLike<number>, dy: ArrayLike<number>): Float64Array {
+  const h = 1e-6;
+  return Float64Array.from(x, (v, i) => (dy[i] * (geluTanhRef([v + h])[0] - geluTanhRef([v - h])[0])) / (2 * h));
+}
+
 /** Y = Mh·X·Mwᵀ per image and channel: x (B, H, W, C), mh (h, H), mw (w, W). */
 export function resample2dRef(x: Float32Array, mh: Float32Array, mw: Float32Array, B: number, H: number, W: number, C: number, h: number, w: number): Float64Array {
   const y = new Float64Array(B * h * w * C);

@@ -3,7 +3,8 @@
  * one place both import (tfjs-core's `kernel_names.ts` pattern): the names,
  * inputs and attributes of the fused kernels, and the weight-packing
  * interface. No tensors are computed here. The training kernels
- * (GroupNormActGrad, AdamWUpdate) are optional per backend.
+ * (GroupNormActGrad, GeluTanh, GeluTanhGrad, AdamWUpdate) are optional per
+ * backend.
  */
 export {
   AdamWUpdate,
@@ -14,6 +15,10 @@ export {
   type AdaLNModulateInputs,
   FUSED_KERNELS,
   type FusedKernelName,
+  GeluTanh,
+  GeluTanhGrad,
+  type GeluTanhGradInputs,
+  type GeluTanhInputs,
   GroupNormAct,
   type GroupNormActAttrs,
   GroupNormActGrad,

@@ -88,12 +88,32 @@ export interface AdamWUpdateAttrs {
 }
 
 /**
- * The training kernels: backward and optimizer kernels with no forward op
- * of their own. Core's gradients and @nextscale/train's optimizer run them
- * where the active backend registers them, their plain-ops formulas
- * elsewhere (the results agree: tested per backend).
+ * GELU with the tanh approximation (PyTorch `approximate='tanh'`),
+ * element-wise: y = x·sigmoid(2z), z = √(2/π)·(x + 0.044715·x³) (the same
+ * as 0.5·x·(1 + tanh(z))). Output y, of x's shape.
  */
-export const TRAINING_KERNELS = [GroupNormActGrad, AdamWUpdate] as const;
+export const GeluTanh = "GeluTanh";
+export type GeluTanh = typeof GeluTanh;
+export type GeluTanhInputs = Record<"x", TensorInfo>;
+
+/**
+ * GeluTanh's gradient, element-wise: dx = dy·(s + x·s·(1 − s)·2√(2/π)·(1 +
+ * 3·0.044715·x²)), s = sigmoid(2z). Output dx, of x's shape.
+ */
+export const GeluTanhGrad = "GeluTanhGrad";
+export type GeluTanhGrad = typeof GeluTanhGrad;
+export type GeluTanhGradInputs = Record<"x" | "dy", TensorInfo>;
+
+/**
+ * The training kernels: optional per backend, no fused op of their own in
+ * @nextscale/backends. Backward and optimizer kernels, and GeluTanh (the
+ * forward whose intermediates would otherwise fill the tape; core's
+ * `geluTanh` also runs it at inference where registered). Core's ops and
+ * gradients and @nextscale/train's optimizer run them where the active
+ * backend registers them, their plain-ops formulas elsewhere (the results
+ * agree: tested per backend).
+ */
+export const TRAINING_KERNELS = [GroupNormActGrad, GeluTanh, GeluTanhGrad, AdamWUpdate] as const;
 export type TrainingKernelName = (typeof TRAINING_KERNELS)[number];
 
 /** Every fused kernel name, in one list. */

@@ -8,7 +8,9 @@
 import { maxErr, randValues, tapeSavedBytes } from "@nextscale/test-utils";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
+import { GeluTanh } from "@nextscale/contract";
 import { registerGradients } from "./gradients.js";
+import { hasFusedKernel } from "./kernels/fused-op.js";
 import { geluTanh, LayerNorm } from "./nn.js";
 
 // Deterministic inputs: a counter-based hash in [lo, hi).
@@ -201,7 +203,12 @@ describe("hand-written gradients of geluTanh and LayerNorm", () => {
     const g = await forwardTapedAndPlain(() => geluTanh(x), [x]);
     expect(g.taped).toEqual(g.plain);
     const old = tf.tidy(() => geluOld(x));
-    expect(g.plain).toEqual(await old.data());
+    if (hasFusedKernel(GeluTanh)) {
+      // the backend's GeluTanh kernel (one pass; its exp vectorised apart from its Sigmoid kernel's): close, not bit for bit
+      const e = maxErr(g.plain, (await old.data()) as Float32Array);
+      console.log(`[fused-grads] geluTanh on ${tf.getBackend()}'s GeluTanh kernel vs the plain ops: max abs err ${e.err.toExponential(2)} (scale ${e.scale.toFixed(3)})`);
+      expect(e.err).toBeLessThan(1e-6 * e.scale);
+    } else expect(g.plain).toEqual(await old.data());
     for (const affine of [false, true]) {
       const ln = newLayerNorm(64, 1e-5, affine, 12);
       const vars = affine ? [x, ln.weight!.value, ln.bias!.value] : [x];

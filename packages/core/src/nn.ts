@@ -3,9 +3,11 @@
  * and shapes. Activations are NHWC for images (tfjs' native layout) and
  * (..., C) for sequences; conv weights are kept HWIO internally.
  */
+import { GeluTanh, GeluTanhGrad } from "@nextscale/contract";
 import * as tf from "@tensorflow/tfjs-core";
-import { Module, type Parameter } from "./module.js";
+import { hasFusedKernel } from "./kernels/fused-op.js";
 import { groupNorm, groupNormFallback } from "./kernels/group-norm-act.js";
+import { Module, type Parameter } from "./module.js";
 
 /** `nn.Linear`: y = x Wᵀ + b, W of shape (out, in) in the state dict, kept (in, out) inside (see `Layout`). */
 export class Linear extends Module {
@@ -186,18 +188,23 @@ export function silu(x: tf.Tensor): tf.Tensor {
  * GELU with the tanh approximation (PyTorch `approximate='tanh'`):
  * 0.5·x·(1 + tanh(z)), z = √(2/π)·(x + 0.044715·x³), computed as the equal
  * x·sigmoid(2z), because tfjs-wasm's sigmoid is vectorised and its tanh is
- * not (d16 generation: 1.3 s of tanh; measured).
+ * not (d16 generation: 1.3 s of tanh; measured). Where the backend
+ * registers the contract's GeluTanh and GeluTanhGrad kernels (native), the
+ * forward and the gradient are one kernel each instead of 7 and 14
+ * element-wise passes (VAR's training step on native: about 300 of 700 ms
+ * were those passes; measured).
  */
 export function geluTanh(x: tf.Tensor): tf.Tensor {
   // Under the gradient tape: one node with the analytic gradient (`geluTanhGrad`), the same forward values.
-  return tf.engine().isTapeOn() ? geluTanhGrad(x) : geluTanhPlain(x);
+  return tf.engine().isTapeOn() ? geluTanhGrad(x) : geluTanhForward(x);
 }
 
 const GELU_C2 = 2 * Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
 
-/** The plain-ops forward of `geluTanh`. */
-function geluTanhPlain(x: tf.Tensor): tf.Tensor {
+/** The forward of `geluTanh`: the backend's GeluTanh kernel where it has one, else the plain ops. */
+function geluTanhForward(x: tf.Tensor): tf.Tensor {
+  if (x.dtype === "float32" && hasFusedKernel(GeluTanh)) return tf.engine().runKernel(GeluTanh, { x }) as tf.Tensor;
   return tf.tidy(() => {
     const z2 = tf.mul(GELU_C2, tf.add(x, tf.mul(GELU_A, tf.mul(x, tf.square(x))))); // 2z; x³ as x·x² (tf.pow is slow on wasm)
     return tf.mul(x, tf.sigmoid(z2));
@@ -205,20 +212,24 @@ function geluTanhPlain(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * `geluTanh` as one tape node: the plain forward (same ops, same values),
+ * `geluTanh` as one tape node: the same forward (so the same values),
  * keeping only x for the backward instead of x², x³, 2z, sigmoid(2z) …:
- * dy/dx = s + x·s(1 − s)·2√(2/π)(1 + 3·0.044715·x²), s = sigmoid(2z).
+ * dy/dx = s + x·s(1 − s)·2√(2/π)(1 + 3·0.044715·x²), s = sigmoid(2z); the
+ * backend's GeluTanhGrad kernel where it has one.
  */
 const geluTanhGrad = tf.customGrad((x, save) => {
   (save as tf.GradSaveFunc)([x as tf.Tensor]);
   return {
-    value: geluTanhPlain(x as tf.Tensor),
+    value: geluTanhForward(x as tf.Tensor),
     gradFunc: (dy, [xs]) => {
+      const d = dy as tf.Tensor;
+      if (d.dtype === "float32" && xs.dtype === "float32" && hasFusedKernel(GeluTanhGrad)) {
+        return tf.engine().runKernel(GeluTanhGrad, { x: xs, dy: d }) as tf.Tensor;
+      }
       const x2 = tf.square(xs);
       const s = tf.sigmoid(tf.mul(GELU_C2, tf.mul(xs, tf.add(1, tf.mul(GELU_A, x2)))));
       const dz2 = tf.mul(GELU_C2, tf.add(1, tf.mul(3 * GELU_A, x2))); // d(2z)/dx
-      const d = tf.add(s, tf.mul(tf.mul(xs, tf.mul(s, tf.sub(1, s))), dz2));
-      return tf.mul(dy as tf.Tensor, d);
+      return tf.mul(d, tf.add(s, tf.mul(tf.mul(xs, tf.mul(s, tf.sub(1, s))), dz2)));
     },
   };
 }) as (x: tf.Tensor) => tf.Tensor;

@@ -60,6 +60,9 @@ struct AdamWConsts {
 };
 void adamw_update(const float* p, const float* grad, const float* m, const float* v, const float* gradScale, float* po, float* mo,
                   float* vo, long n, const AdamWConsts& k);
+/** y = GELU(x), tanh approximation; dx = its gradient at x times dy (n elements each). */
+void gelu_tanh(const float* x, float* y, long n);
+void gelu_tanh_grad(const float* x, const float* dy, float* dx, long n);
 void group_norm_act_grad(const float* x, const float* gamma, const float* beta, const float* dy, float* dx, float* dgamma,
                          float* dbeta, int B, long P, int C, int groups, float eps, bool silu);
 int threads();

@@ -1,5 +1,6 @@
-// The training kernels of @nextscale/contract (TRAINING_KERNELS): GroupNormAct's gradient and one
-// AdamW step, each one or three passes over its tensors instead of tens of element-wise kernels.
+// The training kernels of @nextscale/contract (TRAINING_KERNELS): GroupNormAct's gradient, GELU (tanh)
+// and its gradient, and one AdamW step, each one or three passes over its tensors instead of tens of
+// element-wise kernels.
 #include <cmath>
 #include <vector>
 
@@ -127,6 +128,36 @@ void group_norm_act_grad(const float* x, const float* gamma, const float* beta, 
     dgamma[c] = static_cast<float>(sg);
     dbeta[c] = static_cast<float>(sb);
   }
+}
+
+// GELU (tanh approximation) as core's plain ops compute it, each operation rounded alone (no FMAs):
+// 2z = c2·(x + a·(x·x²)), y = x·sigmoid(2z); sigmoid with fast_exp, as the device's Sigmoid kernel
+static constexpr float GELU_C2 = 1.5957691216057308f;  // 2·√(2/π)
+static constexpr float GELU_A = 0.044715f;
+static constexpr float GELU_3A = 3 * 0.044715f;
+
+void gelu_tanh(const float* x, float* y, long n) {
+  parallel_for_grain(n, 1 << 14, [&](long i0, long i1) {
+    for (long i = i0; i < i1; i++) {
+      const float v = x[i];
+      const float x3 = v * (v * v);
+      const float z2 = GELU_C2 * (v + GELU_A * x3);
+      y[i] = v * (1.f / (1.f + fast_exp(-z2)));
+    }
+  });
+}
+
+// dx = dy·(s + x·s·(1 − s)·c2·(1 + 3a·x²)), s = sigmoid(c2·x·(1 + a·x²)): core's plain-ops gradient, one pass
+void gelu_tanh_grad(const float* x, const float* dy, float* dx, long n) {
+  parallel_for_grain(n, 1 << 14, [&](long i0, long i1) {
+    for (long i = i0; i < i1; i++) {
+      const float v = x[i];
+      const float x2 = v * v;
+      const float s = 1.f / (1.f + fast_exp(-(GELU_C2 * (v * (1.f + GELU_A * x2)))));
+      const float dz2 = GELU_C2 * (1.f + GELU_3A * x2);
+      dx[i] = dy[i] * (s + (v * (s * (1.f - s))) * dz2);
+    }
+  });
 }
 
 void adamw_update(const float* p, const float* grad, const float* m, const float* v, const float* gradScale, float* po, float* mo,
