@@ -86,8 +86,8 @@ function timed(kernel: string, f: tf.KernelFunc): tf.KernelFunc {
     const t0 = performance.now();
     const out = f(args);
     const name = byShape ? `${kernel} ${Object.values(args.inputs).map((t) => `[${(t as tf.TensorInfo).shape}]`).join(" ")}` : kernel;
-    let e = times.get(name);
-    if (!e) times.set(name, (e = { ms: 0, calls: 0 }));
+    const e = times.get(name) ?? { ms: 0, calls: 0 };
+    times.set(name, e);
     e.ms += performance.now() - t0;
     e.calls++;
     return out;
