@@ -22,6 +22,7 @@ import { batchMatMul, fusedMatMul } from "./kernels/mat-mul.js";
 import { REDUCE_KERNELS, softmax } from "./kernels/reduce.js";
 import { unsortedSegmentSum } from "./kernels/segment.js";
 import { TRAINING_NATIVE } from "./kernels/train.js";
+import { BufferPool } from "./pool.js";
 import type { NativeArgs, NativeKernel } from "./kernels/util.js";
 
 export const BACKEND_NAME = "native";
@@ -45,10 +46,36 @@ export const NATIVE_KERNELS: readonly NativeKernel[] = [
 ];
 
 export class NativeBackend extends MathBackendCPU {
+  /** The outputs' caching allocator (pool.ts). */
+  readonly pool = new BufferPool();
   constructor() {
     super();
     // tfjs-backend-cpu greets its first tensor in Node with a banner recommending tfjs-node: not this backend's advice
     (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+  // every tensor's values pass through write or move, leave through readSync (read calls it), end in disposeData
+  override write(values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType): tf.DataId {
+    this.pool.registered(values);
+    return super.write(values, shape, dtype);
+  }
+  override move(dataId: tf.DataId, values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType, refCount: number): void {
+    this.pool.registered(values);
+    super.move(dataId, values, shape, dtype, refCount);
+  }
+  override readSync(dataId: tf.DataId): tf.backend_util.BackendValues {
+    const d = this.data.get(dataId);
+    if (d) this.pool.escapedNow(d.values);
+    return super.readSync(dataId);
+  }
+  override disposeData(dataId: tf.DataId, force = false): boolean {
+    const values = this.data.get(dataId)?.values;
+    const freed = super.disposeData(dataId, force);
+    if (freed && values && !this.data.has(dataId)) this.pool.released(values);
+    return freed;
+  }
+  override dispose(): void {
+    this.pool.clear();
+    super.dispose();
   }
 }
 

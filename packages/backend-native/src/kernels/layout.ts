@@ -122,7 +122,7 @@ export const padV2: NativeKernel = {
     const rank = xShape.length;
     const shape = xShape.map((n, d) => paddings[d][0] + n + paddings[d][1]);
     const out = output(backend, shape);
-    if (constantValue !== 0) out.values.fill(constantValue);
+    out.values.fill(constantValue); // the output may hold stale values (the pool)
     if (!v[0].length) return out.info;
     let k = rank; // dims k… are not padded: copied as one block
     while (k > 0 && paddings[k - 1][0] === 0 && paddings[k - 1][1] === 0) k--;

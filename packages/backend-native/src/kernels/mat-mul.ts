@@ -34,7 +34,7 @@ function product(args: NativeArgs, device: Device): { info: tf.TensorInfo; value
   if (!((batchA === batch || batchA === 1) && (batchB === batch || batchB === 1))) return null;
   // equal sizes must also be equal shapes (a (2, 3) batch against a (3, 2) one broadcasts differently)
   if (batchA === batch && batchB === batch && batch > 1 && outerA.join() !== outerB.join()) return null;
-  const out = output(args.backend, [...outer, M, N]);
+  const out = output(args.backend, [...outer, M, N], K === 0); // K = 0: a product of zeros, not left to the BLAS
   if (out.values.length) device.matmul(v[0], v[1], out.values, batchA, batchB, M, N, K, !!transposeA, !!transposeB);
   return { ...out, N };
 }

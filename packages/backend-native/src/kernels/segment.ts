@@ -17,7 +17,7 @@ export const unsortedSegmentSum: NativeKernel = {
     if (!v || !(ids instanceof Int32Array)) return null;
     const { numSegments } = attrs as { numSegments: number };
     const inner = tf.util.sizeFromShape(x.shape.slice(segmentIds.shape.length));
-    const out = output(backend, [numSegments, ...x.shape.slice(segmentIds.shape.length)]);
+    const out = output(backend, [numSegments, ...x.shape.slice(segmentIds.shape.length)], true); // sums: from zero
     const y = out.values;
     for (let r = 0; r < ids.length; r++) {
       const s = ids[r];

@@ -40,9 +40,13 @@ export function f32s(be: NativeBackend, ...ts: (tf.TensorInfo | undefined)[]): F
   return out;
 }
 
-/** A new float32 output of `shape` and its values. */
-export function output(be: NativeBackend, shape: number[]): { info: tf.TensorInfo; values: Float32Array } {
-  const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+/**
+ * A float32 output of `shape` and its values, from the backend's pool
+ * (pool.ts): its contents are unspecified unless `zeroed`, so a kernel
+ * writes every element or asks for zeros.
+ */
+export function output(be: NativeBackend, shape: number[], zeroed = false): { info: tf.TensorInfo; values: Float32Array } {
+  const values = be.pool.take(shape.reduce((a, b) => a * b, 1), zeroed);
   return { info: be.makeTensorInfo(shape, "float32", values), values };
 }
 
