@@ -13,10 +13,14 @@
  * keep after disposing the tensor). A reused array holds stale values:
  * kernels write every element of their outputs, or ask for a zeroed one.
  *
- * NEXTSCALE_NATIVE_POOL_MB sets the most it holds (default 2048; 0: off);
+ * NEXTSCALE_NATIVE_POOL_MB sets the most it holds (default a quarter of
+ * the machine's memory; 0: off). It never holds more than the process had
+ * in use at its peak, since it holds only what tensors held;
  * NEXTSCALE_NATIVE_POOL_POISON=1 fills every reused array with NaN (tests:
  * a kernel that relies on a zeroed output shows up).
  */
+import { totalmem } from "node:os";
+
 export interface PoolStats {
   /** Outputs served from the pool, and from fresh memory. */
   hits: number;
@@ -40,7 +44,7 @@ export class BufferPool {
   readonly limitBytes: number;
   private readonly poison: boolean;
 
-  constructor(limitMb = Number(process.env.NEXTSCALE_NATIVE_POOL_MB ?? 2048), poison = process.env.NEXTSCALE_NATIVE_POOL_POISON === "1") {
+  constructor(limitMb = Number(process.env.NEXTSCALE_NATIVE_POOL_MB ?? Math.floor(totalmem() / 4 / 2 ** 20)), poison = process.env.NEXTSCALE_NATIVE_POOL_POISON === "1") {
     this.limitBytes = Number.isFinite(limitMb) && limitMb > 0 ? limitMb * 2 ** 20 : 0;
     this.poison = poison;
   }
