@@ -7,7 +7,7 @@
 # Stages 1b and 1c (2026-12-04, the second tokenizer, not yet behind the shipped weights) continue
 # stage 1's VQ-VAE as a whole (encoder, codebook and decoder; the token maps change, so the VAR
 # must be trained again on them).
-# Usage: bash packages/model-fashion-mnist/training/train.sh [vqvae|var|decoder|tokenizer2|tokenizer3|all]
+# Usage: bash packages/model-fashion-mnist/training/train.sh [vqvae|var|decoder|tokenizer2|tokenizer3|var3|all]
 #   (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -44,5 +44,11 @@ fi
 if [ "$stage" = tokenizer3 ]; then
   $CLI train vqvae --data "$DATA" --init "$RUN/tokenizer2/vqvae.safetensors" --out "$RUN/tokenizer3" \
     --batch 32 --steps 8000 --lr 2e-4 --l1 0.2 --seed 3 \
+    --checkpoint-every 100 --keep 1 --sample-every 1000 --backend native
+fi
+# stage 2c: a deeper VAR on stage 1c's token maps (started 2026-12-04; resumes from its folder)
+if [ "$stage" = var3 ]; then
+  $CLI train var --data "$DATA" --vqvae "$RUN/tokenizer3/vqvae.safetensors" --out "$RUN/var3" \
+    --depth 6 --width 256 --heads 4 --batch 64 --epochs 12 --lr 6e-4 --seed 4 \
     --checkpoint-every 100 --keep 1 --sample-every 1000 --backend native
 fi
