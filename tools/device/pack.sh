@@ -3,10 +3,11 @@
 # machine that has CUDA, PyTorch and Python but no Node.js, no compiler
 # guarantee and no registry: node and the Vulkan loaders
 # (../shared/tools/device-pack.sh), one bundle of the CLI with the cuda
-# backend (bundle.mjs), the CUDA device built here by nvcc (sm_80, sm_90 +
+# backend (bundle.mjs), the tokenizer, transformer and sampler test files
+# (parity/bundle-parity.mjs: run on cuda by run.sh), the CUDA device built here by nvcc (sm_80, sm_90 +
 # PTX; the CPU addon is -march=native and is not shipped), Dawn for webgpu,
 # the official VAR code for the PyTorch side, and run.sh. Then on the GPU:
-#   bash .device/run.sh            # everything, < 8 min
+#   bash .device/run.sh            # everything, < 9 min
 #   bash .device/run.sh --dry-run  # here: the same steps on the emulation, tiny
 # Build first: pnpm build (with nvcc on PATH). Keeps .device/ under 64 MiB.
 set -euo pipefail
@@ -20,6 +21,10 @@ mkdir -p "$app/bin" "$app/build" .device/build "$app/node_modules/@nextscale/bac
 # the bundle is made from dist/: rebuild what the cuda backend touches (tsc; the addons are up to date or rebuilt)
 pnpm --silent --filter @nextscale/backend-native --filter @nextscale/backends build >/dev/null
 node "$here/bundle.mjs" "$app/bin/nextscale.mjs"
+# the tokenizer, transformer and sampler test files, from their sources, with vitest-shim.mjs for vitest
+# (parity/<package>-<file>.mjs and shared chunks); test-utils reads its skip list at parity/../conformance-skips.json
+node "$here/parity/bundle-parity.mjs" "$app/parity" >/dev/null
+cp tools/test-utils/conformance-skips.json "$app/"
 # the backends' loader imports @nextscale/backend-native by name: a shim onto the bundled copy
 cat > "$app/node_modules/@nextscale/backend-native/package.json" <<'J'
 { "name": "@nextscale/backend-native", "type": "module", "exports": "./index.js" }
@@ -46,6 +51,9 @@ wa=$(node -e "console.log(require('node:path').dirname(require.resolve('@tensorf
 mkdir -p "$app/node_modules/@tensorflow/tfjs-backend-wasm/dist"
 cp "$wa/package.json" "$app/node_modules/@tensorflow/tfjs-backend-wasm/"
 cp "$wa"/dist/*.wasm "$app/node_modules/@tensorflow/tfjs-backend-wasm/dist/"
+# in Node the backends' wasm loader runs the threaded SIMD build from wasm-out/ (0.5 MB): the parity bundles on wasm
+mkdir -p "$app/node_modules/@tensorflow/tfjs-backend-wasm/wasm-out"
+cp "$wa"/wasm-out/tfjs-backend-wasm-threaded-simd.{js,worker.js,wasm} "$app/node_modules/@tensorflow/tfjs-backend-wasm/wasm-out/"
 # the PyTorch side: generate_torch.py and the official code it imports
 cp tools/bench/generate_torch.py "$here/run.sh" "$here/report.mjs" .device/
 mirror=${VAR_MIRROR:-/work/.mirror/FoundationVision+VAR/repo}

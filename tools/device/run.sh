@@ -1,29 +1,38 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, from .device/ (made by tools/device/pack.sh), in one go:
 #   1. the cuda kernels against tfjs-backend-cpu on the device (nextscale.mjs check)
+#   1b. the tokenizer, transformer and sampler test files (the parity suites against the official
+#      code's fixtures in test-fixtures/) on cuda: one step per file, app/parity/<package>-<file>.mjs
+#      (bundled by tools/device/parity/bundle-parity.mjs, vitest replaced by vitest-shim.mjs), run
+#      from the repository root (.device/..), within PARITY_SECONDS (default 150) in all and
+#      PARITY_FILE_SECONDS (default 60) each; PARITY="transformer-* sampler-generate" picks files
+#      (globs on the bundle names; default all, and in --dry-run "transformer-*")
 #   2. nextscale bench --preset d16 --random-weights at batch 1 and 32 on cuda and on webgpu
 #      (Dawn on the NVIDIA Vulkan driver)
 #   3. the official VAR code, the same d16 generation, PyTorch eager float32 on the GPU
 #      (generate_torch.py --device cuda, TF32 off) at batch 1 and 32
 #   4. one report, $OUT/report.json and $OUT/report.md (report.mjs)
-# Each step has a timeout within a total of DEADLINE seconds (default 420: < 8 min with the
+# Each step has a timeout within a total of DEADLINE seconds (default 470: < 9 min with the
 # unpacking); a step that fails or runs out is reported as such, and the next one runs.
 #   bash .device/run.sh             # on the GPU machine
 #   bash .device/run.sh --dry-run   # anywhere: the same steps on the cuda host emulation
-#                                   # (and cpu PyTorch), tiny: 2 scales, depth-2 PyTorch, batch 1 and 2
+#                                   # (and cpu PyTorch), tiny: 2 scales, depth-2 PyTorch, batch 1 and 2,
+#                                   # parity: the transformer files (PARITY=all: every file, slow)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$here/out}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 dry=0
 [ "${1:-}" = "--dry-run" ] && dry=1
-DEADLINE=${DEADLINE:-420}
+DEADLINE=${DEADLINE:-470}
 start=$(date +%s)
 
 if [ $dry = 1 ]; then
   NODE=${NODE:-node}
   export NEXTSCALE_CUDA_EMULATE=1
   B2=2; SCALES=(--scales 2); REPEATS=1; TORCH_DEPTH=2; TORCH_DEVICE=cpu; CHECK=(--emulate)
+  PARITY=${PARITY:-transformer-*}
 else
   bash "$here/setup.sh" > "$OUT/setup.log" 2>&1 || echo "setup.sh failed (see setup.log)"
   NODE=/tmp/nodebin/node
@@ -57,6 +66,25 @@ step() {
 }
 
 step cuda-check 60 "${N[@]}" check "${CHECK[@]}"
+# the parity suites on cuda, from the repository root (the tests find test-fixtures/ through their bundle's path)
+PARITY=${PARITY:-all}
+[ "$PARITY" = all ] && PARITY="*"
+parity_end=$(($(date +%s) + ${PARITY_SECONDS:-150}))
+for f in "$here"/app/parity/*.mjs; do
+  name=$(basename "$f" .mjs)
+  case $name in chunk-*) continue ;; esac
+  pick=0
+  for p in $PARITY; do
+    # shellcheck disable=SC2254
+    case $name in $p) pick=1 ;; esac
+  done
+  [ $pick = 1 ] || continue
+  left=$((parity_end - $(date +%s)))
+  limit=${PARITY_FILE_SECONDS:-60}
+  [ "$left" -lt "$limit" ] && limit=$left
+  if [ "$limit" -le 5 ]; then echo "skipped (parity time, PARITY_SECONDS)" > "$OUT/parity-$name.status"; echo "parity-$name: skipped"; continue; fi
+  (cd "$here/.." && NEXTSCALE_BACKEND=cuda step "parity-$name" "$limit" "$NODE" "$f")
+done
 for b in 1 $B2; do
   step "bench-cuda-b$b" 90 "${N[@]}" cli bench --preset d16 --random-weights --batch $b --repeats $REPEATS "${SCALES[@]}" --backend cuda --json
 done
