@@ -68,6 +68,8 @@ step() {
 step cuda-check 60 "${N[@]}" check "${CHECK[@]}"
 # the parity suites on cuda, from the repository root (the tests find test-fixtures/ through their bundle's path)
 PARITY=${PARITY:-all}
+# model-fashion-mnist finds its weights at ../weights from its module (the sampler's default-model test): the tracked ones
+[ -e "$here/app/weights" ] || ln -s ../../packages/model-fashion-mnist/weights "$here/app/weights" 2>/dev/null || cp -r "$here/../packages/model-fashion-mnist/weights" "$here/app/weights"
 [ "$PARITY" = all ] && PARITY="*"
 parity_end=$(($(date +%s) + ${PARITY_SECONDS:-150}))
 for f in "$here"/app/parity/*.mjs; do

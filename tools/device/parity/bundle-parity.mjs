@@ -14,7 +14,7 @@
 // ../../../test-fixtures from its chunk (the repository root) and its skip list
 // at ../conformance-skips.json (.device/app/, pack.sh copies it); backend-native
 // reads ../build (.device/app/build) and ../../build (.device/build).
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -33,6 +33,28 @@ const dir = readdirSync(pnpm).find((d) => /^rolldown@/.test(d));
 if (!dir) throw new Error("rolldown is not in node_modules/.pnpm (it comes with vite: pnpm install)");
 const { rolldown } = await import(pathToFileURL(join(pnpm, dir, "node_modules", "rolldown", "dist", "index.mjs")).href);
 
+// The sampler imports @nextscale/model-fashion-mnist by name at run time (the default model): the sampler's
+// entries bundle its sources and hand them over through a shim package, OUT_DIR/../node_modules/@nextscale/
+// model-fashion-mnist (as pack.sh does for backend-native); its weights are then at OUT_DIR/../weights (run.sh links them).
+const FASHION_MNIST = join(root, "packages", "model-fashion-mnist", "src", "index.ts");
+function exportNames(file) {
+  const src = readFileSync(file, "utf8");
+  const names = new Set();
+  for (const m of src.matchAll(/export\s*\{([^}]*)\}/g)) {
+    for (const part of m[1].split(",")) {
+      const p = part.trim();
+      if (p && !p.startsWith("type ")) names.add(p.split(/\s+as\s+/).pop().trim());
+    }
+  }
+  for (const m of src.matchAll(/export\s+(?:async\s+)?(?:const|let|function\*?|class)\s+([A-Za-z_$][\w$]*)/g)) names.add(m[1]);
+  return [...names];
+}
+const fmDir = join(outDir, "..", "node_modules", "@nextscale", "model-fashion-mnist");
+mkdirSync(fmDir, { recursive: true });
+writeFileSync(join(fmDir, "package.json"), '{ "name": "@nextscale/model-fashion-mnist", "type": "module", "exports": "./index.js" }\n');
+const fmNames = exportNames(FASHION_MNIST);
+writeFileSync(join(fmDir, "index.js"), `const m = globalThis.__nextscaleFashionMnist;\nexport const ${fmNames.map((n) => `${n} = m.${n}`).join(", ")};\n`);
+
 const tmp = mkdtempSync(join(tmpdir(), "nextscale-parity-"));
 const shim = join(here, "vitest-shim.mjs");
 const input = {};
@@ -50,7 +72,7 @@ for (const pkg of PACKAGES) {
 import * as tf from "@tensorflow/tfjs-core";
 import * as native from ${JSON.stringify(join(root, "packages", "backend-native", "src", "index.ts"))};
 import { run, setFile } from ${JSON.stringify(shim)};
-
+${pkg === "sampler" ? `import * as fashionMnist from ${JSON.stringify(FASHION_MNIST)};\nglobalThis.__nextscaleFashionMnist = fashionMnist;\n` : ""}
 globalThis.__nextscaleNative = native;
 const rel = ${JSON.stringify(rel)};
 setFile(fileURLToPath(new URL("../../../" + rel, import.meta.url)), rel);
