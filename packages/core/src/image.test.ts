@@ -87,7 +87,7 @@ describe("image I/O", () => {
       expect(seen.get(b), `"${ch}" looks like "${seen.get(b)}"`).toBeUndefined();
       seen.set(b, ch);
     }
-    for (const ch of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 '(),-.;=") expect(FONT_CHARS).toContain(ch);
+    for (const ch of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 '(),-.;=^*/+%") expect(FONT_CHARS).toContain(ch);
     expect(bitmap("€")).toBe(bitmap("?"));
     expect(glyphPixel("A", GLYPH_W, 0)).toBe(false);
   });

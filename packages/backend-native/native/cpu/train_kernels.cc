@@ -14,6 +14,30 @@ namespace ns {
 // pixels summed in float32 before a float64 accumulator takes the block's sum
 static constexpr long BLOCK = 64;
 
+// one pixel's channels: g = dL/d(affine output) (through silu'(y) = σ(y)·(1 + y·(1 − σ(y))) when SILU), kept
+// in gp, and the per-channel sums of dn = g·gamma, dn·n, g·n and g; SILU a template argument so that the
+// loop has no branch and vectorises
+template <bool SILU>
+static inline void grad_row(const float* __restrict xp, const float* __restrict dp, float* __restrict gp, const float* __restrict mu,
+                            const float* __restrict r, const float* __restrict gamma, const float* __restrict beta, float* __restrict f1,
+                            float* __restrict f2, float* __restrict f3, float* __restrict f4, int C) {
+  for (int c = 0; c < C; c++) {
+    const float nv = (xp[c] - mu[c]) * r[c];
+    float gv = dp[c];
+    if constexpr (SILU) {
+      const float y = nv * gamma[c] + beta[c];
+      const float s = 1.f / (1.f + fast_exp(-y));
+      gv *= s * (1.f + y * (1.f - s));
+    }
+    gp[c] = gv;
+    const float dn = gv * gamma[c];
+    f1[c] += dn;
+    f2[c] += dn * nv;
+    f3[c] += gv * nv;
+    f4[c] += gv;
+  }
+}
+
 void group_norm_act_grad(const float* x, const float* gamma, const float* beta, const float* dy, float* dx, float* dgamma,
                          float* dbeta, int B, long P, int C, int groups, float eps, bool silu) {
   const int cg = C / groups;
@@ -73,21 +97,10 @@ void group_norm_act_grad(const float* x, const float* gamma, const float* beta, 
           const float* xp = xb + p * C;
           const float* dp = db + p * C;
           float* gp = gbuf.data() + p * C;
-          for (int c = 0; c < C; c++) {
-            const float nv = (xp[c] - mu[c]) * r[c];
-            float gv = dp[c];
-            if (silu) {
-              const float y = nv * gamma[c] + beta[c];
-              const float s = 1.f / (1.f + fast_exp(-y));
-              gv *= s * (1.f + y * (1.f - s));
-            }
-            gp[c] = gv;
-            const float dn = gv * gamma[c];
-            f1[c] += dn;
-            f2[c] += dn * nv;
-            f3[c] += gv * nv;
-            f4[c] += gv;
-          }
+          if (silu)
+            grad_row<true>(xp, dp, gp, mu.data(), r.data(), gamma, beta, f1.data(), f2.data(), f3.data(), f4.data(), C);
+          else
+            grad_row<false>(xp, dp, gp, mu.data(), r.data(), gamma, beta, f1.data(), f2.data(), f3.data(), f4.data(), C);
         }
         for (int c = 0; c < C; c++) {
           c1[c] += f1[c];
