@@ -61,6 +61,7 @@ export async function initBackend(
       if (!(await tf.setBackend(name))) throw new Error("tf.setBackend returned false");
       await tf.ready();
     } catch (e) {
+      loader.abortInit?.();
       reasons.push(`${name}: initialisation failed (${(e as Error).message})`);
       continue;
     }

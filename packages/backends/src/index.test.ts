@@ -1,8 +1,10 @@
 import { availableParallelism } from "node:os";
 import * as tf from "@tensorflow/tfjs-core";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { FUSED_KERNELS, isFusedKernel } from "@nextscale/contract";
 import { BackendUnavailableError, backendFromEnv, backendInfo, initBackend, KERNELS, listBackends, SWIFTSHADER_ICD } from "./index.js";
+import { cpuLoader } from "./loaders/cpu.js";
+import { reportLogicalCores, wasmLoader } from "./loaders/wasm.js";
 import { vulkanHint } from "./loaders/webgpu.js";
 
 describe("backends", () => {
@@ -53,6 +55,38 @@ describe("backends", () => {
     const emscripten = (l: unknown) => /ExitStatus|^function\s*\(reason\)\s*\{\s*throw reason\s*\}$/.test(String(l));
     const found = [...process.listeners("uncaughtException"), ...process.listeners("unhandledRejection")].filter(emscripten);
     expect(found.map(String)).toEqual([]);
+  });
+
+  it("a backend whose initialisation fails is undone (abortInit) and named with its reason; the active one stays", async () => {
+    const before = tf.getBackend();
+    const register = vi.spyOn(cpuLoader, "register").mockRejectedValueOnce(new Error("no memory for the test"));
+    const abortInit = vi.fn();
+    cpuLoader.abortInit = abortInit;
+    try {
+      await expect(initBackend("cpu")).rejects.toThrow(/cpu: initialisation failed \(no memory for the test\)/);
+      expect(abortInit).toHaveBeenCalledTimes(1);
+      expect(tf.getBackend()).toBe(before);
+    } finally {
+      register.mockRestore();
+      delete cpuLoader.abortInit;
+    }
+  });
+
+  it("wasm: the logical cores reported to tfjs while it initialises are put back when initialisation fails", () => {
+    const g = globalThis as { navigator?: object };
+    const own = Object.getOwnPropertyDescriptor(g, "navigator");
+    const nav = { hardwareConcurrency: 2 };
+    Object.defineProperty(g, "navigator", { configurable: true, writable: true, value: nav });
+    try {
+      reportLogicalCores(8);
+      expect(nav.hardwareConcurrency).toBe(8);
+      wasmLoader.abortInit!();
+      expect(nav.hardwareConcurrency).toBe(2);
+      expect(Object.getOwnPropertyDescriptor(nav, "hardwareConcurrency")).toEqual({ value: 2, writable: true, enumerable: true, configurable: true });
+    } finally {
+      if (own) Object.defineProperty(g, "navigator", own);
+      else delete g.navigator;
+    }
   });
 
   it("a missing WebGPU adapter on Linux names the missing piece", () => {

@@ -75,6 +75,13 @@ export interface Loader {
    * self-test). Optional.
    */
   afterInit?(): void;
+  /**
+   * When `register` or `tf.setBackend` failed: undo what `register` changed
+   * outside the backend (wasm: the reported logical cores, the process
+   * listeners), so that the next backend in the preference list starts from
+   * the program's own state. Optional.
+   */
+  abortInit?(): void;
   /** After initialisation: what it runs on, and whether it packs weights. */
   info(): Omit<BackendInfo, "name" | "fusedKernels">;
   built(): boolean;

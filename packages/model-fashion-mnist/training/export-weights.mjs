@@ -4,14 +4,16 @@
 // stage 2 trained on are the same) and weights/var.safetensors (the model tensors of
 // stage 2's newest checkpoint, or of --checkpoint F; the optimizer's state left out; the
 // step and the training configuration in the metadata).
-//   pnpm build && node packages/model-fashion-mnist/training/export-weights.mjs [--checkpoint F] [--vae F]
-import { copyFileSync, existsSync, readdirSync, renameSync, writeFileSync } from "node:fs";
+// --out DIR writes the two files there instead (to measure a checkpoint without touching weights/).
+//   pnpm build && node packages/model-fashion-mnist/training/export-weights.mjs [--checkpoint F] [--vae F] [--out DIR]
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
 const here = new URL(".", import.meta.url).pathname;
-const weights = new URL("../weights/", import.meta.url).pathname;
 const core = await import(new URL("../../core/dist/index.js", import.meta.url).href);
-const { values } = parseArgs({ options: { checkpoint: { type: "string" }, vae: { type: "string" } } });
+const { values } = parseArgs({ options: { checkpoint: { type: "string" }, vae: { type: "string" }, out: { type: "string" } } });
+const weights = values.out ? `${values.out.replace(/\/$/, "")}/` : new URL("../weights/", import.meta.url).pathname;
+mkdirSync(weights, { recursive: true });
 const ckpt =
   values.checkpoint ??
   `${here}var/${readdirSync(`${here}var`)
@@ -32,4 +34,4 @@ writeFileSync(`${weights}var.safetensors.tmp`, core.writeSafetensors(tensors, me
 renameSync(`${weights}var.safetensors.tmp`, `${weights}var.safetensors`);
 const vae = values.vae ?? (existsSync(`${here}decoder/vqvae.safetensors`) ? `${here}decoder/vqvae.safetensors` : `${here}vqvae/vqvae.safetensors`);
 copyFileSync(vae, `${weights}vae.safetensors`);
-console.log(`weights/var.safetensors: ${tensors.length} tensors from ${meta.source} (step ${meta.step}); weights/vae.safetensors from ${vae.replace(here, "training/")}`);
+console.log(`${weights}var.safetensors: ${tensors.length} tensors from ${meta.source} (step ${meta.step}); ${weights}vae.safetensors from ${vae.replace(here, "training/")}`);

@@ -7,7 +7,7 @@
 # Stages 1b and 1c (2026-12-04, the second tokenizer, not yet behind the shipped weights) continue
 # stage 1's VQ-VAE as a whole (encoder, codebook and decoder; the token maps change, so the VAR
 # must be trained again on them).
-# Usage: bash packages/model-fashion-mnist/training/train.sh [vqvae|var|decoder|tokenizer2|tokenizer3|var3|all]
+# Usage: bash packages/model-fashion-mnist/training/train.sh [vqvae|var|decoder|tokenizer2|tokenizer3|var3|decoder3|all]
 #   (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -51,4 +51,11 @@ if [ "$stage" = var3 ]; then
   $CLI train var --data "$DATA" --vqvae "$RUN/tokenizer3/vqvae.safetensors" --out "$RUN/var3" \
     --depth 6 --width 256 --heads 4 --batch 64 --epochs 12 --lr 6e-4 --seed 4 \
     --checkpoint-every 100 --keep 1 --sample-every 1000 --backend native
+fi
+# stage 3c: stage 1c's decoder alone with the VQGAN discriminator (as stage 3 for stage 1): the encoder
+# and codebook stay, so stage 2c's token maps and VAR are unchanged
+if [ "$stage" = decoder3 ]; then
+  $CLI train vqvae --data "$DATA" --init "$RUN/tokenizer3/vqvae.safetensors" --decoder-only --out "$RUN/decoder3" \
+    --gan --batch 32 --steps 1500 --lr 2e-4 --l1 0.2 --seed 5 \
+    --checkpoint-every 100 --keep 1 --sample-every 500 --backend native
 fi

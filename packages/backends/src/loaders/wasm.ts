@@ -135,7 +135,8 @@ let registered = false;
  * (`restoreLogicalCores` in `afterInit` puts the real value back).
  */
 let restoreLogicalCores: (() => void) | null = null;
-function reportLogicalCores(n: number): void {
+/** @internal exported for its test */
+export function reportLogicalCores(n: number): void {
   const nav = (globalThis as { navigator?: object }).navigator;
   if (!nav) return;
   const own = Object.getOwnPropertyDescriptor(nav, "hardwareConcurrency");
@@ -218,6 +219,10 @@ export const wasmLoader: Loader = {
     restoreLogicalCores?.();
     restoreProcessListeners();
     registerWasmWeightPacking();
+  },
+  abortInit() {
+    restoreLogicalCores?.();
+    restoreProcessListeners();
   },
   info() {
     const threads = tf.getBackend() === "wasm" ? getThreads() : 1;
