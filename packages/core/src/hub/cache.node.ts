@@ -7,7 +7,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import {
@@ -237,13 +237,59 @@ async function hashFile(path: string, hash: Hash): Promise<void> {
  * over on 200), are hashed as they arrive, checked against every expected
  * SHA-256 (`sha256`, the server's `X-Linked-Etag`, `sha256Prefix`), and the
  * part is renamed to `dest`. A dropped connection keeps the part for the
- * next call; a hash mismatch removes it.
+ * next call; a hash mismatch removes it. One download of a file at a time:
+ * a second, in this process or another, while `dest.lock` is held is a
+ * `ModelDownloadError` naming the process that holds it.
  */
 export async function downloadFile(url: string, dest: string, opts: DownloadFileOptions = {}): Promise<DownloadFileResult> {
-  const f = opts.fetch ?? globalThis.fetch;
   const file = dest.split(/[\\/]/).pop()!;
-  const part = `${dest}.part`;
   await mkdir(dirname(dest), { recursive: true });
+  const lock = `${dest}.lock`;
+  await takeLock(lock, file);
+  try {
+    return await download(url, dest, file, opts);
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
+/**
+ * One download of a file at a time (two would append to the same `.part`):
+ * `<file>.lock` created exclusively, holding the process id. A lock whose
+ * process is gone (killed mid-download) is taken over.
+ */
+async function takeLock(lock: string, file: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const h = await open(lock, "wx");
+      await h.writeFile(`${process.pid}\n`);
+      await h.close();
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) throw e;
+    }
+    const pid = Number.parseInt(await readFile(lock, "utf8").catch(() => ""), 10);
+    if (Number.isSafeInteger(pid) && pid > 0 && processAlive(pid)) {
+      throw new ModelDownloadError(
+        `another download of ${file} is in progress (process ${pid}, lock ${lock}): wait for it to finish; if that process is not downloading, remove the lock`,
+      );
+    }
+    await rm(lock, { force: true }); // stale: its process is gone
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by another user
+  }
+}
+
+async function download(url: string, dest: string, file: string, opts: DownloadFileOptions): Promise<DownloadFileResult> {
+  const f = opts.fetch ?? globalThis.fetch;
+  const part = `${dest}.part`;
   if (opts.restart) await rm(part, { force: true });
   let offset = fileSize(part) ?? 0;
   let { res, url: from, linkedSha256, linkedSize } = await get(f, url, offset, opts.signal, file);

@@ -155,6 +155,26 @@ describe("downloads (local server on 127.0.0.1)", () => {
     expect(progress[0]).toMatchObject({ loaded: cut, resumedFrom: cut });
   });
 
+  it("one download of a file at a time: a second while the first runs is refused by name; a stale lock is taken over", async () => {
+    server.routes.set("/hub/var_d16.pth", { body: VAR });
+    const [a, b] = await Promise.allSettled([downloadModel("var-d16", { cacheDir, hubUrl }), downloadModel("var-d16", { cacheDir, hubUrl })]);
+    const done = [a, b].filter((r) => r.status === "fulfilled");
+    const refused = [a, b].filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    expect(done).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(refused[0].reason).toBeInstanceOf(ModelDownloadError);
+    expect(refused[0].reason.message).toMatch(new RegExp(`another download of var_d16\\.pth is in progress \\(process ${process.pid}, lock .*var_d16\\.pth\\.lock\\)`));
+    const path = join(cacheDir, "var_d16.pth");
+    expect(readFileSync(path).equals(VAR)).toBe(true);
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    // a lock left by a process that is gone (killed mid-download) does not block the next download
+    writeFileSync(join(cacheDir, "var_d16.pth.lock"), "2147483646\n");
+    const r = await downloadModel("var-d16", { cacheDir, hubUrl, force: true });
+    expect(r.alreadyCached).toBe(false);
+    expect(readFileSync(path).equals(VAR)).toBe(true);
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
   it("starts over when the server ignores Range (200)", async () => {
     server.routes.set("/hub/var_d16.pth", { body: VAR, ranges: false });
     const part = join(cacheDir, "var_d16.pth.part");
