@@ -7,7 +7,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { link, mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import {
@@ -255,26 +255,34 @@ export async function downloadFile(url: string, dest: string, opts: DownloadFile
 
 /**
  * One download of a file at a time (two would append to the same `.part`):
- * `<file>.lock` created exclusively, holding the process id. A lock whose
- * process is gone (killed mid-download) is taken over.
+ * `<file>.lock` holding the process id, made atomically (the id is written
+ * to a file of this process's own, then hard-linked to the lock's name,
+ * which fails when the lock exists). A lock whose process is gone (killed
+ * mid-download) is taken over.
  */
+let lockCalls = 0;
 async function takeLock(lock: string, file: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const h = await open(lock, "wx");
-      await h.writeFile(`${process.pid}\n`);
-      await h.close();
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) throw e;
+  const mine = `${lock}.${process.pid}.${++lockCalls}`; // this call's own (two downloads in one process each have one)
+  await writeFile(mine, `${process.pid}\n`);
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await link(mine, lock);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+      const pid = Number.parseInt(await readFile(lock, "utf8").catch(() => ""), 10);
+      if (Number.isSafeInteger(pid) && pid > 0 && processAlive(pid)) {
+        throw new ModelDownloadError(
+          `another download of ${file} is in progress (process ${pid}, lock ${lock}): wait for it to finish; if that process is not downloading, remove the lock`,
+        );
+      }
+      await rm(lock, { force: true }); // stale: its process is gone
     }
-    const pid = Number.parseInt(await readFile(lock, "utf8").catch(() => ""), 10);
-    if (Number.isSafeInteger(pid) && pid > 0 && processAlive(pid)) {
-      throw new ModelDownloadError(
-        `another download of ${file} is in progress (process ${pid}, lock ${lock}): wait for it to finish; if that process is not downloading, remove the lock`,
-      );
-    }
-    await rm(lock, { force: true }); // stale: its process is gone
+    throw new ModelDownloadError(`cannot take the lock ${lock} for ${file}: other processes keep taking it; try again`);
+  } finally {
+    await rm(mine, { force: true });
   }
 }
 
