@@ -267,7 +267,7 @@ async function takeLock(lock: string, file: string): Promise<void> {
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        await link(mine, lock);
+        await linkOrCreate(mine, lock);
         return;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
@@ -283,6 +283,22 @@ async function takeLock(lock: string, file: string): Promise<void> {
     throw new ModelDownloadError(`cannot take the lock ${lock} for ${file}: other processes keep taking it; try again`);
   } finally {
     await rm(mine, { force: true });
+  }
+}
+
+/** Hard-link `from` to `to`; on a file system without hard links, create `to` exclusively and write the id into it. */
+async function linkOrCreate(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" || code === "ENOENT") throw e;
+    const h = await open(to, "wx");
+    try {
+      await h.writeFile(`${process.pid}\n`);
+    } finally {
+      await h.close();
+    }
   }
 }
 
