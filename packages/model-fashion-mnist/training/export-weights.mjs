@@ -11,6 +11,10 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
+// toHalf's view of a float32's bits (one buffer, not one per value)
+const f32 = new Float32Array(1);
+const f32Bits = new Uint32Array(f32.buffer);
+
 const here = new URL(".", import.meta.url).pathname;
 const core = await import(new URL("../../core/dist/index.js", import.meta.url).href);
 const { values } = parseArgs({ options: { checkpoint: { type: "string" }, vae: { type: "string" }, out: { type: "string" }, half: { type: "boolean", default: false } } });
@@ -59,12 +63,13 @@ console.log(`${weights}var.safetensors: ${tensors.length} tensors from ${meta.so
 
 /** float32 -> float16 bits, rounded to nearest even (overflow to infinity; weights never reach 65504). */
 function toHalf(x) {
-  const f = new Float32Array([x]);
-  const b = new Uint32Array(f.buffer)[0];
+  f32[0] = x;
+  const b = f32Bits[0];
   const sign = (b >>> 16) & 0x8000;
-  const e = ((b >>> 23) & 0xff) - 127 + 15;
+  const biased = (b >>> 23) & 0xff;
+  const e = biased - 127 + 15;
   let m = b & 0x7fffff;
-  if (((b >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (m ? 0x200 : 0);
+  if (biased === 0xff) return sign | 0x7c00 | (m ? 0x200 : 0);
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
