@@ -95,6 +95,32 @@ describe("nextscale edit --resize and progress", () => {
   });
 });
 
+describe("nextscale edit --keep-scales (variations)", () => {
+  const K: number = bundle.meta.config.patch_nums.length;
+  const pixels = (f: string) => decodeImage(readFileSync(f)).data;
+  const meanAbs = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
+
+  it("keeps the whole image's first K token maps and redraws the rest: K = all is the reconstruction, fewer scales differ, seeds differ", async () => {
+    const d = fresh("vary");
+    const run = async (name: string, k: number, seed = "7") => {
+      const r = await runCli(["edit", ...models, "--class", "3", "--seed", seed, "--image", src, "--keep-scales", String(k), "--out", join(d, name)]);
+      expect(r.code, r.err).toBe(0);
+      return pixels(join(d, name));
+    };
+    const rec = await runCli(["reconstruct", "--vae", bundle.file("vae.pth"), "--patch-nums", bundle.meta.config.patch_nums.join(","), "--image", src, "--out", join(d, "rec.png")]);
+    expect(rec.code, rec.err).toBe(0);
+    const all = await run("all.png", K);
+    const dAll = meanAbs(all, pixels(join(d, "rec.png")));
+    const one = await run("one.png", 1);
+    const dOne = meanAbs(one, all);
+    const dSeeds = meanAbs(one, await run("one-seed8.png", 1, "8"));
+    console.log(`--keep-scales: every scale vs reconstruct ${dAll.toExponential(2)}; 1 scale vs every scale ${dOne.toFixed(4)}; seeds 7 vs 8 at 1 scale ${dSeeds.toFixed(4)} (mean |Δ| of pixels in [0, 1])`);
+    expect(dAll).toBeLessThan(1 / 255); // the same tokens decoded (8-bit rounding apart)
+    expect(dOne).toBeGreaterThan(0.01);
+    expect(dSeeds).toBeGreaterThan(0.01);
+  });
+});
+
 describe("nextscale edit refuses bad input before loading the models, leaving no file", () => {
   /** Run with bad input into a fresh folder: the exit code, the message, and that nothing was written. */
   async function refused(name: string, args: (dir: string) => string[], code: number, message: RegExp) {
@@ -153,6 +179,16 @@ describe("nextscale edit refuses bad input before loading the models, leaving no
     const big = picture("big2.png", 3 * S, 2 * S);
     const bigSpot = maskFile("big-spot.png", 3 * S, 2 * S, Math.round(1.5 * S), S, 3, 3);
     await refused("mask-resized", (d) => [...sampling, "--image", big, "--mask", bigSpot, "--resize", "--out", join(d, "o.png")], 1, new RegExp(`--mask .*big-spot\\.png \\(after --resize to ${S}×${S}\\): the marked region .* covers no token`));
+  });
+
+  it("--keep-scales out of range or with the wrong company", async () => {
+    const K: number = bundle.meta.config.patch_nums.length;
+    await refused("keep-0", (d) => [...base(d), "--keep-scales", "0"], 2, /--keep-scales must be a whole number of scales, at least 1 \(got "0"\)/);
+    await refused("keep-half", (d) => [...base(d), "--keep-scales", "1.5"], 2, /--keep-scales must be a whole number/);
+    await refused("keep-many", (d) => [...base(d), "--keep-scales", String(K + 1)], 2, new RegExp(`--keep-scales ${K + 1}: this model has ${K} scales`));
+    await refused("keep-outpaint", (d) => [...base(d), "--keep-scales", "1", "--outpaint"], 2, /--outpaint needs --box or --mask/);
+    await refused("no-region", (d) => base(d), 2, /pass one of --box y0,x0,y1,x1 and --mask mask\.png \(or --keep-scales K alone/);
+    await refused("both", (d) => [...base(d), "--box", "0,0,0.5,0.5", "--mask", src], 2, /pass one of --box .* not both/);
   });
 
   it("an unknown class", async () => {

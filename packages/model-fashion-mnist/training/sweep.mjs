@@ -4,7 +4,14 @@
 // (b) the FID in its feature space against the 10 000 test images; the same two figures for
 // the first --per-class training images of each class as the reference. Writes
 // training/sweep.json and prints a Markdown table.
+// --keep-scales 0,2,… also runs each setting with the first K scales' tokens taken from the
+// reference images themselves (sampler keep.scales, every token kept there) and only the later
+// scales generated: where in the coarse-to-fine order the generated images' FID is lost
+// (0 = plain generation; the number of scales = the tokenizer's reconstructions).
+// --vae F --var F measure other weights than the package's (e.g. a training checkpoint exported
+// with export-weights.mjs --out DIR).
 //   pnpm build && node packages/model-fashion-mnist/training/sweep.mjs [--per-class 50] [--data DIR]
+//     [--cfg 4 --top-k 0 --top-p 0.9] [--keep-scales 0,1,2] [--vae F --var F] [--backend native]
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
@@ -22,12 +29,17 @@ const { values } = parseArgs({
     "top-k": { type: "string", default: "0,100" },
     "top-p": { type: "string", default: "0,0.9" },
     seed: { type: "string", default: "1" },
+    "keep-scales": { type: "string", default: "0" },
+    vae: { type: "string" },
+    var: { type: "string" },
+    backend: { type: "string", default: "wasm,cpu" },
     out: { type: "string", default: new URL("./sweep.json", import.meta.url).pathname },
   },
 });
 const K = Number(values["per-class"]);
 const list = (s) => s.split(",").map(Number);
-await backends.initBackend(["wasm", "cpu"]);
+if (!values.vae !== !values.var) throw new Error("pass both --vae and --var, or neither (the package's weights)");
+await backends.initBackend(values.backend.split(","));
 const info = backends.backendInfo();
 console.error(`backend: ${info.name} (${info.device})`);
 
@@ -57,16 +69,33 @@ const fidTo = (s) => evalp.frechetDistance(test.stats, s).distance;
 const reference = { images: realIdx.length, accuracy: real.acc, fid: fidTo(real.stats) };
 console.error(`real training images (${K} per class): accuracy ${reference.accuracy.toFixed(3)}, FID ${reference.fid.toFixed(2)}`);
 
-const models = await sampler.loadModels(model.modelFiles());
-const labels = Array.from({ length: 10 * K }, (_, i) => Math.floor(i / K));
+const files = values.vae ? { vae: values.vae, var: values.var } : model.modelFiles();
+const models = await sampler.loadModels(files);
+const labels = Array.from({ length: 10 * K }, (_, i) => Math.floor(i / K)); // = realLabels
+const { patchNums } = models.var.config;
+const P = patchNums[patchNums.length - 1];
+const allKept = { size: P, data: new Float32Array(P * P).fill(1) };
+/** The reference images o … o + n − 1 as token maps (one per scale), for keep.scales. */
+const sourceTokens = (o, n) => {
+  if (models.vae.imageSize() !== 28) throw new Error(`--keep-scales needs a VQ-VAE of 28×28 images, this one takes ${models.vae.imageSize()}`);
+  const x = rgb(xtr, realIdx.slice(o, o + n));
+  const t = tf.tidy(() => models.vae.imageToIndices(tf.sub(tf.mul(x, 2), 1)));
+  x.dispose();
+  return t;
+};
 const runs = [];
+for (const keepScales of list(values["keep-scales"]))
 for (const cfg of list(values.cfg))
   for (const topK of list(values["top-k"]))
     for (const topP of list(values["top-p"])) {
       const t0 = performance.now();
       const parts = [];
       for (let o = 0; o < labels.length; o += 100) {
-        const res = await sampler.generate(models.vae, models.var, { labels: labels.slice(o, o + 100), firstIndex: o, cfg, topK, topP, seed: Number(values.seed) });
+        const n = Math.min(100, labels.length - o);
+        const indices = keepScales > 0 ? sourceTokens(o, n) : undefined;
+        const keep = indices ? { indices, mask: allKept, scales: keepScales } : undefined;
+        const res = await sampler.generate(models.vae, models.var, { labels: labels.slice(o, o + n), firstIndex: o, cfg, topK, topP, seed: Number(values.seed), keep });
+        tf.dispose(indices ?? []);
         parts.push(tf.tidy(() => tf.div(tf.round(tf.mul(res.images, 255)), 255)));
         tf.dispose([res.images, res.fHat, ...res.indices]);
       }
@@ -74,14 +103,14 @@ for (const cfg of list(values.cfg))
       const images = tf.concat(parts, 0);
       tf.dispose(parts);
       const s = await statsOf("generated", images, labels);
-      const run = { cfg, topK, topP, accuracy: s.acc, fid: fidTo(s.stats), seconds };
+      const run = { cfg, topK, topP, keepScales, accuracy: s.acc, fid: fidTo(s.stats), seconds };
       runs.push(run);
-      console.error(`cfg ${cfg} top-k ${topK} top-p ${topP}: accuracy ${run.accuracy.toFixed(3)}, FID ${run.fid.toFixed(2)} (${seconds.toFixed(1)} s)`);
+      console.error(`${keepScales ? `first ${keepScales} scales kept, ` : ""}cfg ${cfg} top-k ${topK} top-p ${topP}: accuracy ${run.accuracy.toFixed(3)}, FID ${run.fid.toFixed(2)} (${seconds.toFixed(1)} s)`);
     }
-const out = { date: new Date().toISOString(), machine: `${cpus()[0]?.model} ×${cpus().length}`, backend: info.name, perClass: K, seed: Number(values.seed), weights: (await core.openCheckpoint(model.VAR_WEIGHTS)).metadata.step, reference, runs };
+const out = { date: new Date().toISOString(), machine: `${cpus()[0]?.model} ×${cpus().length}`, backend: info.name, perClass: K, seed: Number(values.seed), weights: { ...files, step: (await core.openCheckpoint(files.var)).metadata.step }, reference, runs };
 writeFileSync(values.out, `${JSON.stringify(out, null, 1)}\n`);
-console.log(`| guidance | top-k | top-p | accuracy | FID |\n| --- | --- | --- | --- | --- |`);
-console.log(`| real training images | | | ${reference.accuracy.toFixed(3)} | ${reference.fid.toFixed(2)} |`);
-for (const r of runs) console.log(`| ${r.cfg} | ${r.topK || "off"} | ${r.topP || "off"} | ${r.accuracy.toFixed(3)} | ${r.fid.toFixed(2)} |`);
+console.log(`| scales kept | guidance | top-k | top-p | accuracy | FID |\n| --- | --- | --- | --- | --- | --- |`);
+console.log(`| real training images | | | | ${reference.accuracy.toFixed(3)} | ${reference.fid.toFixed(2)} |`);
+for (const r of runs) console.log(`| ${r.keepScales || "none"} | ${r.cfg} | ${r.topK || "off"} | ${r.topP || "off"} | ${r.accuracy.toFixed(3)} | ${r.fid.toFixed(2)} |`);
 models.dispose();
 extractor.dispose?.();

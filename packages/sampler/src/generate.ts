@@ -115,8 +115,12 @@ export interface GenerateOptions {
    * Zero-shot editing: at every scale, tokens where the keep-mask holds come
    * from `indices` (the source image's tokens, one (B or 1, pn²) int tensor
    * per scale, e.g. `vae.imageToIndices(img)`); the rest are generated.
+   * `scales` (1 … number of scales; default all) applies the mask at the
+   * first `scales` scales only and generates every token of the later ones:
+   * with an all-ones mask, variations of the source that keep its coarse
+   * structure (its first `scales` token maps) and redraw the details.
    */
-  keep?: { indices: tf.Tensor[]; mask: KeepMask };
+  keep?: { indices: tf.Tensor[]; mask: KeepMask; scales?: number };
   /** Called after every scale; may return a promise (awaited). */
   onProgress?: (p: ScaleProgress) => void | Promise<void>;
   /** Abort between scales; the promise rejects with `GenerationCancelledError`. */
@@ -299,7 +303,7 @@ async function predictScales(vae: VQVAE, model: VarTransformer, run: Run, opts: 
       x = null; // consumed by guide
       const rawLogits = opts.onProgress ? logits.slice() : logits; // sampling filters the rows in place
       let { idx, h } = sampleScale(vae, logits, B, pn, V, run, ratio, opts.moreSmooth ?? false);
-      if (run.keep) h = applyKeepMask(vae, run.keep, k, idx, h);
+      if (run.keep && k < run.keep.scales) h = applyKeepMask(vae, run.keep, k, idx, h);
       indices.push(tf.tensor2d(idx, [B, pn * pn], "int32"));
       ({ fHat, x } = advance(vae, model, k, fHat, h));
       tokensDone += pn * pn;
@@ -418,6 +422,10 @@ async function prepareKeep(keep: NonNullable<GenerateOptions["keep"]>, B: number
   if (keep.indices.length !== patchNums.length) {
     throw new RangeError(`keep.indices must hold one token map per scale (${patchNums.length}), got ${keep.indices.length}`);
   }
+  const scales = keep.scales ?? patchNums.length;
+  if (!Number.isInteger(scales) || scales < 1 || scales > patchNums.length) {
+    throw new RangeError(`keep.scales must be an integer from 1 to ${patchNums.length} (the number of scales), got ${keep.scales}`);
+  }
   const indices = await Promise.all(keep.indices.map(async (t, k) => {
     const l = patchNums[k] ** 2;
     if (t.rank !== 2 || t.shape[1] !== l || (t.shape[0] !== B && t.shape[0] !== 1)) {
@@ -430,7 +438,7 @@ async function prepareKeep(keep: NonNullable<GenerateOptions["keep"]>, B: number
     return out;
   }));
   const masks = patchNums.map((pn) => scaleKeepMask(keep.mask, pn, B)); // PyTorch rounds the resize differently for one image and a batch
-  return { indices, masks };
+  return { indices, masks, scales };
 }
 
 /**

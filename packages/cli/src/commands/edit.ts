@@ -26,6 +26,8 @@ interface ModelShape {
   S: number;
   /** The last scale's side (the keep-mask's). */
   P: number;
+  /** The number of scales. */
+  K: number;
 }
 
 /**
@@ -52,13 +54,17 @@ async function probeModels(v: { vae?: string; var?: string }): Promise<ModelShap
     try {
       const shapes = Object.fromEntries(vaeStore.keys().map((k) => [k, vaeStore.info(k).shape]));
       const vaeConfig = inferVqvaeConfig(shapes, { patchNums: config.patchNums });
-      return { S: imageSize(vaeConfig), P: config.patchNums[config.patchNums.length - 1] };
+      return { S: imageSize(vaeConfig), P: config.patchNums[config.patchNums.length - 1], K: config.patchNums.length };
     } finally {
       await vaeStore.close();
     }
   } catch {
     return undefined;
   }
+}
+
+function checkKeepScales(keepScales: number | undefined, K: number): void {
+  if (keepScales !== undefined && keepScales > K) throw new UsageError(`--keep-scales ${keepScales}: this model has ${K} scales`);
 }
 
 /** The gray level of an image (the mean of R, G, B): 1 = white = marked. */
@@ -72,13 +78,18 @@ export const edit: Command = {
   name: "edit",
   summary: "zero-shot in-painting, out-painting and class-conditional editing of an image",
   usage: `usage: nextscale edit --vae F --var F --image in.png (--box y0,x0,y1,x1 | --mask mask.png) [--outpaint]
-                      [--resize] --class N … --out out.png [sampling options]
+                      [--keep-scales K] [--resize] --class N … --out out.png [sampling options]
+       nextscale edit --image in.png --keep-scales K --class N … --out out.png   (variations)
 
 Encodes the image into tokens and regenerates part of it, scale by scale,
 keeping the source tokens elsewhere (the official zero-shot editing):
   in-painting (default)  the box / mask marks what is regenerated
   --outpaint             the box / mask marks what is kept; the rest is generated
   class-conditional edit in-paint a region under another --class
+  --keep-scales K        keep the source tokens at the first K scales only,
+                         generate every token of the later ones; without
+                         --box/--mask the whole image: variations that keep
+                         its coarse structure (K = 1 … number of scales)
 
 The flags, the image, the mask and --out are checked before the models
 load; the generation's progress and ETA go to stderr.
@@ -110,11 +121,21 @@ ${SAMPLING_USAGE}`,
         mask: { type: "string" },
         outpaint: { type: "boolean", default: false },
         resize: { type: "boolean", default: false },
+        "keep-scales": { type: "string" },
       },
     });
     if (!values.image) throw new UsageError("missing --image");
     if (!values.out) throw new UsageError("missing --out");
-    if (!values.box === !values.mask) throw new UsageError("pass exactly one of --box y0,x0,y1,x1 and --mask mask.png");
+    const keepScales = values["keep-scales"] === undefined ? undefined : Number(values["keep-scales"]);
+    if (keepScales !== undefined && (!Number.isInteger(keepScales) || keepScales < 1)) {
+      throw new UsageError(`--keep-scales must be a whole number of scales, at least 1 (got "${values["keep-scales"]}")`);
+    }
+    const whole = keepScales !== undefined && !values.box && !values.mask; // variations of the whole image
+    if (values.box && values.mask) throw new UsageError("pass one of --box y0,x0,y1,x1 and --mask mask.png, not both");
+    if (!whole && !values.box && !values.mask) {
+      throw new UsageError("pass one of --box y0,x0,y1,x1 and --mask mask.png (or --keep-scales K alone, for variations of the whole image)");
+    }
+    if (whole && values.outpaint) throw new UsageError("--outpaint needs --box or --mask (what is kept)");
     if (!values.class?.length) throw new UsageError("pass --class N (the class to generate under; -1 = unconditional)");
     const out = values.out;
     checkOutputFile(out, "--out");
@@ -138,6 +159,7 @@ ${SAMPLING_USAGE}`,
         throw new UsageError(`--image ${values.image} is ${src.width}×${src.height}; this model needs ${S}×${S}: ${resizeHint(S)}`, 1);
       }
       try {
+        if (whole) return { S, P, image, mask: { size: P, data: new Float32Array(P * P).fill(1) } };
         if (box) return { S, P, image, mask: boxKeepMask(P, box, mode, { imageSize: S }) };
         const m = values.resize ? resizeForModel(maskImg!, S, `--mask ${values.mask}`, io) : maskImg!;
         return { S, P, image, mask: imageKeepMask(grayLevels(m), S, P, mode) };
@@ -156,6 +178,7 @@ ${SAMPLING_USAGE}`,
     const s = samplingSettings(values, files.defaultModel?.sampling);
     parseClasses(values.class, files.numClasses, names);
     const shape = await probeModels(files);
+    if (shape) checkKeepScales(keepScales, shape.K);
     let ready = shape ? prepare(shape.S, shape.P) : undefined;
 
     const models = await loadForSampling(values, io, files);
@@ -167,6 +190,7 @@ ${SAMPLING_USAGE}`,
       const P = patchNums[patchNums.length - 1];
       if (!ready || ready.S !== S || ready.P !== P) ready = prepare(S, P);
       const { image, mask } = ready;
+      checkKeepScales(keepScales, patchNums.length);
       const indices = tf.tidy(() => vae.imageToIndices(tf.sub(tf.mul(tf.tensor4d(image.data, [1, S, S, 3]), 2), 1) as tf.Tensor4D));
       const L = patchNums.reduce((a, p) => a + p * p, 0);
       const B = classes.length;
@@ -176,7 +200,7 @@ ${SAMPLING_USAGE}`,
         res = await generate(vae, models.var, {
           ...s,
           labels: classes,
-          keep: { indices, mask },
+          keep: { indices, mask, scales: keepScales },
           onProgress: (p) => bar({ done: p.tokensDone * B, total: L * B }),
         });
       } finally {
