@@ -258,9 +258,13 @@ export async function downloadFile(url: string, dest: string, opts: DownloadFile
  * `<file>.lock` holding the process id, made atomically (the id is written
  * to a file of this process's own, then hard-linked to the lock's name,
  * which fails when the lock exists). A lock whose process is gone (killed
- * mid-download) is taken over.
+ * mid-download) is taken over. Where hard links are missing the lock is
+ * created exclusively and the id written after: a lock without an id is
+ * taken as one being created for `LOCK_SETTLE_MS`, and as a leftover after.
  */
 let lockCalls = 0;
+/** How long a lock without a process id is taken as one being created (its id not yet written). */
+export const LOCK_SETTLE_MS = 10_000;
 async function takeLock(lock: string, file: string): Promise<void> {
   const mine = `${lock}.${process.pid}.${++lockCalls}`; // this call's own (two downloads in one process each have one)
   await writeFile(mine, `${process.pid}\n`);
@@ -272,13 +276,23 @@ async function takeLock(lock: string, file: string): Promise<void> {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       }
-      const pid = Number.parseInt(await readFile(lock, "utf8").catch(() => ""), 10);
+      const text = await readFile(lock, "utf8").catch(() => undefined);
+      if (text === undefined) continue; // removed meanwhile: try again
+      const pid = Number.parseInt(text, 10);
       if (Number.isSafeInteger(pid) && pid > 0 && processAlive(pid)) {
         throw new ModelDownloadError(
           `another download of ${file} is in progress (process ${pid}, lock ${lock}): wait for it to finish; if that process is not downloading, remove the lock`,
         );
       }
-      await rm(lock, { force: true }); // stale: its process is gone
+      if (!(Number.isSafeInteger(pid) && pid > 0)) {
+        // no id yet: on a file system without hard links a lock is created first and its id written next;
+        // only one that has stayed without an id for LOCK_SETTLE_MS is a leftover
+        const age = Date.now() - ((await stat(lock).catch(() => undefined))?.mtimeMs ?? 0);
+        if (age < LOCK_SETTLE_MS) {
+          throw new ModelDownloadError(`another download of ${file} is starting (lock ${lock}, created ${Math.max(0, Math.round(age))} ms ago): wait for it to finish`);
+        }
+      }
+      await rm(lock, { force: true }); // stale: its process is gone, or it never got an id
     }
     throw new ModelDownloadError(`cannot take the lock ${lock} for ${file}: other processes keep taking it; try again`);
   } finally {

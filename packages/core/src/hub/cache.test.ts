@@ -6,7 +6,7 @@
  * name's hash prefix. Nothing leaves 127.0.0.1.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FIXTURES, type FileServer, startFileServer } from "@nextscale/test-utils";
@@ -18,6 +18,7 @@ import {
   type DownloadProgress,
   downloadFile,
   downloadModel,
+  LOCK_SETTLE_MS,
   modelCacheDir,
   modelCacheStatus,
   resolveModel,
@@ -173,6 +174,17 @@ describe("downloads (local server on 127.0.0.1)", () => {
     expect(r.alreadyCached).toBe(false);
     expect(readFileSync(path).equals(VAR)).toBe(true);
     expect(existsSync(`${path}.lock`)).toBe(false);
+    // a lock without an id: being created (a file system without hard links writes the id after creating it)
+    // while young, refused; a leftover once older than LOCK_SETTLE_MS, taken over
+    const lock = `${path}.lock`;
+    writeFileSync(lock, "");
+    await expect(downloadModel("var-d16", { cacheDir, hubUrl, force: true })).rejects.toThrow(/another download of var_d16\.pth is starting \(lock .*var_d16\.pth\.lock, created \d+ ms ago\)/);
+    expect(existsSync(lock)).toBe(true); // not taken from its maker
+    const old = new Date(Date.now() - LOCK_SETTLE_MS - 1000);
+    utimesSync(lock, old, old);
+    const o = await downloadModel("var-d16", { cacheDir, hubUrl, force: true });
+    expect(o.alreadyCached).toBe(false);
+    expect(existsSync(lock)).toBe(false);
   });
 
   it("starts over when the server ignores Range (200)", async () => {
