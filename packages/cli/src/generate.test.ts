@@ -340,6 +340,6 @@ describe("nextscale edit", () => {
     expect(wrongMask.code).toBe(1);
     expect(wrongMask.err).toMatch(new RegExp(`mask must be ${S}×${S}`));
     const noBox = await run(["edit", ...models, "--image", src, "--class", "1", "--out", join(dir, "o.png")]);
-    expect(noBox.err).toMatch(/exactly one of --box/);
+    expect(noBox.err).toMatch(/pass one of --box y0,x0,y1,x1 and --mask mask\.png \(or --keep-scales K alone/);
   });
 });
