@@ -118,6 +118,9 @@ describe("nextscale edit --keep-scales (variations)", () => {
     expect(dAll).toBeLessThan(1 / 255); // the same tokens decoded (8-bit rounding apart)
     expect(dOne).toBeGreaterThan(0.01);
     expect(dSeeds).toBeGreaterThan(0.01);
+    const three = await runCli(["edit", ...models, "--class", "3,3,3", "--image", src, "--keep-scales", "1", "--out", join(d, "three.png")]);
+    expect(three.code, three.err).toBe(0);
+    expect(three.err).toMatch(/wrote .*three\.png \(3 images, side by side\)/);
   });
 });
 

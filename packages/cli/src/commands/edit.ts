@@ -209,7 +209,8 @@ ${SAMPLING_USAGE}`,
       const images = await toRgbImages(res.images);
       tf.dispose([res.images, res.fHat, ...res.indices]);
       writeFileAtomic(out, encodePng(images.length === 1 ? images[0] : imageGrid(images)));
-      io.err(`wrote ${out}${images.length > 1 ? ` (${images.length} images, one per class)` : ""}\n`);
+      const each = new Set(classes).size === classes.length ? "one per class" : "side by side";
+      io.err(`wrote ${out}${images.length > 1 ? ` (${images.length} images, ${each})` : ""}\n`);
     } finally {
       models.dispose();
     }
