@@ -75,38 +75,39 @@ const labels = Array.from({ length: 10 * K }, (_, i) => Math.floor(i / K)); // =
 const { patchNums } = models.var.config;
 const P = patchNums[patchNums.length - 1];
 const allKept = { size: P, data: new Float32Array(P * P).fill(1) };
-/** The reference images o … o + n − 1 as token maps (one per scale), for keep.scales. */
-const sourceTokens = (o, n) => {
+const keeps = list(values["keep-scales"]);
+/** The reference images' token maps per batch of 100 (one tensor per scale), encoded once for every --keep-scales run. */
+const sources = [];
+if (keeps.some((k) => k > 0)) {
   if (models.vae.imageSize() !== 28) throw new Error(`--keep-scales needs a VQ-VAE of 28×28 images, this one takes ${models.vae.imageSize()}`);
-  const x = rgb(xtr, realIdx.slice(o, o + n));
-  const t = tf.tidy(() => models.vae.imageToIndices(tf.sub(tf.mul(x, 2), 1)));
-  x.dispose();
-  return t;
-};
+  for (let o = 0; o < labels.length; o += 100) {
+    const x = rgb(xtr, realIdx.slice(o, o + 100));
+    sources.push(tf.tidy(() => models.vae.imageToIndices(tf.sub(tf.mul(x, 2), 1))));
+    x.dispose();
+  }
+}
 const runs = [];
-for (const keepScales of list(values["keep-scales"]))
-for (const cfg of list(values.cfg))
-  for (const topK of list(values["top-k"]))
-    for (const topP of list(values["top-p"])) {
-      const t0 = performance.now();
-      const parts = [];
-      for (let o = 0; o < labels.length; o += 100) {
-        const n = Math.min(100, labels.length - o);
-        const indices = keepScales > 0 ? sourceTokens(o, n) : undefined;
-        const keep = indices ? { indices, mask: allKept, scales: keepScales } : undefined;
-        const res = await sampler.generate(models.vae, models.var, { labels: labels.slice(o, o + n), firstIndex: o, cfg, topK, topP, seed: Number(values.seed), keep });
-        tf.dispose(indices ?? []);
-        parts.push(tf.tidy(() => tf.div(tf.round(tf.mul(res.images, 255)), 255)));
-        tf.dispose([res.images, res.fHat, ...res.indices]);
+for (const keepScales of keeps)
+  for (const cfg of list(values.cfg))
+    for (const topK of list(values["top-k"]))
+      for (const topP of list(values["top-p"])) {
+        const t0 = performance.now();
+        const parts = [];
+        for (let o = 0; o < labels.length; o += 100) {
+          const keep = keepScales > 0 ? { indices: sources[o / 100], mask: allKept, scales: keepScales } : undefined;
+          const res = await sampler.generate(models.vae, models.var, { labels: labels.slice(o, o + 100), firstIndex: o, cfg, topK, topP, seed: Number(values.seed), keep });
+          parts.push(tf.tidy(() => tf.div(tf.round(tf.mul(res.images, 255)), 255)));
+          tf.dispose([res.images, res.fHat, ...res.indices]);
+        }
+        const seconds = (performance.now() - t0) / 1000;
+        const images = tf.concat(parts, 0);
+        tf.dispose(parts);
+        const s = await statsOf("generated", images, labels);
+        const run = { cfg, topK, topP, keepScales, accuracy: s.acc, fid: fidTo(s.stats), seconds };
+        runs.push(run);
+        console.error(`${keepScales ? `first ${keepScales} scales kept, ` : ""}cfg ${cfg} top-k ${topK} top-p ${topP}: accuracy ${run.accuracy.toFixed(3)}, FID ${run.fid.toFixed(2)} (${seconds.toFixed(1)} s)`);
       }
-      const seconds = (performance.now() - t0) / 1000;
-      const images = tf.concat(parts, 0);
-      tf.dispose(parts);
-      const s = await statsOf("generated", images, labels);
-      const run = { cfg, topK, topP, keepScales, accuracy: s.acc, fid: fidTo(s.stats), seconds };
-      runs.push(run);
-      console.error(`${keepScales ? `first ${keepScales} scales kept, ` : ""}cfg ${cfg} top-k ${topK} top-p ${topP}: accuracy ${run.accuracy.toFixed(3)}, FID ${run.fid.toFixed(2)} (${seconds.toFixed(1)} s)`);
-    }
+tf.dispose(sources.flat());
 const out = { date: new Date().toISOString(), machine: `${cpus()[0]?.model} ×${cpus().length}`, backend: info.name, perClass: K, seed: Number(values.seed), weights: { ...files, step: (await core.openCheckpoint(files.var)).metadata.step }, reference, runs };
 writeFileSync(values.out, `${JSON.stringify(out, null, 1)}\n`);
 console.log(`| scales kept | guidance | top-k | top-p | accuracy | FID |\n| --- | --- | --- | --- | --- | --- |`);
