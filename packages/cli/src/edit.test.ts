@@ -16,6 +16,7 @@ const bundle = referenceBundles()[0];
 const models = ["--vae", bundle.file("vae.pth"), "--var", bundle.file("var.pth")];
 const S: number = bundle.meta.config.reso;
 const P: number = bundle.meta.config.patch_nums.at(-1);
+const K: number = bundle.meta.config.patch_nums.length; // scales
 const T = S / P; // one token of the last scale, in pixels
 
 const tmp = mkdtempSync(join(tmpdir(), "nextscale-edit-"));
@@ -96,7 +97,6 @@ describe("nextscale edit --resize and progress", () => {
 });
 
 describe("nextscale edit --keep-scales (variations)", () => {
-  const K: number = bundle.meta.config.patch_nums.length;
   const pixels = (f: string) => decodeImage(readFileSync(f)).data;
   const meanAbs = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
 
@@ -185,7 +185,6 @@ describe("nextscale edit refuses bad input before loading the models, leaving no
   });
 
   it("--keep-scales out of range or with the wrong company", async () => {
-    const K: number = bundle.meta.config.patch_nums.length;
     await refused("keep-0", (d) => [...base(d), "--keep-scales", "0"], 2, /--keep-scales must be a whole number of scales, at least 1 \(got "0"\)/);
     await refused("keep-half", (d) => [...base(d), "--keep-scales", "1.5"], 2, /--keep-scales must be a whole number/);
     await refused("keep-many", (d) => [...base(d), "--keep-scales", String(K + 1)], 2, new RegExp(`--keep-scales ${K + 1}: this model has ${K} scales`));
