@@ -79,6 +79,22 @@ describe("nextscale train", () => {
     expect(existsSync(join(out, "loss.png"))).toBe(true);
   }, 600_000);
 
+  it("vqvae --prefix-scales: the first scales' reconstruction loss logged (prefixL2), in the progress line and the checkpoint's options", async () => {
+    const out = join(dir, "vqvae-prefix");
+    const r = await runCli(["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--steps", "2", "--sample-every", "0", "--prefix-scales", "2", "--prefix-weight", "0.5"]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/prefix \d\.\d{4}/);
+    const log = readMetricsLog(join(out, "metrics.jsonl"));
+    const steps = log.filter((x) => x.event === "step");
+    for (const s of steps) expect(Number.isFinite(s.prefixL2), "prefixL2").toBe(true);
+    expect((log[0].trainer as { trainer: Record<string, unknown> }).trainer).toMatchObject({ prefixScales: 2, prefixWeight: 0.5 });
+    console.log(`[train vqvae --prefix-scales] ${backend}: prefix loss ${steps.map((s) => (s.prefixL2 as number).toFixed(4)).join(" ")}`);
+    // the same folder with another prefix weight: refused as other options
+    const other = await runCli(["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--steps", "3", "--prefix-scales", "2"]);
+    expect(other.code).toBe(1);
+    expect(other.err).toMatch(/holds a run made with other options/);
+  }, 600_000);
+
   it("vqvae --init F --decoder-only: starts from F's weights, trains the decoder alone, so F's token maps stay", async () => {
     const from = join(dir, "vqvae", "vqvae.safetensors"); // the first test's model
     expect(existsSync(from), "the first test writes it").toBe(true);
@@ -189,6 +205,8 @@ describe("nextscale train", () => {
       [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--gan-start", "5"], /--gan-start without --gan/, 2],
       [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--gan", "--gan-layers", "3"], /--gan-layers 3: images of 16×16 allow at most 2/, 2],
       [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--decoder-only"], /--decoder-only needs --init F/, 2],
+      [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--prefix-scales", "4"], /--prefix-scales 4: this VQ-VAE has 4 scales, so at most 3/, 2],
+      [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--prefix-weight", "2"], /--prefix-weight without --prefix-scales N/, 2],
       [["train", "vqvae", ...VQVAE_ARGS, "--out", out, "--init", join(FIXTURES, "var-tiny", "vae.pth")], /--ch, --ch-mult, --vocab, --z, --no-attn with --init/, 2],
       [["train", "vqvae", "--data", SLICE, "--out", out, "--init", join(FIXTURES, "var-tiny", "var.pth")], /--init .*var\.pth: .*looks like a VAR checkpoint/, 2],
       [["train", "var", "--data", SLICE, "--out", out], /--vqvae is required/, 2],

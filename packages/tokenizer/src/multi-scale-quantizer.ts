@@ -26,11 +26,23 @@ export interface QuantizerTrainOutput {
   indices?: tf.Tensor1D[];
   /** With `collect`: each scale's detached input to the nearest-code search (the residual f_rest, area-downsampled), (B·pn², Cvae). */
   inputs?: tf.Tensor2D[];
+  /**
+   * With `prefixes: n`: f̂ after each of the first n scales (B, P, P, Cvae),
+   * straight-through to f's view at that scale: the value of f̂_k, the
+   * gradient of up(down(f, pn_k)) (area down to pn_k, bicubic back to P).
+   */
+  prefixFHats?: tf.Tensor4D[];
 }
 
 export interface QuantizerTrainOptions {
   /** Also return every scale's codes and inputs (`indices`, `inputs`), for codebook statistics and restarts. */
   collect?: boolean;
+  /**
+   * Also return the partial sums f̂_1 … f̂_n of the first n scales
+   * (`prefixFHats`), for a loss on what the first scales alone reconstruct.
+   * An integer from 0 (default) to K − 1.
+   */
+  prefixes?: number;
 }
 
 export class MultiScaleQuantizer extends Module {
@@ -224,8 +236,11 @@ export class MultiScaleQuantizer extends Module {
     const pns = this.patchNums;
     const K = pns.length;
     const [B, , , C] = f.shape;
+    const nPrefix = opts.prefixes ?? 0;
+    if (!Number.isInteger(nPrefix) || nPrefix < 0 || nPrefix > K - 1) throw new RangeError(`prefixes must be an integer from 0 to ${K - 1} (the scales before the last), got ${nPrefix}`);
     return tf.tidy(() => {
       const fNoGrad = stopGradient(f);
+      const prefixFHats: tf.Tensor4D[] = [];
       let fRest = fNoGrad;
       let fHat = tf.zerosLike(fNoGrad) as tf.Tensor4D;
       let vqLoss = tf.scalar(0);
@@ -244,13 +259,17 @@ export class MultiScaleQuantizer extends Module {
         if (!last) h = resize2d(h, P, P, "bicubic");
         h = this.phi(k, K)(h);
         fHat = tf.add(fHat, h);
+        if (k < nPrefix) {
+          const view = resize2d(resize2d(f, pn, pn, "area"), P, P, "bicubic");
+          prefixFHats.push(tf.add(stopGradient(tf.sub(fHat, view)), view) as tf.Tensor4D);
+        }
         fRest = tf.sub(fRest, stopGradient(h));
         const commit = tf.mul(tf.mean(tf.squaredDifference(stopGradient(fHat), f)), this.config.beta);
         vqLoss = tf.add(vqLoss, tf.add(commit, tf.mean(tf.squaredDifference(fHat, fNoGrad))));
       });
       vqLoss = tf.mul(vqLoss, 1 / K);
       const ste = tf.add(stopGradient(tf.sub(fHat, fNoGrad)), f) as tf.Tensor4D;
-      return opts.collect ? { fHat: ste, vqLoss, indices, inputs } : { fHat: ste, vqLoss };
+      return { fHat: ste, vqLoss, ...(opts.collect ? { indices, inputs } : {}), ...(nPrefix > 0 ? { prefixFHats } : {}) };
     });
   }
 }

@@ -198,4 +198,34 @@ describe("VQVAE API and errors (var-tiny)", () => {
     tf.dispose([x, f, meanT, ...want, ...outs, plain.rec, plain.loss, plain.recLoss, plain.vqLoss]);
     small.dispose();
   });
+  it("forwardTrain with prefixes: the decoded partial sums of the first scales (as reconstruct's allScales), the same losses, gradients into the encoder through them", async () => {
+    const small = new VQVAE(vqvaeConfig({ ch: 32, chMult: [1, 2], vocabSize: 16, zChannels: 4, patchNums: [1, 2, 4], numResBlocks: 1, usingSa: false, usingMidSa: false }));
+    small.initParameters((_, p) => tf.mul(tf.randomNormal([...p.shape], 0, 1, "float32", 7), 0.1));
+    const x = tf.randomUniform([2, 8, 8, 3], -1, 1, "float32", 8) as tf.Tensor4D;
+    const plain = small.forwardTrain(x);
+    const o = small.forwardTrain(x, { prefixes: 2 });
+    expect((await o.loss.data())[0]).toBe((await plain.loss.data())[0]);
+    expect(o.prefixRecs!.map((t) => t.shape)).toEqual([
+      [2, 8, 8, 3],
+      [2, 8, 8, 3],
+    ]);
+    const perScale = small.reconstruct(x, { allScales: true });
+    let err = 0;
+    for (let k = 0; k < 2; k++) {
+      const [a, b] = [await o.prefixRecs![k].data(), await perScale[k].data()];
+      // reconstruct clamps to [-1, 1]; forwardTrain does not
+      for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(Math.min(1, Math.max(-1, a[i])) - b[i]));
+    }
+    console.log(`[vqvae-api] prefixes 2: max |prefixRec − reconstruct(allScales)| ${err.toExponential(2)}`);
+    expect(err).toBeLessThan(1e-4);
+    // a loss on the first scale's decoding alone reaches the encoder (through f's 1×1 view) and the decoder
+    const { grads, value } = tf.variableGrads(() => tf.mean(tf.square(small.forwardTrain(x, { prefixes: 1 }).prefixRecs![0])) as tf.Scalar);
+    const name = (p: { value: tf.Variable }) => p.value.name;
+    const reached = small.trainableParameters().filter((p) => grads[name(p)] && Array.from(grads[name(p)].dataSync()).some((g) => g !== 0));
+    expect(reached.some((p) => p.name.startsWith("encoder."))).toBe(true);
+    expect(reached.some((p) => p.name.startsWith("decoder."))).toBe(true);
+    expect(() => small.forwardTrain(x, { prefixes: 3 })).toThrow(/prefixes must be an integer from 0 to 2/);
+    tf.dispose([x, value, ...Object.values(grads), ...perScale, o.rec, o.loss, o.recLoss, o.vqLoss, ...o.prefixRecs!, plain.rec, plain.loss, plain.recLoss, plain.vqLoss]);
+    small.dispose();
+  });
 });

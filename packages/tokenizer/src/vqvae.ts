@@ -45,6 +45,11 @@ export interface VqvaeTrainOutput {
   inputs?: tf.Tensor2D[];
   /** With `features`: the decoder's input to `conv_out` (`Decoder.features`); rec = conv_out(features). */
   features?: tf.Tensor4D;
+  /**
+   * With `prefixes: n`: the decoder's output from f̂ after each of the first
+   * n scales (B, H, W, 3), not clamped (see `MultiScaleQuantizer.forwardTrain`).
+   */
+  prefixRecs?: tf.Tensor4D[];
 }
 
 export interface VqvaeTrainOptions extends QuantizerTrainOptions {
@@ -167,7 +172,7 @@ export class VQVAE extends Module {
     this.checkImages(img);
     return tf.tidy(() => {
       const f = this.quant_conv.forward(this.encoder.forward(img));
-      const { fHat, vqLoss, indices, inputs } = this.quantize.forwardTrain(f, { collect: opts.collect });
+      const { fHat, vqLoss, indices, inputs, prefixFHats } = this.quantize.forwardTrain(f, { collect: opts.collect, prefixes: opts.prefixes });
       const features = this.decoder.features(this.post_quant_conv.forward(fHat));
       const rec = this.decoder.conv_out.forward(features);
       const recLoss = tf.mean(tf.squaredDifference(rec, img)) as tf.Scalar;
@@ -179,6 +184,7 @@ export class VQVAE extends Module {
         loss,
         ...(opts.collect ? { indices, inputs } : {}),
         ...(opts.features ? { features } : {}),
+        ...(prefixFHats ? { prefixRecs: prefixFHats.map((p) => this.decoder.forward(this.post_quant_conv.forward(p))) } : {}),
       };
     }) as VqvaeTrainOutput;
   }

@@ -19,7 +19,7 @@
  * its (detached) reconstructions (src/discriminator.ts). LPIPS is not part
  * of this trainer.
  */
-import { Random, stopGradient } from "@nextscale/core";
+import { Random, resize2d, stopGradient } from "@nextscale/core";
 import { type VQVAE, type VqvaeConfig, vqvaeConfig } from "@nextscale/tokenizer";
 import * as tf from "@tensorflow/tfjs-core";
 import { accumulateGrads } from "./accumulate.js";
@@ -87,6 +87,18 @@ export interface VqvaeTrainerOptions {
    * would change the codebook). Default false.
    */
   decoderOnly?: boolean;
+  /**
+   * A reconstruction loss on what the first scales alone decode to: for each
+   * of the first `prefixScales` scales k, mse between the decoding of f̂_k
+   * (the partial sum after scale k) and the image, both area-downsampled to
+   * the scale's resolution (pn_k · image/latent side), averaged over the
+   * scales and weighted by `prefixWeight`. It asks the coarse scales to carry
+   * as much of the image as they can (not part of the official recipe).
+   * An integer from 0 (off, the default) to K − 1.
+   */
+  prefixScales?: number;
+  /** Weight of the prefix loss (default 1). */
+  prefixWeight?: number;
 }
 
 /** The parameters `decoderOnly` trains: the decoder and the convolution before it. */
@@ -118,6 +130,8 @@ export interface VqvaeStepMetrics {
   /** mean |rec − img|. */
   recL1: number;
   vqLoss: number;
+  /** With `prefixScales`: the prefix loss before its weight (mean over those scales). */
+  prefixL2?: number;
   /** Total gradient norm before clipping (0 with clipping off). */
   gradNorm: number;
   lr: number;
@@ -210,7 +224,15 @@ export class VqvaeTrainer {
       seed: opts.seed ?? 0,
       accum: opts.accum ?? 1,
       decoderOnly: opts.decoderOnly ?? false,
+      prefixScales: opts.prefixScales ?? 0,
+      prefixWeight: opts.prefixWeight ?? 1,
     };
+    const { prefixScales, prefixWeight } = this.options;
+    const K = vae.config.patchNums.length;
+    if (!Number.isInteger(prefixScales) || prefixScales < 0 || prefixScales > K - 1) {
+      throw new RangeError(`prefixScales must be an integer from 0 to ${K - 1} (the scales before the last), got ${prefixScales}`);
+    }
+    if (!(prefixWeight >= 0) || !Number.isFinite(prefixWeight)) throw new RangeError(`prefixWeight must be a non-negative number, got ${prefixWeight}`);
     if (this.options.decoderOnly && this.options.restarts) throw new Error("decoderOnly keeps the codebook fixed: dead-code restarts cannot be on with it");
     const trained = this.options.decoderOnly ? vae.namedParameters().filter(([k]) => isDecoderParameter(k)) : vae;
     this.optimizer = new AdamW(paramGroups(trained), { betas: this.options.betas, gradClip: this.options.gradClip });
@@ -267,7 +289,7 @@ export class VqvaeTrainer {
       const x = slice(start, end);
       try {
         return tf.variableGrads(() => {
-          const out = this.vae.forwardTrain(x, { collect: true, features: !!gan });
+          const out = this.vae.forwardTrain(x, { collect: true, features: !!gan, prefixes: o.prefixScales });
           const l2 = out.recLoss;
           const l1 = tf.mean(tf.abs(o.l1Weight > 0 ? tf.sub(out.rec, x) : tf.sub(stopGradient(out.rec), x))) as tf.Scalar;
           const nllOf = (rec: tf.Tensor4D) => {
@@ -280,6 +302,11 @@ export class VqvaeTrainer {
           if (o.l2Weight > 0) loss = tf.add(loss, tf.mul(l2, o.l2Weight));
           if (o.l1Weight > 0) loss = tf.add(loss, tf.mul(l1, o.l1Weight));
           const extra: tf.Tensor[] = [];
+          if (o.prefixScales > 0) {
+            const prefix = this.prefixLoss(out.prefixRecs!, x);
+            if (o.prefixWeight > 0) loss = tf.add(loss, tf.mul(prefix, o.prefixWeight));
+            extra.push(tf.keep(prefix));
+          }
           let fake: tf.Tensor4D | undefined;
           if (gan) {
             const D = this.discriminator!;
@@ -305,14 +332,16 @@ export class VqvaeTrainer {
     const norm = this.optimizer.step(grads);
     const ganStats = gan ? await this.discriminatorStep(images, parts, gan) : undefined;
     const [loss, gradNorm] = await Promise.all([value, norm ?? value].map(async (t) => (await t.data())[0]));
-    const stats = gan ? [0, 0, 0, 0, 0] : [0, 0, 0];
+    const stats = parts[0].stats.map(() => 0);
     for (const p of parts) {
       const v = await Promise.all(p.stats.map(async (t) => (await t.data())[0]));
       v.forEach((x, i) => {
         stats[i] += parts.length === 1 ? x : x * p.w;
       });
     }
-    const [recL2, recL1, vqLoss, gLoss, dWeight] = stats;
+    const [recL2, recL1, vqLoss] = stats;
+    const prefixL2 = o.prefixScales > 0 ? stats[3] : undefined;
+    const [gLoss, dWeight] = stats.slice(o.prefixScales > 0 ? 4 : 3);
     const scales = this.vae.config.patchNums.length;
     const hostParts = await Promise.all(
       parts.map(async (p) => ({
@@ -334,6 +363,7 @@ export class VqvaeTrainer {
       recL2,
       recL1,
       vqLoss,
+      ...(prefixL2 !== undefined ? { prefixL2 } : {}),
       gradNorm: norm ? gradNorm : 0,
       lr,
       usage: this.codebook.usage(),
@@ -342,6 +372,18 @@ export class VqvaeTrainer {
       peakTensorBytes,
       ...(ganStats ? { gan: { gLoss, dWeight, ...ganStats } } : {}),
     };
+  }
+
+  /** The prefix loss: mean over the first scales of mse(area(rec_k, r_k), area(img, r_k)), r_k = pn_k · image/latent side. */
+  private prefixLoss(recs: tf.Tensor4D[], img: tf.Tensor4D): tf.Scalar {
+    const pns = this.vae.config.patchNums;
+    const S = img.shape[1];
+    const P = pns[pns.length - 1];
+    const terms = recs.map((rec, k) => {
+      const r = Math.max(1, Math.round((pns[k] * S) / P));
+      return tf.mean(tf.squaredDifference(resize2d(rec, r, r, "area"), stopGradient(resize2d(img, r, r, "area"))));
+    });
+    return tf.div(tf.addN(terms), terms.length) as tf.Scalar;
   }
 
   /** One discriminator update on the hinge loss of the batch against its detached reconstructions. */
@@ -423,9 +465,15 @@ export class VqvaeTrainer {
   /** The run's configuration as saved in checkpoints (checked on load). */
   config(): Json {
     // accum is left out: a resumed run may change it (same gradients up to rounding, less memory)
-    // decoderOnly is written only when on: checkpoints from before the option still resume
-    const { schedule, accum: _accum, decoderOnly, ...o } = this.options;
-    const trainer = { ...o, schedule: schedule ? "custom" : "constant", ...(this.gan ? { gan: this.gan } : {}), ...(decoderOnly ? { decoderOnly } : {}) };
+    // decoderOnly and the prefix loss are written only when on: checkpoints from before the options still resume
+    const { schedule, accum: _accum, decoderOnly, prefixScales, prefixWeight, ...o } = this.options;
+    const trainer = {
+      ...o,
+      schedule: schedule ? "custom" : "constant",
+      ...(this.gan ? { gan: this.gan } : {}),
+      ...(decoderOnly ? { decoderOnly } : {}),
+      ...(prefixScales > 0 ? { prefixScales, prefixWeight } : {}),
+    };
     return { vqvae: { ...this.vae.config } as unknown as Json, trainer: trainer as unknown as Json };
   }
 
@@ -476,7 +524,7 @@ export async function trainVqvae(trainer: VqvaeTrainer, loader: DataLoader, opts
   let last: VqvaeStepMetrics | undefined;
   const save = async (m: VqvaeStepMetrics) => {
     if (!opts.checkpointDir) return;
-    const metrics = { loss: m.loss, recL2: m.recL2, recL1: m.recL1, vqLoss: m.vqLoss, perplexity: m.usage.map((u) => u.perplexity), unused: m.usage.map((u) => u.unused) };
+    const metrics = { loss: m.loss, recL2: m.recL2, recL1: m.recL1, vqLoss: m.vqLoss, ...(m.prefixL2 !== undefined ? { prefixL2: m.prefixL2 } : {}), perplexity: m.usage.map((u) => u.perplexity), unused: m.usage.map((u) => u.unused) };
     const path = await trainer.save(checkpointPath(opts.checkpointDir, m.step), metrics);
     await opts.onCheckpoint?.(path, m.step);
   };

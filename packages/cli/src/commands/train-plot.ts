@@ -13,7 +13,7 @@ import { type CommandIO, UsageError } from "./types.js";
 
 /** The curves drawn for each kind of run, by metric name in the log. */
 const DEFAULT_METRICS: Record<string, string[]> = {
-  vqvae: ["loss", "recL2", "vqLoss", "dLoss"],
+  vqvae: ["loss", "recL2", "vqLoss", "prefixL2", "dLoss"],
   var: ["meanLoss", "tailLoss"],
 };
 const LABELS: Record<string, string> = {
@@ -21,6 +21,7 @@ const LABELS: Record<string, string> = {
   recL2: "reconstruction mse",
   recL1: "reconstruction L1",
   vqLoss: "vq loss",
+  prefixL2: "prefix loss (first scales)",
   gLoss: "generator (GAN) loss",
   dLoss: "discriminator hinge loss",
   dWeight: "adaptive GAN weight",
@@ -64,7 +65,7 @@ export function lossSeries(records: MetricsRecord[], opts: LossPlotOptions = {})
       w,
     ),
   }));
-  // the defaults name what a run may log (dLoss only with --gan): draw those it did
+  // the defaults name what a run may log (prefixL2 only with --prefix-scales, dLoss only with --gan): draw those it did
   const series = opts.metrics ? all : all.filter((s, i) => s.points.length || i === 0);
   const title = `nextscale train ${kind}: ${steps.length ? `steps 1-${steps[steps.length - 1].step}` : "no steps yet"}`;
   return { series, title, kind };

@@ -166,6 +166,11 @@ optimisation:
   --lr LR              learning rate, constant (default 2e-4)
   --l2 W, --l1 W       reconstruction weights (default 1 and 0)
   --vq-weight W        vq_loss weight (default 1; β = 0.25 inside, as the official quantizer)
+  --prefix-scales N    also train what the first N scales alone decode to: mse of their
+                       partial sums' decodings against the image, both at the scale's
+                       resolution (default 0: off; at most the number of scales − 1;
+                       not in the official recipe). Each costs one more decoder pass
+  --prefix-weight W    that loss's weight (default 1)
   --dead-after N       restart codes unused for N steps (default 100)
   --no-restarts        no dead-code restarts
 
@@ -198,6 +203,8 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
       l2: { type: "string" },
       l1: { type: "string" },
       "vq-weight": { type: "string" },
+      "prefix-scales": { type: "string" },
+      "prefix-weight": { type: "string" },
       "dead-after": { type: "string" },
       "no-restarts": { type: "boolean", default: false },
       gan: { type: "boolean", default: false },
@@ -247,6 +254,10 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
   if (patchNums.some((p, i) => i > 0 && p <= patchNums[i - 1]) || patchNums[patchNums.length - 1] !== latent) {
     throw new UsageError(`--patch-nums ${patchNums} must increase and end at the latent side ${latent} (--image ${image} / ${down})`);
   }
+  const prefixScales = int(v["prefix-scales"], "--prefix-scales", 0, 0);
+  if (prefixScales > patchNums.length - 1) throw new UsageError(`--prefix-scales ${prefixScales}: this VQ-VAE has ${patchNums.length} scales, so at most ${patchNums.length - 1} (the scales before the last)`);
+  if (v["prefix-weight"] !== undefined && prefixScales === 0) throw new UsageError("--prefix-weight without --prefix-scales N (the prefix loss is off by default)");
+  const prefixWeight = num(v["prefix-weight"], "--prefix-weight", 1, (x) => x >= 0, "a non-negative number");
   let config: VqvaeConfig;
   if (init) config = init.config;
   else {
@@ -287,7 +298,7 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
   const vae = init ?? new VQVAE(config);
   if (!init) initVqvaeForTraining(vae, common.seed);
   else io.err(`initialised from ${v.init}${v["decoder-only"] ? " (decoder only: the encoder and codebook stay)" : ""}\n`);
-  const trainer = new VqvaeTrainer(vae, { ...trainerOpts, gan });
+  const trainer = new VqvaeTrainer(vae, { ...trainerOpts, gan, prefixScales, prefixWeight });
   if (run.resumeFrom) {
     await trainer.load(run.resumeFrom).catch(resumeError(common.out));
     io.err(`resuming from ${run.resumeFrom} (step ${trainer.step} of ${steps})\n`);
@@ -318,6 +329,7 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
           recL2: m.recL2,
           recL1: m.recL1,
           vqLoss: m.vqLoss,
+          ...(m.prefixL2 !== undefined ? { prefixL2: m.prefixL2 } : {}),
           gradNorm: m.gradNorm,
           lr: m.lr,
           perplexity: ppl,
@@ -332,6 +344,7 @@ export async function runTrainVqvae(args: string[], io: CommandIO): Promise<numb
           loss: m.loss.toFixed(4),
           mse: m.recL2.toFixed(4),
           vq: m.vqLoss.toFixed(4),
+          ...(m.prefixL2 !== undefined ? { prefix: m.prefixL2.toFixed(4) } : {}),
           ppl: `${Math.round(ppl[0])}…${Math.round(ppl[ppl.length - 1])}`,
           lr: m.lr.toExponential(1),
           ...(m.gan ? { d: m.gan.dLoss.toFixed(3) } : {}),
