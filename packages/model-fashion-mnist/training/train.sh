@@ -7,7 +7,7 @@
 # Stages 1b and 1c (2026-12-04, the second tokenizer, not yet behind the shipped weights) continue
 # stage 1's VQ-VAE as a whole (encoder, codebook and decoder; the token maps change, so the VAR
 # must be trained again on them).
-# Usage: bash packages/model-fashion-mnist/training/train.sh [vqvae|var|decoder|tokenizer2|tokenizer3|var3|decoder3|all]
+# Usage: bash packages/model-fashion-mnist/training/train.sh [vqvae|var|decoder|tokenizer2|tokenizer3|var3|decoder3|tokenizer4|all]
 #   (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -58,4 +58,13 @@ if [ "$stage" = decoder3 ]; then
   $CLI train vqvae --data "$DATA" --init "$RUN/tokenizer3/vqvae.safetensors" --decoder-only --out "$RUN/decoder3" \
     --gan --batch 32 --steps 1500 --lr 2e-4 --l1 0.2 --seed 5 \
     --checkpoint-every 100 --keep 1 --sample-every 500 --backend native
+fi
+# stage 1d (planned 2026-12-07, not yet run): stage 1c's VQ-VAE trained further with the prefix loss on its
+# first three scales (1x1, 2x2, 3x3: what they alone decode to, against the image at 4, 8, 12 px), so that
+# the coarse scales, whose tokens a VAR draws independently, carry more of the image (the model card's
+# "Where the FID is lost"); a VAR must then be trained on its token maps
+if [ "$stage" = tokenizer4 ]; then
+  $CLI train vqvae --data "$DATA" --init "$RUN/tokenizer3/vqvae.safetensors" --out "$RUN/tokenizer4" \
+    --batch 32 --steps 4000 --lr 2e-4 --l1 0.2 --prefix-scales 3 --prefix-weight 1 --seed 6 \
+    --checkpoint-every 100 --keep 1 --sample-every 1000 --backend native
 fi
