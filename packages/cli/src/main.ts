@@ -4,6 +4,7 @@
  */
 import { createRequire } from "node:module";
 import { BackendUnavailableError } from "@nextscale/backends";
+import * as tf from "@tensorflow/tfjs-core";
 import { CheckpointFormatError, ImageFormatError, ModelDownloadError, ModelNotCachedError, StateDictError } from "@nextscale/core";
 import { EditMaskError, GenerationCancelledError, UnknownClassError } from "@nextscale/sampler";
 import { VqvaeInputError } from "@nextscale/tokenizer";
@@ -45,6 +46,21 @@ const USER_ERRORS = [
   VqvaeInputError,
 ];
 
+/**
+ * What tfjs-backend-wasm throws when its heap (WebAssembly memory: at most
+ * 4 GB) is full: a RangeError or WebAssembly.RuntimeError about bounds
+ * rather than an out-of-memory error. Returns a message that says so, or
+ * undefined for any other error or backend.
+ */
+export function explainWasmMemoryError(e: unknown, backend: string = tf.getBackend()): string | undefined {
+  if (backend !== "wasm") return undefined;
+  const runtime = typeof WebAssembly !== "undefined" && e instanceof WebAssembly.RuntimeError;
+  if (!(runtime || e instanceof RangeError)) return undefined;
+  const m = (e as Error).message;
+  if (!/out of bounds|cannot enlarge memory|out of memory/i.test(m)) return undefined;
+  return `the wasm backend ran out of memory (${e instanceof RangeError ? "RangeError" : "WebAssembly.RuntimeError"}: ${m}): WebAssembly memory is at most 4 GB. Try a smaller --batch, or --backend native (no such limit) where it is built`;
+}
+
 export async function main(
   argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s),
@@ -72,6 +88,11 @@ export async function main(
   try {
     return await cmd.run(rest, io);
   } catch (e) {
+    const memory = explainWasmMemoryError(e);
+    if (memory) {
+      err(`nextscale ${name}: ${memory}\n`);
+      return 1;
+    }
     const parseError = !!(e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
     if (!parseError && !USER_ERRORS.some((E) => e instanceof E)) throw e;
     err(`nextscale ${name}: ${(e as Error).message}\n`);
