@@ -8,6 +8,9 @@
 #include <cblas.h>
 
 #include <algorithm>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 #include <cmath>
 #include <condition_variable>
 #include <functional>
@@ -113,7 +116,22 @@ int threads() { return pool().size(); }
 const char* blas_config() { return openblas_get_config(); }
 
 // Split [0, n) over the pool when each part has at least `grain` elements of work.
-static void par(long n, long grain, const std::function<void(long, long)>& fn) { pool().run(n, grain, fn); }
+// A par inside a par (a kernel that splits its work called from a split loop) runs inline.
+static thread_local bool in_par = false;
+static void par(long n, long grain, const std::function<void(long, long)>& fn) {
+  if (in_par) {
+    fn(0, n);
+    return;
+  }
+  in_par = true;
+  pool().run(n, grain, [&](long i0, long i1) {
+    const bool was = in_par;
+    in_par = true;
+    fn(i0, i1);
+    in_par = was;
+  });
+  in_par = false;
+}
 constexpr long GRAIN = 1 << 15;
 void parallel_for(long n, const std::function<void(long, long)>& fn) { par(n, 1, fn); }
 void parallel_for_grain(long n, long grain, const std::function<void(long, long)>& fn) { par(n, grain, fn); }
@@ -121,26 +139,98 @@ void parallel_for_grain(long n, long grain, const std::function<void(long, long)
 // ----------------------------------------------------------------------- GEMM
 // An image's rows must not depend on the batch they are computed in (the
 // sampler's per-image streams promise byte-identical images at any batch
-// size). OpenBLAS takes a separate "small matrix" kernel for products of up
-// to about 1e6 multiply-adds (0.3.21, SkylakeX), which sums in another order
-// than its blocked kernel: the same row then comes out differently at batch
-// 1 and 3. So a product whose rows may hold a batch (A untransposed) is
-// padded with zero rows until it is past that size and always takes the
-// blocked kernel, which computes each row alike whatever M is (tested in
-// src/kernels.test.ts).
-static constexpr double SMALL_GEMM_MACS = 1.2e6;
+// size). OpenBLAS does not promise that: its kernels compute a row
+// differently by its position among the rows and by their number (measured:
+// 0.3.21's Haswell/Zen kernels, period-6 position effects and tail kernels;
+// SkylakeX's separate small-matrix kernel; its threads' splits). So the
+// products whose rows may hold a batch (A untransposed) use this kernel:
+// every element is one fused multiply-add chain over k = 0 … K−1 from 0
+// (AVX2 lanes or std::fma: both round once per step, so the same bits), in
+// register tiles of up to 6 rows × 16 columns, blocked for the caches, split
+// over the pool by tiles. Tiling, blocking and threads then change only which
+// core computes an element, never its value: a row is the same at any M, at
+// any position, on any thread count (tested in src/kernels.test.ts).
+static constexpr int GR = 6, GC = 16;      // register tile: rows × columns
+static constexpr int KB = 256, NB = 256;   // cache blocks of k and of columns
+static constexpr long MB = 96;             // rows per parallel tile
 
-static void gemm_rows(const float* a, const float* b, float* c, long M, int N, int K, bool tB, int ldb) {
-  const auto tb = tB ? CblasTrans : CblasNoTrans;
-  if (static_cast<double>(M) * N * K > SMALL_GEMM_MACS || N == 0 || K == 0) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, static_cast<int>(M), N, K, 1.f, a, K, b, ldb, 0.f, c, N);
+// rows [0, R) × columns [0, w) of C (+)= A[:, k0:k1) · B[k0:k1, :]; w ≤ GC; first: start from 0
+template <int R>
+static inline void tile(const float* a, long lda, const float* b, long ldb, float* c, long ldc, int k0, int k1, int w, bool first) {
+#if defined(__AVX2__) && defined(__FMA__)
+  if (w == GC) {
+    __m256 acc[R][2];
+    for (int r = 0; r < R; r++) {
+      acc[r][0] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(c + r * ldc);
+      acc[r][1] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(c + r * ldc + 8);
+    }
+    for (int k = k0; k < k1; k++) {
+      const __m256 b0 = _mm256_loadu_ps(b + k * ldb), b1 = _mm256_loadu_ps(b + k * ldb + 8);
+      for (int r = 0; r < R; r++) {
+        const __m256 av = _mm256_broadcast_ss(a + r * lda + k);
+        acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+      }
+    }
+    for (int r = 0; r < R; r++) {
+      _mm256_storeu_ps(c + r * ldc, acc[r][0]);
+      _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
+    }
     return;
   }
-  const long P = static_cast<long>(SMALL_GEMM_MACS / (static_cast<double>(N) * K)) + 1;
-  std::vector<float> ap(static_cast<size_t>(P) * K, 0.f), cp(static_cast<size_t>(P) * N);
-  std::copy_n(a, M * K, ap.data());
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, static_cast<int>(P), N, K, 1.f, ap.data(), K, b, ldb, 0.f, cp.data(), N);
-  std::copy_n(cp.data(), M * N, c);
+#endif
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < w; j++) {
+      float acc = first ? 0.f : c[r * ldc + j];
+      for (int k = k0; k < k1; k++) acc = std::fma(a[r * lda + k], b[k * ldb + j], acc);
+      c[r * ldc + j] = acc;
+    }
+}
+
+static void tile_rows(int R, const float* a, long lda, const float* b, long ldb, float* c, long ldc, int k0, int k1, int w, bool first) {
+  switch (R) {
+    case 6: tile<6>(a, lda, b, ldb, c, ldc, k0, k1, w, first); break;
+    case 5: tile<5>(a, lda, b, ldb, c, ldc, k0, k1, w, first); break;
+    case 4: tile<4>(a, lda, b, ldb, c, ldc, k0, k1, w, first); break;
+    case 3: tile<3>(a, lda, b, ldb, c, ldc, k0, k1, w, first); break;
+    case 2: tile<2>(a, lda, b, ldb, c, ldc, k0, k1, w, first); break;
+    default: tile<1>(a, lda, b, ldb, c, ldc, k0, k1, w, first); break;
+  }
+}
+
+// C (M, N) = A (M, K) · B, B (K, N) row-major (ldb) or, with tB, (N, K) (ldb) transposed first
+static void gemm_rows(const float* a, const float* b, float* c, long M, int N, int K, bool tB, int ldb) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    std::fill(c, c + M * N, 0.f);
+    return;
+  }
+  std::vector<float> bt;
+  if (tB) {  // to (K, N)
+    bt.resize(static_cast<size_t>(K) * N);
+    par(N, std::max(1L, GRAIN / K), [&](long j0, long j1) {
+      for (long j = j0; j < j1; j++)
+        for (int k = 0; k < K; k++) bt[static_cast<size_t>(k) * N + j] = b[j * ldb + k];
+    });
+    b = bt.data();
+    ldb = N;
+  }
+  const long rowTiles = (M + MB - 1) / MB, colTiles = (N + NB - 1) / NB;
+  const long tiles = rowTiles * colTiles;
+  par(tiles, M * N * static_cast<long>(K) < (1L << 17) ? tiles : 1, [&](long t0, long t1) {
+    for (long t = t0; t < t1; t++) {
+      const long r0 = (t / colTiles) * MB, r1 = std::min(M, r0 + MB);
+      const int j0 = static_cast<int>((t % colTiles) * NB), j1 = std::min(N, j0 + NB);
+      for (int k0 = 0; k0 < K; k0 += KB) {
+        const int k1 = std::min(K, k0 + KB);
+        for (long r = r0; r < r1; r += GR) {
+          const int R = static_cast<int>(std::min<long>(GR, r1 - r));
+          for (int j = j0; j < j1; j += GC)
+            tile_rows(R, a + r * K, K, b + j, ldb, c + r * N + j, N, k0, k1, std::min(GC, j1 - j), k0 == 0);
+        }
+      }
+    }
+  });
 }
 
 void matmul(const float* a, const float* b, float* c, int batchA, int batchB, int M, int N, int K, bool tA, bool tB) {
