@@ -25,6 +25,17 @@ export const SOURCE_CONDITION = "@nextscale/source";
 export const sourceResolve = { conditions: [SOURCE_CONDITION, ...defaultClientConditions] } satisfies UserConfig["resolve"];
 
 /**
+ * Whether test files run side by side (vitest's default); not on webgpu (in CI Dawn on SwiftShader, a
+ * CPU emulation whose worker threads use every core) two files side by side,
+ * each with its own device, starve each other: measured on a 2-core machine, a
+ * tokenizer test took 7 s alone and 426 s beside another webgpu file. The
+ * other backends keep vitest's parallel files.
+ */
+export function parallelFiles(backend = process.env.NEXTSCALE_BACKEND): boolean {
+  return backend !== "webgpu";
+}
+
+/**
  * A package's vitest config: its tests under src/, run against the sources
  * of every workspace package; `test` adds to or overrides the test options,
  * `extra` merges any other vite options.
@@ -34,7 +45,7 @@ export function packageTestConfig(test: NonNullable<ViteUserConfig["test"]> = {}
     defineConfig({
       resolve: sourceResolve,
       ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] } },
-      test: { include: ["src/**/*.test.ts"], ...test },
+      test: { include: ["src/**/*.test.ts"], fileParallelism: parallelFiles(), ...test },
     }),
     extra,
   );

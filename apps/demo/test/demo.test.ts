@@ -15,13 +15,13 @@
  * the READMEs, to the folder NEXTSCALE_DEMO_SCREENSHOTS names (`pnpm
  * screenshots` in this package: docs/).
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { build } from "vite";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { sourceResolve } from "../../../tools/test-utils/vitest.shared.ts";
 import { type StaticServer, serveStatic } from "./static-server.ts";
 
@@ -127,7 +127,16 @@ async function loadByUrl(page: Page, vae: string, v: string, timeout = 60_000) {
   await modelReady(page, timeout);
 }
 
+/** This file's entries in the reasoned skip list (tools/test-utils/conformance-skips.json) for the backend. */
+const SKIPS = (
+  JSON.parse(readFileSync(new URL("../../../tools/test-utils/conformance-skips.json", import.meta.url), "utf8")).skips as { backend: string; file: string; test?: string; reason: string }[]
+).filter((s) => s.backend === BACKEND && s.file === "apps/demo/test/demo.test.ts");
+
 describe(`demo in headless Chromium (backend: ${BACKEND})`, () => {
+  beforeEach((ctx) => {
+    const skip = SKIPS.find((s) => s.test === undefined || ctx.task.name.includes(s.test));
+    if (skip) ctx.skip(`skipped on ${BACKEND}: ${skip.reason}`);
+  });
   it("generates with the bundled model: a preview for every scale, then a non-blank image", async () => {
     console.log(`backend: ${BACKEND} (demo page in Chromium)`);
     const { page, errors } = await open();
