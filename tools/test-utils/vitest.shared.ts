@@ -25,11 +25,11 @@ export const SOURCE_CONDITION = "@nextscale/source";
 export const sourceResolve = { conditions: [SOURCE_CONDITION, ...defaultClientConditions] } satisfies UserConfig["resolve"];
 
 /**
- * Whether test files run side by side (vitest's default); not on webgpu (in CI Dawn on SwiftShader, a
- * CPU emulation whose worker threads use every core) two files side by side,
- * each with its own device, starve each other: measured on a 2-core machine, a
- * tokenizer test took 7 s alone and 426 s beside another webgpu file. The
- * other backends keep vitest's parallel files.
+ * Whether test files run side by side (vitest's default). Not on webgpu: in CI
+ * that is Dawn on SwiftShader, whose worker threads already use every core, so
+ * files in parallel give no more throughput (the tokenizer's suite took 953 s
+ * either way on a 2-core machine) and their times tangle; one at a time, each
+ * test's time in the log is its own.
  */
 export function parallelFiles(backend = process.env.NEXTSCALE_BACKEND): boolean {
   return backend !== "webgpu";

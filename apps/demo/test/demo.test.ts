@@ -15,13 +15,14 @@
  * the READMEs, to the folder NEXTSCALE_DEMO_SCREENSHOTS names (`pnpm
  * screenshots` in this package: docs/).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { conformanceSkips, findSkip } from "../../../tools/test-utils/src/skips.ts";
 import { sourceResolve } from "../../../tools/test-utils/vitest.shared.ts";
 import { type StaticServer, serveStatic } from "./static-server.ts";
 
@@ -127,14 +128,12 @@ async function loadByUrl(page: Page, vae: string, v: string, timeout = 60_000) {
   await modelReady(page, timeout);
 }
 
-/** This file's entries in the reasoned skip list (tools/test-utils/conformance-skips.json) for the backend. */
-const SKIPS = (
-  JSON.parse(readFileSync(new URL("../../../tools/test-utils/conformance-skips.json", import.meta.url), "utf8")).skips as { backend: string; file: string; test?: string; reason: string }[]
-).filter((s) => s.backend === BACKEND && s.file === "apps/demo/test/demo.test.ts");
+/** The reasoned skip list's entries for the backend (tools/test-utils/conformance-skips.json). */
+const SKIPS = conformanceSkips(BACKEND);
 
 describe(`demo in headless Chromium (backend: ${BACKEND})`, () => {
   beforeEach((ctx) => {
-    const skip = SKIPS.find((s) => s.test === undefined || ctx.task.name.includes(s.test));
+    const skip = findSkip(SKIPS, "apps/demo/test/demo.test.ts", `${ctx.task.suite?.name ?? ""} > ${ctx.task.name}`);
     if (skip) ctx.skip(`skipped on ${BACKEND}: ${skip.reason}`);
   });
   it("generates with the bundled model: a preview for every scale, then a non-blank image", async () => {

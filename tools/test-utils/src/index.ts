@@ -7,25 +7,12 @@ import { delimiter, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { backendFromEnv, initBackend } from "@nextscale/backends";
 import { beforeEach } from "vitest";
+import { conformanceSkips, findSkip } from "./skips.js";
 
 /** The repository's copy of the reference fixtures (see test-fixtures/README.md). */
 export const FIXTURES = resolve(fileURLToPath(new URL("../../../test-fixtures", import.meta.url)));
 
 const ROOT = resolve(FIXTURES, "..");
-
-interface Skip {
-  backend: string;
-  file: string;
-  /** A part of the test's full name ("describe > test"); absent: every test in the file. */
-  test?: string;
-  reason: string;
-}
-
-/** The reasoned skip list (conformance-skips.json) entries for one backend. */
-export function conformanceSkips(backend: string): Skip[] {
-  const list = JSON.parse(readFileSync(new URL("../conformance-skips.json", import.meta.url), "utf8")) as { skips: Skip[] };
-  return list.skips.filter((s) => s.backend === backend);
-}
 
 let backendName: Promise<string> | undefined;
 /**
@@ -47,7 +34,7 @@ export async function setupTestBackend(): Promise<string> {
         names.unshift(t.name);
       }
       const full = names.join(" > ");
-      const skip = skips.find((s) => s.file === file && (s.test === undefined || full.includes(s.test)));
+      const skip = findSkip(skips, file, full);
       if (skip) ctx.skip(`skipped on ${name}: ${skip.reason}`);
     });
   }
@@ -135,5 +122,6 @@ export function report(bundle: string, what: string, s: ErrorStats): void {
   );
 }
 
+export { conformanceSkips, findSkip, type Skip } from "./skips.js";
 export { type FileServer, type LoggedRequest, type Route, startFileServer } from "./file-server.js";
 export { maxErr, randValues, tapeSavedBytes } from "./grad-check.js";
